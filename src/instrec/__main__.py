@@ -1,0 +1,3 @@
+from instrec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Audio input: decode with soundfile, downmix to mono, resample to 16 kHz with soxr.
+
+The VGGish reference does not peak-normalise; the OpenMIC feature script did, so
+``peak_normalize=True`` is available to reproduce the released OpenMIC features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from instrec.errors import AudioError
+from instrec.params import SAMPLE_RATE
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(n,) or (n, channels) -> (n,): the mean of the channels, as the reference does."""
+    if samples.ndim == 1:
+        return samples
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample a mono float32 signal with soxr (high quality); a no-op at the same rate."""
+    if source_rate == target_rate:
+        return np.asarray(samples, dtype=np.float32)
+    return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def _check_samples(samples: np.ndarray, path: str) -> None:
+    if samples.size == 0:
+        raise AudioError(f"{path}: the file holds no audio samples; export it again with some audio in it")
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(f"{path}: the audio contains NaN or infinite samples; re-export it as 16-bit PCM")
+
+
+def peak_normalise(samples: np.ndarray) -> np.ndarray:
+    """Scale so that the largest absolute sample is 1 (silence stays silence)."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return samples / peak if peak > 0 else samples
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, peak_normalize: bool = False) -> np.ndarray:
+    """Read any file soundfile decodes (wav, flac, ogg, mp3...) as mono float32 in [-1, 1] at ``sample_rate``.
+
+    Raises :class:`AudioError` with a one-line message naming the file for a missing, empty,
+    undecodable file or one with NaN samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file; give a file (or use a command that takes folders)")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes); replace it with a complete copy")
+    try:
+        samples, source_rate = sf.read(str(path), dtype="float32", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(
+            f"{path}: not a readable audio file ({reason}); convert it to wav, flac, ogg or mp3"
+        ) from None
+    _check_samples(samples, str(path))
+    samples = resample(to_mono(samples), source_rate, sample_rate)
+    if peak_normalize:
+        samples = peak_normalise(samples)
+    return samples
+
+
+def check_waveform(samples: np.ndarray, name: str = "waveform") -> np.ndarray:
+    """Validate an in-memory waveform the same way files are validated; returns float32 mono."""
+    samples = np.asarray(samples, dtype=np.float32)
+    _check_samples(samples, name)
+    return to_mono(samples)
+
+
+def find_audio_files(paths: list[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into a list of audio files."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_SUFFIXES))
+        else:
+            found.append(p)
+    return found
