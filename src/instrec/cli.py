@@ -35,6 +35,32 @@ def run_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="datasets: render the embedded default data")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="render a small dataset from SoundFonts in a real dataset's format")
+    synth.add_argument("--kind", choices=["openmic", "nsynth", "freesound"], required=True)
+    synth.add_argument("--out", type=Path, required=True, help="output folder")
+    synth.add_argument("--size", type=int, default=None, help="clips / notes / sounds (default 400 / 1200 / 1000)")
+    synth.add_argument("--soundfont", type=Path, action="append", default=None,
+                       help=".sf2/.sf3 file; repeat to mix timbres (default: TimGM6mb from pretty_midi)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
+    synth.set_defaults(run=run_data_synth)
+
+
+DEFAULT_SYNTH_SIZES = {"openmic": 400, "nsynth": 1200, "freesound": 1000}
+
+
+def run_data_synth(args: argparse.Namespace) -> int:
+    from instrec.datasets.synth import synth_dataset
+
+    size = args.size or DEFAULT_SYNTH_SIZES[args.kind]
+    out = synth_dataset(args.kind, args.out, size=size, soundfonts=args.soundfont, seed=args.seed, workers=args.workers)
+    print(f"{out}: rendered {size} {args.kind} items")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from instrec import __version__
 
@@ -42,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"instrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_features(sub)
+    _add_data(sub)
     return parser
 
 

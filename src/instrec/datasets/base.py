@@ -1,0 +1,31 @@
+"""What every dataset loader offers: named splits, item keys per split, an audio path per key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from instrec.errors import InstrecError
+
+
+def require(path: Path, what: str, where_to_get: str) -> Path:
+    """Raise a one-line error naming ``path`` if it does not exist."""
+    if not path.exists():
+        raise InstrecError(f"{path}: missing {what}; {where_to_get}")
+    return path
+
+
+class Dataset:
+    """Base of the loaders: ``splits``, ``keys(split)``, ``audio_path(key)``."""
+
+    splits: tuple[str, ...] = ()
+    root: Path
+
+    def keys(self, split: str) -> list[str]:
+        raise NotImplementedError
+
+    def audio_path(self, key: str) -> Path:
+        raise NotImplementedError
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise InstrecError(f"{self.root}: no split {split!r}; choose one of {', '.join(self.splits)}")
