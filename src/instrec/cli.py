@@ -9,30 +9,105 @@ from pathlib import Path
 from instrec.errors import InstrecError
 
 
+def _add_representation_args(p: argparse.ArgumentParser, default: str | None = "logmel") -> None:
+    p.add_argument("--representation", default=default, required=default is None,
+                   help="logmel | vggish-random | vggish-audioset (alias vggish) | vggish:CHECKPOINT")
+    p.add_argument("--weights", type=Path, help="VGGish state dict (vggish-10086976.pth); default: the cache")
+    p.add_argument("--pca", type=Path, help="PCA parameters (vggish_pca_params-970ea276.pth); default: the cache")
+    p.add_argument("--postprocess", choices=["pca", "norm", "none"], default=None,
+                   help="pca: PCA + 8-bit (uint8); norm: [0,1] with training statistics; none (default: norm)")
+    p.add_argument("--rounding", choices=["truncate", "round"], default="truncate",
+                   help="8-bit quantisation: truncate (TF/OpenMIC, default) or round (torchvggish)")
+    p.add_argument("--no-final-relu", action="store_true", help="drop the ReLU after VGGish's last layer")
+    p.add_argument("--seed", type=int, default=0, help="seed of vggish-random")
+    p.add_argument("--peak-normalize", action="store_true", help="scale audio to peak 1 (as the OpenMIC features)")
+
+
+def _representation(args: argparse.Namespace, postprocess: str | None = None):
+    from instrec.representations.registry import build_representation
+
+    return build_representation(args.representation, weights=args.weights, pca=args.pca,
+                                postprocess=postprocess or args.postprocess, final_relu=not args.no_final_relu,
+                                seed=args.seed, rounding=args.rounding)
+
+
 def _add_features(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="compute a representation of one audio file and save it as .npy")
     p.add_argument("audio", type=Path, help="audio file (wav, flac, ogg, mp3...)")
-    p.add_argument("--representation", default="logmel", help="representation name (default: logmel)")
+    _add_representation_args(p)
+    p.add_argument("--stats", type=Path, help="norm_stats.npz of a features store (needed by --postprocess norm)")
     p.add_argument("--out", type=Path, required=True, help="output .npy path")
     p.add_argument("--hop-frames", type=int, default=96, help="example hop in 10 ms frames (default 96 = 0.96 s)")
-    p.add_argument("--peak-normalize", action="store_true", help="scale to peak 1 first (as the OpenMIC features)")
     p.set_defaults(run=run_features)
 
 
 def run_features(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
 
     from instrec.audio import load_audio
-    from instrec.frontend import waveform_to_examples
+    from instrec.frontend import LogMelExamples
     from instrec.io import atomic_save_npy
+    from instrec.representations.postprocess import normalize_min_max
 
-    if args.representation != "logmel":
-        raise InstrecError(f"unknown representation {args.representation!r}; available: logmel")
+    postprocess = args.postprocess or ("pca" if args.pca else "none")
+    if postprocess == "norm" and args.stats is None:
+        raise InstrecError("--postprocess norm needs the training statistics: pass --stats "
+                           "DATASET/features/KEY/norm_stats.npz (written by `instrec extract`)")
+    representation = _representation(args, postprocess)
     samples = load_audio(args.audio, peak_normalize=args.peak_normalize)
-    examples = waveform_to_examples(samples, hop_frames=args.hop_frames).astype(np.float32)
-    atomic_save_npy(args.out, examples)
-    print(f"{args.out}: {examples.shape} {examples.dtype}")
+    with torch.inference_mode():
+        examples = LogMelExamples(args.hop_frames)(torch.from_numpy(samples))
+    features = representation.embed(examples)
+    if postprocess == "norm":
+        with np.load(args.stats) as stats:
+            features = normalize_min_max(features, {k: stats[k] for k in stats.files})
+    atomic_save_npy(args.out, features)
+    print(f"{args.out}: {features.shape} {features.dtype}")
     return 0
+
+
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="released weights: fetch (verified download) or show where they go")
+    p.add_argument("action", choices=["fetch", "path"])
+    p.add_argument("--base-url", help="download from this mirror instead of the GitHub release")
+    p.set_defaults(run=run_weights)
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    from instrec import weights
+
+    for name, spec in weights.WEIGHTS.items():
+        if args.action == "fetch":
+            path = weights.fetch(name, args.base_url)
+            print(f"{name}: {path} (sha256 verified)")
+        else:
+            print(f"{name}: {weights.cache_dir() / spec.filename} <- {spec.url}")
+    return 0
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("extract", help="embed every clip of a dataset once into a cached features store")
+    p.add_argument("--dataset", type=Path, required=True, help="dataset folder (OpenMIC, NSynth or Freesound format)")
+    _add_representation_args(p, default=None)
+    p.add_argument("--splits", help="comma-separated splits (default: all)")
+    p.add_argument("--batch-clips", type=int, default=16)
+    p.add_argument("--write-npz", action="store_true", help="also write X into openmic-2018.npz (OpenMIC layout)")
+    p.set_defaults(run=run_extract)
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from instrec.extract import FeatureStore, extract, open_dataset
+
+    dataset = open_dataset(args.dataset)
+    representation = _representation(args)
+    splits = args.splits.split(",") if args.splits else None
+    out = extract(dataset, representation, splits, batch_clips=args.batch_clips,
+                  peak_normalize=args.peak_normalize, write_npz=args.write_npz)
+    store = FeatureStore(out)
+    failed = sum(len(store.failed(s)) for s in (splits or dataset.splits))
+    print(f"{out}: features of {representation.key}" + (f"; {failed} clips skipped (see *.failed.json)" if failed else ""))
+    return 1 if failed else 0
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_features(sub)
     _add_data(sub)
+    _add_weights(sub)
+    _add_extract(sub)
     return parser
 
 
