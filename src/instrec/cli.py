@@ -136,6 +136,51 @@ def run_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="stage 2: train the attention classifier on an OpenMIC-format dataset")
+    p.add_argument("--dataset", type=Path, required=True, help="OpenMIC-format folder")
+    _add_representation_args(p)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training setting (epochs, batch_size, lr, seed, variant, threshold, ...)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/train-<representation key>-s<seed>)")
+    p.add_argument("--baseline", action="store_true", help="also fit the OpenMIC random-forest baseline")
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from instrec.config import TrainConfig, apply_overrides
+    from instrec.training import format_table, run_training
+
+    config = apply_overrides(TrainConfig(), args.set)
+    representation = _representation(args)
+    out = args.out or Path("runs") / f"train-{representation.key}-s{config.seed}"
+    result = run_training(args.dataset, representation, config, out, baseline=args.baseline,
+                          peak_normalize=args.peak_normalize)
+    print(format_table(result["test"]))
+    print(f"{out}: best epoch {result['best_epoch']}, validation F1-macro {result['best_val_f1_macro']:.3f}, "
+          f"test F1-macro {result['test']['f1_macro']:.3f}")
+    if "baseline_rf" in result:
+        print(f"random-forest baseline on the same features: test F1-macro {result['baseline_rf']['f1_macro']:.3f}")
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a trained run on the test split; writes JSON and CSV reports")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--dataset", type=Path, help="dataset folder (default: the one the run was trained on)")
+    p.add_argument("--strict-threshold", action="store_true", help="count p > 0.5 as positive instead of >= 0.5")
+    p.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from instrec.training import evaluate_run, format_table
+
+    result = evaluate_run(args.run_dir, args.dataset, strict=args.strict_threshold or None)
+    print(format_table(result))
+    print(f"{args.run_dir}: test F1-macro {result['f1_macro']:.3f}, mAP {result['map']:.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from instrec import __version__
 
@@ -146,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_weights(sub)
     _add_extract(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
     return parser
 
 

@@ -1,0 +1,270 @@
+"""Stage-2 training of the attention classifier on OpenMIC-format features (paper section 4.2).
+
+The whole feature set lives in memory as tensors: an epoch is a permutation and a loop of tensor
+indexing, no per-item Python. After every epoch the validation F1-macro is computed and the best
+epoch's parameters kept. ``checkpoints/last.pt`` (written atomically every epoch) holds everything
+to resume -- optimizer, RNG states, history -- so an interrupted run continues to the same final weights
+as an uninterrupted one. ``best.pt`` is the model bundle: model args, parameters, config, epoch,
+best metric, the representation it needs and the normalisation statistics.
+
+Multi-GPU: launched with ``torchrun --nproc_per_node N``, each process trains on its share of every
+batch under DistributedDataParallel and rank 0 writes the files.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from instrec.baseline import random_forest_report
+from instrec.classifier import AttentionClassifier, masked_bce
+from instrec.config import TrainConfig
+from instrec.errors import InstrecError
+from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
+from instrec.metrics import mean_f1_macro, report
+from instrec.representations.postprocess import normalize_min_max
+
+
+@dataclass
+class SplitData:
+    """One split in memory: features (N, T, D) float32, binary labels (N, C), label mask (N, C), keys."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor
+    keys: list[str]
+
+
+def to_sequence(features: np.ndarray, dtype_uint8: bool, postprocess: str, stats: dict | None) -> np.ndarray:
+    """Stored features (N, examples, *shape) -> classifier input (N, T, D) float32.
+
+    uint8 (PCA + 8-bit) -> X / 255 as AttentionMIC; ``norm`` -> [0, 1] with training statistics; log-mel
+    examples (N, 10, 96, 64) become their frames (N, 960, 64).
+    """
+    x = np.asarray(features)
+    if dtype_uint8:
+        x = x.astype(np.float32) / 255.0
+    elif postprocess == "norm":
+        if stats is None:
+            raise InstrecError("norm post-processing needs norm_stats.npz from the training split; re-run extract")
+        x = normalize_min_max(x, stats)
+    else:
+        x = x.astype(np.float32)
+    return np.ascontiguousarray(x.reshape(x.shape[0], -1, x.shape[-1]))
+
+
+def load_split_data(dataset, store, split: str) -> SplitData:
+    """Features of ``split`` from a features store with the dataset's labels; clips that failed are dropped."""
+    meta = store.meta
+    rep = meta["representation"]
+    keys = store.keys(split)
+    labels = dataset.split(split)
+    if keys != labels.keys:
+        raise InstrecError(f"{store.root}: the stored {split} keys differ from {dataset.root}'s; delete the store and extract again")
+    keep = np.array([k not in set(store.failed(split)) for k in keys])
+    x = to_sequence(store.features(split)[keep] if not keep.all() else store.features(split),
+                    meta["dtype"] == "uint8", rep["postprocess"], store.norm_stats())
+    return SplitData(torch.from_numpy(x), torch.from_numpy(labels.labels[keep].astype(np.float32)),
+                     torch.from_numpy(labels.y_mask[keep]), [k for k, ok in zip(keys, keep) if ok])
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+@torch.no_grad()
+def predict_probs(model: AttentionClassifier, x: torch.Tensor, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+    model.eval()
+    out = [model(x[i:i + batch_size].to(device))["probs"].cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, model.args["num_classes"]), np.float32)
+
+
+def train_classifier(train: SplitData, validation: SplitData, config: TrainConfig, run_dir: str | Path,
+                     bundle_extra: dict | None = None, stop_after_epochs: int | None = None) -> dict:
+    """Train, keep the best validation epoch, write ``run_dir/best.pt``; resume from ``last.pt`` if there."""
+    run_dir = Path(run_dir)
+    if len(validation.keys) == 0 or len(train.keys) == 0:
+        raise InstrecError(f"{run_dir}: the training or validation split is empty; use a larger dataset")
+    rank, world = _world()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    device = torch.device(config.device)
+    num_classes = train.y.shape[1]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = AttentionClassifier(train.x.shape[2], num_classes, config.hidden, config.variant, config.groups,
+                                    config.dropout).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed + 1)  # dropout draws from the global generator: seeded here, restored after
+        return _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, bundle_extra,
+                           stop_after_epochs, device, rank, world)
+
+
+def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, bundle_extra, stop_after_epochs,
+                device, rank, world) -> dict:
+    state = {"epoch": 0, "best_f1": -1.0, "best_epoch": -1, "best_state": None, "history": []}
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.exists():
+        saved = torch.load(last, map_location=device, weights_only=False)  # our own file, written by this function
+        if saved["config"] != dataclasses.asdict(config):
+            raise InstrecError(f"{last}: was written with another config; use a new run folder or delete it")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        shuffle.set_state(saved["shuffle_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    x, y, mask = train.x.to(device), train.y.to(device), train.mask.to(device)
+    per_rank = max(1, config.batch_size // world)
+    log_rows = []
+    epochs = range(state["epoch"], config.epochs)
+    bar = tqdm(epochs, desc="stage-2 training", unit="epoch", disable=rank != 0, initial=state["epoch"], total=config.epochs)
+    started = time.perf_counter()
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(x), generator=shuffle).to(device)
+        total, steps = 0.0, 0
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size][rank * per_rank:(rank + 1) * per_rank]
+            if len(idx) == 0:
+                continue
+            loss = masked_bce(net(x[idx])["probs"], y[idx], mask[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() if steps % 16 == 0 else 0.0
+            steps += 1
+        probs = predict_probs(model, validation.x, device=device)
+        val_f1 = mean_f1_macro(probs, validation.y.numpy(), validation.mask.numpy(), config.threshold,
+                               config.strict_threshold)
+        if val_f1 > state["best_f1"]:
+            state.update(best_f1=val_f1, best_epoch=epoch, best_state=copy.deepcopy(model.state_dict()))
+        row = {"epoch": epoch, "train_loss_sampled": total / max(1, (steps + 15) // 16), "val_f1_macro": val_f1}
+        state["history"].append(row)
+        log_rows.append(row)
+        state["epoch"] = epoch + 1
+        bar.set_postfix(val_f1=f"{val_f1:.3f}", best=f"{state['best_f1']:.3f}")
+        if rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
+            atomic_torch_save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(),
+                                     "state": state, "config": dataclasses.asdict(config)})
+        if stop_after_epochs is not None and epoch + 1 - bar.initial >= stop_after_epochs and epoch + 1 < config.epochs:
+            raise KeyboardInterrupt  # tests: simulate an interruption
+    seconds = time.perf_counter() - started
+    bundle = {"model_args": model.args, "state_dict": state["best_state"], "config": dataclasses.asdict(config),
+              "epoch": state["best_epoch"], "best_val_f1_macro": state["best_f1"], **(bundle_extra or {})}
+    if rank == 0:
+        atomic_torch_save(run_dir / "best.pt", bundle)
+        with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["epoch", "train_loss_sampled", "val_f1_macro"])
+            writer.writeheader()
+            writer.writerows(state["history"])
+        atomic_write_json(run_dir / "config.json", dataclasses.asdict(config))
+    return {"best_epoch": state["best_epoch"], "best_val_f1_macro": state["best_f1"], "seconds": seconds,
+            "epochs_run": len(log_rows)}
+
+
+def load_bundle(path: str | Path) -> tuple[AttentionClassifier, dict]:
+    """The classifier in ``best.pt`` (a run folder or the file) and the whole bundle."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.pt"
+    if not path.is_file():
+        raise InstrecError(f"{path}: no trained model; run `instrec train` (or `instrec study`) first")
+    bundle = torch.load(path, map_location="cpu", weights_only=False)  # a file instrec wrote for this run
+    model = AttentionClassifier(**bundle["model_args"])
+    model.load_state_dict(bundle["state_dict"])
+    return model.eval(), bundle
+
+
+def evaluate_split(model: AttentionClassifier, data: SplitData, classes, threshold: float = 0.5,
+                   strict: bool = False) -> dict:
+    probs = predict_probs(model, data.x)
+    return report(probs, data.y.numpy(), data.mask.numpy(), classes, threshold, strict)
+
+
+def write_report(result: dict, run_dir: Path, name: str = "test") -> None:
+    """``<name>_metrics.json`` and ``<name>_metrics.csv`` (one row per class, then the mean)."""
+    atomic_write_json(run_dir / f"{name}_metrics.json", result)
+    with atomic_path(run_dir / f"{name}_metrics.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class", "f1_macro", "ap", "labelled", "positives"])
+        for cls, r in result["per_class"].items():
+            writer.writerow([cls, r["f1_macro"], r["ap"], r["labelled"], r["positives"]])
+        writer.writerow(["mean", result["f1_macro"], result["map"], "", ""])
+
+
+def format_table(result: dict) -> str:
+    """The per-class table printed on the terminal."""
+    lines = [f"{'class':20s} {'F1-macro':>9s} {'AP':>7s} {'labelled':>9s} {'pos':>5s}"]
+    fmt = lambda v: "     -" if v is None else f"{v:6.3f}"  # noqa: E731
+    for cls, r in result["per_class"].items():
+        lines.append(f"{cls:20s} {fmt(r['f1_macro']):>9s} {fmt(r['ap']):>7s} {r['labelled']:9d} {r['positives']:5d}")
+    lines.append(f"{'mean':20s} {fmt(result['f1_macro']):>9s} {fmt(result['map']):>7s}")
+    return "\n".join(lines)
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=2)
+
+
+def run_training(dataset_root: str | Path, representation, config: TrainConfig, run_dir: str | Path,
+                 baseline: bool = False, peak_normalize: bool = False) -> dict:
+    """Extract (cached), train, evaluate on the test split and write the run folder."""
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.extract import FeatureStore, extract
+
+    run_dir = Path(run_dir)
+    dataset = OpenMIC(dataset_root)
+    store = FeatureStore(extract(dataset, representation, peak_normalize=peak_normalize))
+    data = {s: load_split_data(dataset, store, s) for s in dataset.splits}
+    extra = {"representation": representation.describe(), "classes": list(dataset.classes),
+             "norm_stats": store.norm_stats(), "dataset": str(Path(dataset_root).resolve()),
+             "store": str(store.root.resolve()), "peak_normalize": peak_normalize}
+    result = train_classifier(data["train"], data["validation"], config, run_dir, extra)
+    model, _ = load_bundle(run_dir)
+    test = evaluate_split(model, data["test"], dataset.classes, config.threshold, config.strict_threshold)
+    write_report(test, run_dir)
+    if baseline:
+        rf = random_forest_report(data["train"].x.numpy(), data["train"].y.numpy(), data["train"].mask.numpy(),
+                                  data["test"].x.numpy(), data["test"].y.numpy(), data["test"].mask.numpy(),
+                                  dataset.classes, config.seed, threshold=config.threshold,
+                                  strict=config.strict_threshold)
+        write_report(rf, run_dir, "baseline_rf_test")
+        result["baseline_rf"] = rf
+    return {**result, "test": test}
+
+
+def evaluate_run(run_dir: str | Path, dataset_root: str | Path | None = None, strict: bool | None = None) -> dict:
+    """Re-evaluate a run's best model on the test split of its dataset; rewrites the test reports."""
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.extract import FeatureStore
+
+    run_dir = Path(run_dir)
+    model, bundle = load_bundle(run_dir)
+    dataset = OpenMIC(dataset_root or bundle["dataset"])
+    store = FeatureStore(bundle["store"])
+    if store.meta["representation"]["key"] != bundle["representation"]["key"]:
+        raise InstrecError(f"{store.root}: holds {store.meta['representation']['key']} features but the model "
+                           f"needs {bundle['representation']['key']}")
+    config = bundle["config"]
+    strict = config["strict_threshold"] if strict is None else strict
+    result = evaluate_split(model, load_split_data(dataset, store, "test"), dataset.classes, config["threshold"], strict)
+    write_report(result, run_dir)
+    return result

@@ -1,0 +1,33 @@
+import json
+
+import pytest
+
+from instrec.cli import main
+from instrec.datasets.synth import synth_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return synth_dataset("openmic", tmp_path_factory.mktemp("d") / "om", size=16, seed=2, workers=1)
+
+
+def test_train_and_evaluate_cli(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(["train", "--dataset", str(dataset), "--representation", "logmel", "--set", "epochs=3",
+               "--set", "batch_size=8", "--out", str(run), "--baseline"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "mean" in out and "random-forest baseline" in out
+    report = json.loads((run / "test_metrics.json").read_text())
+    assert set(report["per_class"]) >= {"piano", "violin"} and 0 <= report["f1_macro"] <= 1
+    assert (run / "test_metrics.csv").read_text().splitlines()[0] == "class,f1_macro,ap,labelled,positives"
+    assert (run / "baseline_rf_test_metrics.json").exists()
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
+    (run / "test_metrics.json").unlink()
+    assert main(["evaluate", str(run)]) == 0
+    assert json.loads((run / "test_metrics.json").read_text())["f1_macro"] == report["f1_macro"]
+
+
+def test_evaluate_without_a_run_fails_clearly(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "no trained model" in capsys.readouterr().err
