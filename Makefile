@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[synth,glove,test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[synth,test]"
 	# tinysoundfont's PyAudio dependency is only for live playback and does not build headless
 	$(BIN)/pip install --quiet --no-deps "tinysoundfont>=0.3"
 	touch $(STAMP)

@@ -181,6 +181,30 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="stage 1: pre-train VGGish with one of the paper's objectives")
+    p.add_argument("--objective", required=True,
+                   choices=["textual", "denoise-additive", "denoise-multiplicative", "align"])
+    p.add_argument("--dataset", type=Path, required=True, help="NSynth folder (textual, denoise-*) or Freesound (align)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting (max_epochs, patience, batch_size, lr, seed, precision, devices, "
+                        "strategy, num_nodes, word_vectors, ...)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/pretrain-<objective>-s<seed>)")
+    p.set_defaults(run=run_pretrain)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from instrec.config import apply_overrides
+    from instrec.pretraining.stage1 import PretrainConfig, pretrain
+
+    config = apply_overrides(PretrainConfig(), args.set)
+    out = args.out or Path("runs") / f"pretrain-{args.objective}-s{config.seed}"
+    checkpoint = pretrain(args.objective, args.dataset, out, config)
+    if checkpoint is not None:  # None on the other ranks of a multi-process run
+        print(f"{checkpoint}: VGGish pre-trained with {args.objective}; use --representation vggish:{checkpoint}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from instrec import __version__
 
@@ -193,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extract(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_pretrain(sub)
     return parser
 
 

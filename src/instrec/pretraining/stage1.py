@@ -1,0 +1,167 @@
+"""The shared stage-1 training (paper section 4.1), with Lightning: Adam 1e-4, batch 64, early stopping
+after 5 epochs without validation-loss improvement, at most 50 epochs, Glorot-uniform initialisation.
+
+The run folder holds ``checkpoints/last.ckpt`` (rerunning the same command resumes from it; removed when
+the run finishes), ``checkpoints/best.ckpt`` (weights only), CSV logs in ``logs/version_<n>/metrics.csv`` (and TensorBoard logs if ``tensorboard`` is installed), ``config.json``
+and ``vggish.pt``: the VGGish weights of the best epoch in the torchvggish layout, which the
+representation registry loads as ``vggish:<run>/vggish.pt``. Multi-GPU and multi-node training is
+Lightning's DDP: ``--set devices=N --set strategy=ddp [--set num_nodes=M]``; ``--set precision=bf16-mixed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from instrec.errors import InstrecError
+from instrec.io import atomic_torch_save, atomic_write_json
+from instrec.pretraining.objectives import DenoisingDecoder, TagEncoder, TextualHead, corrupt, nt_xent, textual_loss
+from instrec.representations.vggish import VGGish
+
+import lightning as L  # noqa: E402  (imported here: only stage-1 training needs Lightning)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    max_epochs: int = 50
+    patience: int = 5
+    batch_size: int = 64
+    lr: float = 1e-4
+    seed: int = 0
+    precision: str = "32-true"  # or bf16-mixed
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"  # ddp for several devices / nodes
+    num_nodes: int = 1
+    word_vectors: str = ""  # GloVe .txt / word2vec .bin; default: the shipped GloVe 6B 50-d subset
+    margin: float = 0.5
+    temperature: float = 0.1
+    noise_std: float = 0.1
+    keep_probability: float = 0.5
+    final_relu: bool = True
+    max_train_items: int = 0  # 0 = all (the quick study profile uses fewer)
+    max_valid_items: int = 0
+
+
+class Stage1(L.LightningModule):
+    """VGGish + the head of one objective."""
+
+    def __init__(self, objective: str, target_size: int = 0, vocabulary_size: int = 0, lr: float = 1e-4,
+                 margin: float = 0.5, temperature: float = 0.1, noise_std: float = 0.1,
+                 keep_probability: float = 0.5, final_relu: bool = True) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.objective = objective
+        self.vggish = VGGish(final_relu)  # Glorot-uniform
+        if objective == "textual":
+            self.head = TextualHead(target_size)
+        elif objective.startswith("denoise-"):
+            self.head = DenoisingDecoder()
+        elif objective == "align":
+            self.head = TagEncoder(vocabulary_size)
+            self.audio_map = nn.Linear(128, 1152)  # the affine map to the tag encoder's size
+        else:
+            raise InstrecError(f"unknown objective {objective!r}; choose textual, denoise-additive, "
+                               "denoise-multiplicative or align")
+        for module in self.head.modules():
+            if isinstance(module, (nn.Linear, nn.ConvTranspose1d)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def loss(self, batch, generator: torch.Generator | None = None) -> torch.Tensor:
+        hp = self.hparams
+        log_mel = batch[0]
+        if self.objective == "textual":
+            return textual_loss(self.head(self.vggish(log_mel)), batch[1], hp.margin)
+        if self.objective.startswith("denoise-"):
+            noisy = corrupt(log_mel, self.objective.split("-")[1], hp.noise_std, hp.keep_probability, generator)
+            return nn.functional.mse_loss(self.head(self.vggish(noisy)), log_mel)
+        return nt_xent(self.audio_map(self.vggish(log_mel)), self.head(batch[1]), hp.temperature)
+
+    def training_step(self, batch, batch_index):
+        loss = self.loss(batch)
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True,
+                 batch_size=len(batch[0]))
+        return loss
+
+    def validation_step(self, batch, batch_index):
+        loss = self.loss(batch, torch.Generator().manual_seed(batch_index))  # the same corruption every epoch
+        self.log("val_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True, batch_size=len(batch[0]))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+class _StopAfter(L.Callback):
+    """Tests: interrupt the run after some epochs, as a kill would."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch >= self.epochs:  # the previous epoch and its checkpoint are complete
+            raise KeyboardInterrupt
+
+
+def _loaders(train: list[torch.Tensor], valid: list[torch.Tensor], batch_size: int):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    # drop_last on training: BatchNorm in the heads needs more than one item per batch
+    return (DataLoader(TensorDataset(*train), batch_size=batch_size, shuffle=True, drop_last=len(train[0]) > batch_size),
+            DataLoader(TensorDataset(*valid), batch_size=batch_size))
+
+
+def pretrain(objective: str, dataset_root: str | Path, run_dir: str | Path, config: PretrainConfig = PretrainConfig(),
+             stop_after_epochs: int | None = None) -> Path | None:
+    """Train VGGish with ``objective`` on the dataset and write ``run_dir/vggish.pt``; resumes an interrupted run."""
+    from instrec.pretraining.inputs import objective_tensors
+
+    run_dir = Path(run_dir)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    train, valid, sizes = objective_tensors(objective, dataset_root, config)
+    module = Stage1(objective, lr=config.lr, margin=config.margin, temperature=config.temperature,
+                    noise_std=config.noise_std, keep_probability=config.keep_probability,
+                    final_relu=config.final_relu, **sizes)
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    # best: weights only (the full optimizer state of VGGish is ~0.6 GB more); last: everything, for resuming
+    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss",
+                                  save_top_k=1, save_weights_only=True)
+    resumable = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1)
+    callbacks = [EarlyStopping("val_loss", patience=config.patience), checkpoints, resumable]
+    if stop_after_epochs:
+        callbacks.append(_StopAfter(stop_after_epochs))
+    # each start (and resumed start) logs into its own logs/version_<n>; flushed every step, so a kill loses nothing
+    loggers = [CSVLogger(run_dir, name="logs", flush_logs_every_n_steps=1)]
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+        import tensorboard  # noqa: F401
+
+        loggers.append(TensorBoardLogger(run_dir, name="tensorboard"))
+    except ImportError:
+        pass
+    trainer = L.Trainer(max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
+                        strategy=config.strategy, num_nodes=config.num_nodes, precision=config.precision,
+                        callbacks=callbacks, logger=loggers, deterministic=True, enable_model_summary=False,
+                        log_every_n_steps=1)
+    atomic_write_json(run_dir / "config.json", {"objective": objective, "dataset": str(dataset_root),
+                                                **dataclasses.asdict(config)})
+    last = run_dir / "checkpoints" / "last.ckpt"
+    train_loader, valid_loader = _loaders(train, valid, config.batch_size)
+    trainer.fit(module, train_loader, valid_loader, ckpt_path=str(last) if last.exists() else None)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    if trainer.global_rank != 0:
+        return None  # rank 0 writes the result
+    best = Stage1.load_from_checkpoint(checkpoints.best_model_path or str(last), map_location="cpu")
+    out = run_dir / "vggish.pt"
+    atomic_torch_save(out, {"vggish": best.vggish.state_dict(), "objective": objective,
+                            "best_val_loss": float(checkpoints.best_model_score or float("nan")),
+                            "epochs_run": trainer.current_epoch, "config": dataclasses.asdict(config)})
+    last.unlink(missing_ok=True)  # finished: vggish.pt and best.ckpt remain; no resume needed
+    return out
