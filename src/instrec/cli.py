@@ -205,6 +205,33 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_study(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="run the paper's grid of representations; writes the table, figures and report")
+    p.add_argument("--profile", default="quick", help="quick (default; embedded data, < 20 min on 2 cores), paper, "
+                                                      "tiny, or a .toml file")
+    p.add_argument("--openmic", type=Path, help="a real OpenMIC-2018 folder (default: the embedded rendering)")
+    p.add_argument("--nsynth", type=Path, help="a real NSynth folder")
+    p.add_argument("--freesound", type=Path, help="a Freesound folder")
+    p.add_argument("--weights", type=Path, help="AudioSet VGGish weights (default: the cache)")
+    p.add_argument("--pca", type=Path, help="AudioSet PCA parameters (default: the cache)")
+    p.add_argument("--seeds", type=int, help="stage-2 seeds per row (default: the profile's)")
+    p.add_argument("--data-dir", type=Path, help="where the embedded data is rendered (default: data/embedded-<profile>)")
+    p.add_argument("--out", type=Path, help="study folder (default: runs/study-<profile>)")
+    p.set_defaults(run=run_study_command)
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    from instrec.study import results_markdown, run_study
+
+    results = run_study(args.profile, args.out, args.openmic, args.nsynth, args.freesound, args.weights, args.pca,
+                        args.data_dir, args.seeds)
+    print(results_markdown(results))
+    out = args.out or Path("runs") / f"study-{results['config']['profile']}"
+    print(f"{out}: report.md, results.{{md,csv,json}}, figures; {results['seconds'] / 60:.1f} min")
+    failed = [r["label"] for r in results["rows"] if r["source"].startswith("failed")]
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from instrec import __version__
 
@@ -218,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_pretrain(sub)
+    _add_study(sub)
     return parser
 
 

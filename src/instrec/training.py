@@ -225,16 +225,18 @@ def dumps(obj) -> str:
 
 
 def run_training(dataset_root: str | Path, representation, config: TrainConfig, run_dir: str | Path,
-                 baseline: bool = False, peak_normalize: bool = False) -> dict:
-    """Extract (cached), train, evaluate on the test split and write the run folder."""
+                 baseline: bool = False, peak_normalize: bool = False, store=None) -> dict:
+    """Extract (cached) -- or use the given features ``store`` -- train, evaluate on the test split and
+    write the run folder."""
     from instrec.datasets.openmic import OpenMIC
     from instrec.extract import FeatureStore, extract
 
     run_dir = Path(run_dir)
     dataset = OpenMIC(dataset_root)
-    store = FeatureStore(extract(dataset, representation, peak_normalize=peak_normalize))
+    if store is None:
+        store = FeatureStore(extract(dataset, representation, peak_normalize=peak_normalize))
     data = {s: load_split_data(dataset, store, s) for s in dataset.splits}
-    extra = {"representation": representation.describe(), "classes": list(dataset.classes),
+    extra = {"representation": store.meta["representation"], "classes": list(dataset.classes),
              "norm_stats": store.norm_stats(), "dataset": str(Path(dataset_root).resolve()),
              "store": str(store.root.resolve()), "peak_normalize": peak_normalize}
     result = train_classifier(data["train"], data["validation"], config, run_dir, extra)
@@ -242,13 +244,17 @@ def run_training(dataset_root: str | Path, representation, config: TrainConfig, 
     test = evaluate_split(model, data["test"], dataset.classes, config.threshold, config.strict_threshold)
     write_report(test, run_dir)
     if baseline:
-        rf = random_forest_report(data["train"].x.numpy(), data["train"].y.numpy(), data["train"].mask.numpy(),
-                                  data["test"].x.numpy(), data["test"].y.numpy(), data["test"].mask.numpy(),
-                                  dataset.classes, config.seed, threshold=config.threshold,
-                                  strict=config.strict_threshold)
-        write_report(rf, run_dir, "baseline_rf_test")
-        result["baseline_rf"] = rf
+        result["baseline_rf"] = baseline_report(data, dataset.classes, config, run_dir)
     return {**result, "test": test}
+
+
+def baseline_report(data: dict, classes, config: TrainConfig, run_dir: Path) -> dict:
+    """The OpenMIC random forest on the same features; written as ``baseline_rf_test_metrics.*``."""
+    rf = random_forest_report(data["train"].x.numpy(), data["train"].y.numpy(), data["train"].mask.numpy(),
+                              data["test"].x.numpy(), data["test"].y.numpy(), data["test"].mask.numpy(),
+                              classes, config.seed, threshold=config.threshold, strict=config.strict_threshold)
+    write_report(rf, run_dir, "baseline_rf_test")
+    return rf
 
 
 def evaluate_run(run_dir: str | Path, dataset_root: str | Path | None = None, strict: bool | None = None) -> dict:

@@ -1,0 +1,53 @@
+"""Figures like the paper's Fig. 2 and 3: per-class F1-macro bars and the overall box plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def per_class_bars(rows: list[dict], classes: list[str], path: Path, title: str) -> Path:
+    """Grouped bars: per class, one bar per row (mean over seeds, std as error bar)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(14, 4.5))
+    width = 0.8 / max(1, len(rows))
+    x = np.arange(len(classes))
+    for i, row in enumerate(rows):
+        mean = [row["per_class"][c]["mean"] if row["per_class"][c]["mean"] is not None else np.nan for c in classes]
+        std = [row["per_class"][c]["std"] or 0.0 for c in classes]
+        ax.bar(x + (i - (len(rows) - 1) / 2) * width, mean, width, yerr=std, label=row["label"], capsize=1.5)
+    ax.set_xticks(x, [c.replace("_percussion", "") for c in classes], rotation=45, ha="right")
+    ax.set_ylabel("F1-macro")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(ncol=min(4, len(rows)), fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def overall_boxes(rows: list[dict], classes: list[str], path: Path, title: str) -> Path:
+    """One box per row: the distribution of its per-class F1-macro (mean over seeds); the dot marks the mean."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rows), 4.5))
+    data = [[row["per_class"][c]["mean"] for c in classes if row["per_class"][c]["mean"] is not None] for row in rows]
+    ax.boxplot(data, showmeans=True)
+    ax.set_xticks(range(1, len(rows) + 1), [row["label"] for row in rows], rotation=20, ha="right")
+    ax.set_ylabel("F1-macro per class")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,286 @@
+"""The paper's study: which representation serves instrument recognition best (paper Fig. 2 and 3).
+
+Rows: log-mel; VGGish random; VGGish AudioSet with PCA + 8-bit post-processing and with [0, 1]
+normalisation; VGGish pre-trained with the align, textual, denoising-additive and denoising-multiplicative
+objectives; and the OpenMIC random-forest baseline as a reference row. Each cell (row x seed) extracts
+features (cached), trains the attention classifier and evaluates it on the test split, in its own run
+folder ``cells/<row>/seed<k>/``. Rerunning skips finished cells and pre-trainings; a failing cell is
+reported in its folder (``FAILED.txt``) and in the table, and the others go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from instrec.config import TrainConfig, from_dict
+from instrec.errors import InstrecError
+from instrec.io import atomic_path, atomic_write_json, atomic_write_text
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    figure: int
+    representation: str = ""
+    postprocess: str = "norm"
+    objective: str = ""
+
+
+ROWS = (
+    Row("logmel", "Log-Mel", 2, "logmel"),
+    Row("vggish-random", "VGGish (random)", 2, "vggish-random"),
+    Row("vggish-audioset-pp", "VGGish AudioSet (PP)", 2, "vggish-audioset", "pca"),
+    Row("vggish-audioset-norm", "VGGish AudioSet (norm.)", 2, "vggish-audioset", "norm"),
+    Row("align", "Align", 3, objective="align"),
+    Row("textual", "Textual", 3, objective="textual"),
+    Row("denoise-additive", "Den +", 3, objective="denoise-additive"),
+    Row("denoise-multiplicative", "Den \u2299", 3, objective="denoise-multiplicative"),
+)
+BASELINE = Row("openmic-rf-baseline", "OpenMIC RF baseline", 0)
+
+
+def load_profile(name: str) -> dict:
+    """A study profile by name (quick, paper, tiny: shipped) or path to a TOML file."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(name)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise InstrecError(f"{path}: profile not found")
+        text = path.read_text()
+    else:
+        shipped = resources.files("instrec") / "configs" / f"{name}.toml"
+        if not shipped.is_file():
+            raise InstrecError(f"unknown profile {name!r}; use quick, paper, tiny or a .toml path")
+        text = shipped.read_text()
+    profile = tomllib.loads(text)
+    profile["name"] = path.stem if path.suffix == ".toml" else name
+    return profile
+
+
+def _render_if_missing(kind: str, root: Path, marker: str, size: int, seed: int) -> Path:
+    if not (root / marker).exists():
+        from instrec.datasets.synth import synth_dataset
+
+        synth_dataset(kind, root, size=size, seed=seed)
+    return root
+
+
+def _cell_done(cell: Path) -> bool:
+    return (cell / "test_metrics.json").exists()
+
+
+def _record_failure(cell: Path, exc: BaseException) -> str:
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    cell.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cell / "FAILED.txt", "".join(traceback.format_exception(exc)))
+    tqdm.write(f"cell {cell} failed: {message} (details in {cell / 'FAILED.txt'})", file=sys.stderr)
+    return message
+
+
+def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, openmic: str | Path | None = None,
+              nsynth: str | Path | None = None, freesound: str | Path | None = None, weights=None, pca=None,
+              data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
+    """Run (or resume) the whole grid; returns the aggregated results and writes tables, figures and report."""
+    from instrec.config import apply_overrides  # noqa: F401  (profiles may grow --set later)
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.pretraining.stage1 import PretrainConfig
+
+    started = time.perf_counter()
+    profile = load_profile(profile_name)
+    name = profile["name"]
+    out = Path(out_dir or Path("runs") / f"study-{name}")
+    data = profile.get("data", {})
+    real = {"openmic": openmic, "nsynth": nsynth, "freesound": freesound}
+    if name == "paper" and not all(real.values()):
+        raise InstrecError("the paper profile runs on the real datasets: pass --openmic, --nsynth and --freesound")
+    data_root = Path(data_dir or Path("data") / f"embedded-{name}")
+    seed = int(data.get("seed", 0))
+    sources = {
+        "openmic": Path(openmic) if openmic else _render_if_missing("openmic", data_root / "openmic", "synth-metadata.json", data.get("openmic_size", 400), seed),
+        "nsynth": Path(nsynth) if nsynth else _render_if_missing("nsynth", data_root / "nsynth", "nsynth-test/examples.json", data.get("nsynth_size", 1200), seed),
+        "freesound": Path(freesound) if freesound else _render_if_missing("freesound", data_root / "freesound", "metadata.json", data.get("freesound_size", 1000), seed),
+    }
+    n_seeds = seeds or int(profile.get("study", {}).get("seeds", 3))
+    pretrain_config = from_dict(PretrainConfig, {**dataclasses.asdict(PretrainConfig(seed=seed)), **profile.get("pretrain", {})})
+    train_base = from_dict(TrainConfig, {**dataclasses.asdict(TrainConfig()), **profile.get("train", {})})
+    resolved = {"profile": name, "data": {k: str(v.resolve()) for k, v in sources.items()},
+                "data_kind": {k: "real" if real[k] else "embedded (SoundFont-rendered)" for k in sources},
+                "seeds": list(range(n_seeds)), "pretrain": dataclasses.asdict(pretrain_config),
+                "train": dataclasses.asdict(train_base), "rows": [dataclasses.asdict(r) for r in ROWS]}
+    atomic_write_json(out / "config.json", resolved)
+    dataset = OpenMIC(sources["openmic"])
+
+    tasks = [("pretrain", r) for r in ROWS if r.objective] + [("cell", r) for r in ROWS] + [("baseline", BASELINE)]
+    status: dict[str, str] = {}
+    with tqdm(total=len(tasks) + (n_seeds - 1) * (len(ROWS) + 1), desc="study", unit="task", position=0) as bar:
+        for kind, row in tasks:
+            if kind == "pretrain":
+                status[row.key] = _pretrain(row, sources, out, pretrain_config)
+                bar.update(1)
+                continue
+            store, source = _features(row, dataset, out, status, weights, pca)
+            if row.objective and store is not None:
+                corpus = "Freesound" if row.objective == "align" else "NSynth"
+                source = f"{source}; VGGish {status[row.key]} on {corpus}"
+            status[row.key] = source
+            for k in range(n_seeds):
+                cell = out / "cells" / row.key / f"seed{k}"
+                bar.set_postfix_str(f"{row.key} seed {k}")
+                if store is not None and not _cell_done(cell):
+                    try:
+                        _run_cell(kind, dataset, store, dataclasses.replace(train_base, seed=k), cell)
+                        (cell / "FAILED.txt").unlink(missing_ok=True)
+                    except (Exception, SystemExit) as exc:  # one failing cell never loses the others
+                        status[row.key] = f"failed: {_record_failure(cell, exc)}"
+                bar.update(1)
+    results = aggregate(out, dataset.classes, n_seeds, status)
+    results["seconds"] = time.perf_counter() - started
+    results["config"] = resolved
+    write_outputs(results, out)
+    return results
+
+
+def _pretrain(row: Row, sources: dict, out: Path, config) -> str:
+    from instrec.pretraining.stage1 import pretrain
+
+    run = out / "pretrain" / row.objective
+    if (run / "vggish.pt").exists():
+        return "pre-trained (cached)"
+    try:
+        pretrain(row.objective, sources["freesound" if row.objective == "align" else "nsynth"], run, config)
+        return "pre-trained"
+    except (Exception, SystemExit) as exc:
+        return f"failed: {_record_failure(run, exc)}"
+
+
+def _features(row: Row, dataset, out: Path, status: dict, weights, pca):
+    """(features store or None, a line saying where the features come from)."""
+    from instrec.extract import FeatureStore, extract
+    from instrec.representations.registry import build_representation
+
+    try:
+        if row is BASELINE:
+            for candidate in ("vggish-audioset-pp", "logmel"):
+                store = status.get(f"{candidate}:store")
+                if store:
+                    return FeatureStore(store), f"random forest on the {candidate} features, time-averaged"
+            return None, "skipped: no features for the baseline"
+        if row.representation == "vggish-audioset" and row.postprocess == "pca" and dataset.X is not None:
+            from instrec.released import released_store
+
+            store = released_store(dataset)
+            status[f"{row.key}:store"] = str(store.root)
+            return store, "released OpenMIC features (npz X): no weights, no audio decoding"
+        if row.objective:
+            checkpoint = out / "pretrain" / row.objective / "vggish.pt"
+            if not checkpoint.exists():
+                return None, status.get(row.key, "skipped: pre-training did not finish")
+            rep = build_representation(f"vggish:{checkpoint}", postprocess=row.postprocess)
+        else:
+            rep = build_representation(row.representation, weights=weights, pca=pca, postprocess=row.postprocess)
+        store = FeatureStore(extract(dataset, rep))
+        status[f"{row.key}:store"] = str(store.root)
+        return store, "extracted from audio" + (f" ({rep.key})" if row.objective else "")
+    except InstrecError as exc:
+        if row.representation == "vggish-audioset":
+            return None, ("skipped: no AudioSet VGGish weights; run `instrec weights fetch` "
+                          "(or pass --weights/--pca) and rerun")
+        return None, f"failed: {str(exc).splitlines()[0]}"
+
+
+def _run_cell(kind: str, dataset, store, config: TrainConfig, cell: Path) -> None:
+    from instrec.training import baseline_report, load_split_data, run_training
+
+    if kind == "baseline":
+        data = {s: load_split_data(dataset, store, s) for s in dataset.splits}
+        result = baseline_report(data, dataset.classes, config, cell)
+        atomic_write_json(cell / "test_metrics.json", result)
+        return
+    run_training(dataset.root, None, config, cell, store=store)
+
+
+def aggregate(out: Path, classes, n_seeds: int, status: dict) -> dict:
+    """Mean and std over seeds of each row's per-class F1-macro, mean F1-macro and mAP, from the cells."""
+    rows = []
+    for row in (*ROWS, BASELINE):
+        reports = [json.loads((out / "cells" / row.key / f"seed{k}" / "test_metrics.json").read_text())
+                   for k in range(n_seeds) if _cell_done(out / "cells" / row.key / f"seed{k}")]
+        entry = {"key": row.key, "label": row.label, "figure": row.figure, "source": status.get(row.key, ""),
+                 "seeds": len(reports), "f1_macro": _stats([r["f1_macro"] for r in reports]),
+                 "map": _stats([r["map"] for r in reports]),
+                 "per_class": {c: _stats([r["per_class"][c]["f1_macro"] for r in reports]) for c in classes}}
+        rows.append(entry)
+    return {"classes": list(classes), "rows": rows}
+
+
+def _stats(values: list) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
+
+
+def _fmt(stat: dict) -> str:
+    return "–" if stat["mean"] is None else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+
+
+def results_markdown(results: dict) -> str:
+    lines = ["| representation | F1-macro (mean ± std) | mAP (mean ± std) | seeds | features |", "|---|---|---|---|---|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['label']} | {_fmt(r['f1_macro'])} | {_fmt(r['map'])} | {r['seeds']} | {r['source']} |")
+    lines += ["", "Per-class F1-macro (mean over seeds):", "",
+              "| class | " + " | ".join(r["label"] for r in results["rows"]) + " |",
+              "|---" * (len(results["rows"]) + 1) + "|"]
+    for c in results["classes"]:
+        cells = ["–" if r["per_class"][c]["mean"] is None else f"{r['per_class'][c]['mean']:.2f}" for r in results["rows"]]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(results: dict, out: Path) -> None:
+    from instrec.plots import overall_boxes, per_class_bars
+
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "results.md", results_markdown(results))
+    with atomic_path(out / "results.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["representation", "class", "f1_macro_mean", "f1_macro_std", "seeds", "source"])
+        for r in results["rows"]:
+            writer.writerow([r["key"], "mean", r["f1_macro"]["mean"], r["f1_macro"]["std"], r["seeds"], r["source"]])
+            writer.writerow([r["key"], "mAP", r["map"]["mean"], r["map"]["std"], r["seeds"], r["source"]])
+            for c in results["classes"]:
+                s = r["per_class"][c]
+                writer.writerow([r["key"], c, s["mean"], s["std"], s["n"], r["source"]])
+    figures = []
+    for number, title in ((2, "Log-Mel vs VGGish (random, AudioSet)"), (3, "VGGish pre-training objectives")):
+        rows = [r for r in results["rows"] if r["figure"] == number and r["seeds"]]
+        if rows:
+            figures.append(per_class_bars(rows, results["classes"], out / f"fig{number}_per_class.png", f"Fig. {number}: {title}"))
+            figures.append(overall_boxes(rows, results["classes"], out / f"fig{number}_overall.png", f"Fig. {number}: overall"))
+    config = results["config"]
+    report = [f"# instrec study: profile `{config['profile']}`", "",
+              f"Finished in {results['seconds'] / 60:.1f} min. Data: " +
+              ", ".join(f"{k} = {config['data_kind'][k]} (`{v}`)" for k, v in config["data"].items()) + ".",
+              f"Seeds: {len(config['seeds'])} (stage 2); one pre-training per objective.",
+              f"Stage 1: {config['pretrain']['max_epochs']} epochs at most, batch {config['pretrain']['batch_size']}, "
+              f"lr {config['pretrain']['lr']}. Stage 2: {config['train']['epochs']} epochs, batch "
+              f"{config['train']['batch_size']}, lr {config['train']['lr']}, variant {config['train']['variant']}.",
+              "Resolved settings: `config.json`. Per-cell runs: `cells/<row>/seed<k>/`.", "",
+              "## Results (test split)", "", results_markdown(results), "## Figures", ""]
+    report += [f"![{p.stem}]({p.name})" for p in figures]
+    atomic_write_text(out / "report.md", "\n".join(report) + "\n")
