@@ -232,6 +232,59 @@ def run_study_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="which instruments play in your recordings, and when")
+    p.add_argument("paths", nargs="+", type=Path, help="audio files or folders (searched recursively)")
+    p.add_argument("--model", type=Path, help="a run folder (train or study cell) or a study folder; "
+                                              "default: the best model of the latest study under ./runs")
+    p.add_argument("--threshold", type=float, help="decision threshold (default: the model's, 0.5)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--plot", type=Path, help="write an activity-timeline PNG per file into this folder")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    import csv
+    import json
+
+    from instrec.audio import find_audio_files
+    from instrec.errors import AudioError
+    from instrec.predict import load_model
+
+    model = load_model(args.model, args.threshold)
+    files = find_audio_files(args.paths)
+    if not files:
+        raise InstrecError(f"{' '.join(map(str, args.paths))}: no audio files found")
+    failed = 0
+    writer = csv.writer(sys.stdout) if args.format == "csv" else None
+    if writer:
+        writer.writerow(["file", "instrument", "probability", "present"])
+    for path in files:
+        try:
+            prediction = model.predict(path)
+        except AudioError as exc:
+            failed += 1
+            print(f"instrec: skipped {exc}", file=sys.stderr)
+            continue
+        if args.format == "json":
+            print(json.dumps(prediction.to_dict()), flush=True)
+        elif writer:
+            for c, p, present in zip(prediction.classes, prediction.probs, prediction.present):
+                writer.writerow([str(path), c, f"{p:.4f}", int(present)])
+            sys.stdout.flush()
+        else:
+            found = ", ".join(f"{c} ({p:.2f})" for c, p in prediction.instruments()) or "no instrument above threshold"
+            print(f"{path} [{prediction.duration_seconds:.1f} s]: {found}", flush=True)
+        if args.plot:
+            from instrec.plots import activity_timeline
+
+            args.plot.mkdir(parents=True, exist_ok=True)
+            activity_timeline(prediction, args.plot / f"{path.stem}.png")
+    if failed:
+        print(f"instrec: {failed} of {len(files)} files could not be processed", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from instrec import __version__
 
@@ -246,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_pretrain(sub)
     _add_study(sub)
+    _add_predict(sub)
     return parser
 
 

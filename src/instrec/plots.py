@@ -51,3 +51,29 @@ def overall_boxes(rows: list[dict], classes: list[str], path: Path, title: str) 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def activity_timeline(prediction, path: Path) -> Path:
+    """The waveform's peak envelope above a heat map of each instrument's activity per 0.96 s step."""
+    plt = _pyplot()
+    envelope = prediction.extra.get("envelope", np.zeros(0))
+    steps = prediction.activity.shape[0]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, min(24, steps * 0.25)), 7), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 4]})
+    t = np.arange(envelope.size) * 0.01
+    top.fill_between(t, -envelope, envelope, color="0.3", linewidth=0)
+    top.set_ylabel("waveform")
+    top.set_yticks([])
+    top.set_title(f"{Path(prediction.source).name}: " + (", ".join(c for c, _ in prediction.instruments()) or "no instrument above threshold"))
+    extent = (0, steps * prediction.step_seconds, len(prediction.classes) - 0.5, -0.5)
+    image = bottom.imshow(prediction.activity.T, aspect="auto", interpolation="nearest", cmap="magma", vmin=0, vmax=1,
+                          extent=extent)
+    labels = [f"{c} {p:.2f}" + (" *" if present else "") for c, p, present in
+              zip(prediction.classes, prediction.probs, prediction.present)]
+    bottom.set_yticks(range(len(labels)), labels, fontsize=8)
+    bottom.set_xlabel("time (s)")
+    fig.colorbar(image, ax=bottom, label="activity (class gate x attention)", fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,155 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from instrec.audio import load_audio
+from instrec.cli import main
+from instrec.config import TrainConfig
+from instrec.datasets.openmic import OpenMIC
+from instrec.datasets.synth import synth_dataset
+from instrec.errors import AudioError, InstrecError
+from instrec.frontend import waveform_to_examples
+from instrec.predict import examples_in_chunks, load_model
+from instrec.representations.registry import build_representation
+from instrec.training import run_training
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    data = synth_dataset("openmic", root / "openmic", size=60, seed=7, workers=1)
+    run = root / "run"
+    run_training(data, build_representation("logmel"), TrainConfig(epochs=40, batch_size=16, lr=2e-3), run)
+    return data, run
+
+
+def test_probabilities_and_timeline(trained):
+    data, run = trained
+    model = load_model(run)
+    dataset = OpenMIC(data)
+    prediction = model.predict(dataset.audio_path(dataset.keys("test")[0]))
+    assert prediction.probs.shape == (20,) and ((prediction.probs >= 0) & (prediction.probs <= 1)).all()
+    assert prediction.activity.shape == (10, 20) and ((prediction.activity >= 0) & (prediction.activity <= 1)).all()
+    assert np.array_equal(prediction.present, prediction.probs >= 0.5)
+    record = prediction.to_dict()
+    assert set(record["probabilities"]) == set(dataset.classes) and len(record["activity"]["piano"]) == 10
+
+
+def test_rendered_clips_are_recognised(trained):
+    """On held-out rendered clips, labelled-present instruments score higher than labelled-absent ones."""
+    from sklearn.metrics import roc_auc_score
+
+    data, run = trained
+    model = load_model(run)
+    dataset = OpenMIC(data)
+    test = dataset.split("test")
+    scores, truth = [], []
+    for i, key in enumerate(test.keys):
+        probs = model.predict(dataset.audio_path(key)).probs
+        scores += list(probs[test.y_mask[i]])
+        truth += list(test.labels[i][test.y_mask[i]])
+    assert roc_auc_score(truth, scores) > 0.65
+
+
+def test_chunked_framing_equals_whole_signal():
+    rng = np.random.default_rng(0)
+    signal = (0.1 * rng.standard_normal(16000 * 75)).astype(np.float32)
+    whole = waveform_to_examples(signal)
+    blocks = [signal[i:i + 12345] for i in range(0, signal.size, 12345)]
+    chunked = torch.cat(list(examples_in_chunks(iter(blocks), chunk_examples=7))).numpy()
+    assert chunked.shape == whole.shape == (78, 96, 64)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
+def test_long_file_streamed_equals_in_memory(trained, tmp_path):
+    data, run = trained
+    dataset = OpenMIC(data)
+    clips = [load_audio(dataset.audio_path(k)) for k in dataset.keys("train")[:8]]
+    long = np.concatenate(clips)  # 80 s
+    sf.write(tmp_path / "long.wav", np.stack([long, long], 1), 16000, subtype="FLOAT")
+    model = load_model(run)
+    streamed = model.predict(tmp_path / "long.wav")
+    in_memory = model.predict(long, sample_rate=16000)
+    assert streamed.activity.shape == (83, 20)
+    np.testing.assert_allclose(streamed.probs, in_memory.probs, atol=1e-5)
+    np.testing.assert_allclose(streamed.activity, in_memory.activity, atol=1e-5)
+
+
+def test_bad_inputs_are_reported_and_the_run_goes_on(trained, tmp_path, capsys):
+    data, run = trained
+    folder = tmp_path / "music"
+    folder.mkdir()
+    good = OpenMIC(data).audio_path(OpenMIC(data).keys("test")[0])
+    (folder / "good.ogg").write_bytes(good.read_bytes())
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
+    (folder / "empty.flac").write_bytes(b"")
+    (folder / "notes.mp3").write_text("not audio at all\n" * 50)
+    sf.write(folder / "silent.wav", np.zeros(16000 * 3, np.float32), 16000)
+    sf.write(folder / "short.wav", 0.1 * np.ones(8000, np.float32), 16000)
+    rc = main(["predict", str(folder), "--model", str(run), "--plot", str(tmp_path / "plots")])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "good.ogg" in captured.out and len(captured.out.strip().splitlines()) == 1
+    expected = {"corrupt.wav": "not a readable audio file", "empty.flac": "empty", "notes.mp3": "not a readable",
+                "silent.wav": "silent", "short.wav": "shorter than one 0.96 s example"}
+    for name, words in expected.items():
+        line = next(line for line in captured.err.splitlines() if name in line)
+        assert words in line, line
+    assert "5 of 6 files" in captured.err
+    assert (tmp_path / "plots" / "good.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_json_and_csv_formats(trained, capsys):
+    data, run = trained
+    clip = str(OpenMIC(data).audio_path(OpenMIC(data).keys("test")[0]))
+    assert main(["predict", clip, "--model", str(run), "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["file"] == clip and len(record["probabilities"]) == 20
+    assert main(["predict", clip, "--model", str(run), "--format", "csv", "--threshold", "0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "file,instrument,probability,present" and len(lines) == 21
+    assert all(line.endswith(",1") for line in lines[1:])  # threshold 0: everything present
+
+
+def test_model_refuses_mismatched_weights(tmp_path, trained):
+    data, _ = trained
+    torch.manual_seed(0)
+    from instrec.representations.vggish import VGGish
+
+    weights = tmp_path / "w.pth"
+    torch.save(VGGish().state_dict(), weights)
+    run = tmp_path / "run"
+    run_training(data, build_representation("vggish", weights=weights), TrainConfig(epochs=1), run)
+    assert load_model(run).predict(np.zeros(16000 * 2) + 0.1, sample_rate=16000).probs.shape == (20,)
+    torch.manual_seed(1)
+    torch.save(VGGish().state_dict(), weights)  # replaced by different weights
+    with pytest.raises(InstrecError, match="not the file this model was trained with"):
+        load_model(run)
+    weights.unlink()
+    with pytest.raises(InstrecError, match="missing"):
+        load_model(run)
+
+
+def test_waveform_needs_a_sample_rate(trained):
+    with pytest.raises(InstrecError, match="sample_rate"):
+        load_model(trained[1]).predict(np.zeros(32000))
+    with pytest.raises(AudioError, match="silent"):
+        load_model(trained[1]).predict(np.zeros(32000), sample_rate=16000)
+
+
+def test_hear_api():
+    import instrec.hear as hear
+
+    model = hear.load_model(representation="vggish-random")
+    audio = torch.rand(3, 16000 * 3) - 0.5
+    emb, timestamps = hear.get_timestamp_embeddings(audio, model)
+    assert emb.shape == (3, 3, 128) and timestamps.shape == (3, 3)
+    torch.testing.assert_close(timestamps[0], torch.tensor([480.0, 1440.0, 2400.0]))
+    torch.testing.assert_close(hear.get_scene_embeddings(audio, model), emb.mean(dim=1))
+    assert model.sample_rate == 16000 and model.scene_embedding_size == model.timestamp_embedding_size == 128
+    fine = hear.load_model(representation="logmel", hop_frames=48)
+    emb, timestamps = hear.get_timestamp_embeddings(audio, fine)
+    assert emb.shape == (3, 5, 96 * 64) and float(timestamps[0, 1] - timestamps[0, 0]) == pytest.approx(480.0)
