@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 study: install
-	$(BIN)/instrec features tests/fixtures/audio/nsynth_bass_acoustic_000-036-075.wav --out runs/example-logmel.npy
+	$(BIN)/instrec study
 
 test: install
 	$(BIN)/python -m pytest -q
