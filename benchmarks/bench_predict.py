@@ -7,7 +7,6 @@ irrelevant here: the cost is the same for any VGGish model).
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from instrec.datasets.nsynth import NSynth
 from instrec.datasets.synth import synth_dataset
 from instrec.errors import InstrecError
 from instrec.pretraining.data import quality_targets

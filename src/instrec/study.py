@@ -96,7 +96,6 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
               nsynth: str | Path | None = None, freesound: str | Path | None = None, weights=None, pca=None,
               data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
     """Run (or resume) the whole grid; returns the aggregated results and writes tables, figures and report."""
-    from instrec.config import apply_overrides  # noqa: F401  (profiles may grow --set later)
     from instrec.datasets.openmic import OpenMIC
     from instrec.pretraining.stage1 import PretrainConfig
 
@@ -197,10 +196,11 @@ def _features(row: Row, dataset, out: Path, status: dict, weights, pca):
         status[f"{row.key}:store"] = str(store.root)
         return store, "extracted from audio" + (f" ({rep.key})" if row.objective else "")
     except InstrecError as exc:
-        if row.representation == "vggish-audioset":
+        message = str(exc).splitlines()[0]
+        if row.representation == "vggish-audioset" and "not in the cache" in message:
             return None, ("skipped: no AudioSet VGGish weights; run `instrec weights fetch` "
                           "(or pass --weights/--pca) and rerun")
-        return None, f"failed: {str(exc).splitlines()[0]}"
+        return None, f"failed: {message}"
 
 
 def _run_cell(kind: str, dataset, store, config: TrainConfig, cell: Path) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,9 +218,6 @@ def format_table(result: dict) -> str:
     lines.append(f"{'mean':20s} {fmt(result['f1_macro']):>9s} {fmt(result['map']):>7s}")
     return "\n".join(lines)
 
-
-def dumps(obj) -> str:
-    return json.dumps(obj, indent=2)
 
 
 def run_training(dataset_root: str | Path, representation, config: TrainConfig, run_dir: str | Path,

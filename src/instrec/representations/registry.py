@@ -114,7 +114,8 @@ def build_representation(name: str, weights: str | Path | None = None, pca: str 
 
             pca = local_path("vggish-pca")
             if pca is None:
-                raise InstrecError(f"{name}: PCA post-processing needs the PCA file; run `instrec weights fetch` "
+                raise InstrecError(f"{name}: PCA post-processing needs the PCA file, which is not in the cache; "
+                                   "run `instrec weights fetch` "
                                    "or pass --pca vggish_pca_params-970ea276.pth")
         pca_params = load_pca_params(pca)
         key += "-pca" if rounding == "truncate" else "-pca-round"
