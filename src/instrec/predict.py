@@ -128,20 +128,17 @@ class Model:
         if rep["name"] == "openmic-released":
             raise InstrecError(f"{self.run}: was trained on OpenMIC's released features, which are not computed "
                                "from audio here; use a run trained with vggish-audioset features on audio")
-        if rep["name"] != "logmel" and rep["name"] != "vggish-random":
-            weights = Path(rep.get("weights", ""))
-            if not weights.is_file():
-                raise InstrecError(f"{self.run}: needs the VGGish weights {weights}, which are missing; put them back "
-                                   "(or run `instrec weights fetch`) or use another model")
-            from instrec.weights import sha256_of
-
-            if sha256_of(weights)[:10] != rep.get("weights_sha256_10"):
-                raise InstrecError(f"{weights}: is not the file this model was trained with (sha256 differs); "
-                                   "restore the original weights or retrain")
+        weights = Path(rep["weights"]) if "weights" in rep else None
+        if weights is not None and not weights.is_file():
+            raise InstrecError(f"{self.run}: needs the VGGish weights {weights}, which are missing; put them back "
+                               "(or run `instrec weights fetch`) or use another model")
         self.representation = build_representation(
-            rep["name"] if rep["name"] in ("logmel", "vggish-random", "vggish-audioset") else f"vggish:{rep['weights']}",
-            weights=rep.get("weights"), pca=rep.get("pca"), postprocess=rep["postprocess"],
+            rep["name"] if rep["name"] in ("logmel", "vggish-random", "vggish-audioset") else f"vggish:{weights}",
+            weights=weights, pca=rep.get("pca"), postprocess=rep["postprocess"],
             final_relu=rep.get("final_relu", True), seed=rep.get("seed", 0), rounding=rep.get("rounding", "truncate"))
+        if weights is not None and self.representation.info.get("weights_sha256_10") != rep.get("weights_sha256_10"):
+            raise InstrecError(f"{weights}: is not the file this model was trained with (sha256 differs); "
+                               "restore the original weights or retrain")
         if self.representation.key != rep["key"]:
             raise InstrecError(f"{self.run}: the representation rebuilt ({self.representation.key}) differs from "
                                f"the one trained with ({rep['key']}); check the weights and PCA files")
