@@ -31,3 +31,18 @@ def test_train_and_evaluate_cli(dataset, tmp_path, capsys):
 def test_evaluate_without_a_run_fails_clearly(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "no trained model" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_on_cpu(dataset, tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "instrec", "train",
+               "--dataset", str(dataset), "--representation", "logmel", "--set", "epochs=2", "--set", "batch_size=8",
+               "--out", str(run)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("test F1-macro") == 1  # rank 0 reports, once
+    assert json.loads((run / "test_metrics.json").read_text())["f1_macro"] is not None
+    assert len((run / "log.csv").read_text().splitlines()) == 3

@@ -156,6 +156,8 @@ def run_train(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"train-{representation.key}-s{config.seed}"
     result = run_training(args.dataset, representation, config, out, baseline=args.baseline,
                           peak_normalize=args.peak_normalize)
+    if "test" not in result:  # another rank of a torchrun launch: rank 0 reports
+        return 0
     print(format_table(result["test"]))
     print(f"{out}: best epoch {result['best_epoch']}, validation F1-macro {result['best_val_f1_macro']:.3f}, "
           f"test F1-macro {result['test']['f1_macro']:.3f}")

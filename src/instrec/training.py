@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,17 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def init_distributed(device: str) -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); True if this call created it."""
+    if not dist.is_available() or dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    use_nccl = device.startswith("cuda") and torch.cuda.is_available()
+    if use_nccl:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if use_nccl else "gloo")
+    return True
+
+
 @torch.no_grad()
 def predict_probs(model: AttentionClassifier, x: torch.Tensor, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
     model.eval()
@@ -100,6 +112,8 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = torch.device(config.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     num_classes = train.y.shape[1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -130,7 +144,6 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     x, y, mask = train.x.to(device), train.y.to(device), train.mask.to(device)
-    per_rank = max(1, config.batch_size // world)
     log_rows = []
     epochs = range(state["epoch"], config.epochs)
     bar = tqdm(epochs, desc="stage-2 training", unit="epoch", disable=rank != 0, initial=state["epoch"], total=config.epochs)
@@ -140,9 +153,10 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
         order = torch.randperm(len(x), generator=shuffle).to(device)
         total, steps = 0.0, 0
         for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size][rank * per_rank:(rank + 1) * per_rank]
-            if len(idx) == 0:
+            batch = order[start:start + config.batch_size]
+            if len(batch) < world:  # every rank must take part in every step (DDP all-reduces gradients)
                 continue
+            idx = batch.tensor_split(world)[rank]
             loss = masked_bce(net(x[idx])["probs"], y[idx], mask[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -227,15 +241,33 @@ def run_training(dataset_root: str | Path, representation, config: TrainConfig, 
     from instrec.datasets.openmic import OpenMIC
     from instrec.extract import FeatureStore, extract
 
+    from instrec.extract import store_dir
+
     run_dir = Path(run_dir)
-    dataset = OpenMIC(dataset_root)
-    if store is None:
-        store = FeatureStore(extract(dataset, representation, peak_normalize=peak_normalize))
+    created = init_distributed(config.device)
+    try:
+        rank, _ = _world()
+        dataset = OpenMIC(dataset_root)
+        if store is None:
+            if rank == 0:  # one process extracts; the others wait, then read the same store
+                extract(dataset, representation, peak_normalize=peak_normalize)
+            if dist.is_initialized():
+                dist.barrier()
+            store = FeatureStore(store_dir(dataset, representation))
+        return _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank)
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank) -> dict:
     data = {s: load_split_data(dataset, store, s) for s in dataset.splits}
     extra = {"representation": store.meta["representation"], "classes": list(dataset.classes),
              "norm_stats": store.norm_stats(), "dataset": str(Path(dataset_root).resolve()),
              "store": str(store.root.resolve()), "peak_normalize": peak_normalize}
     result = train_classifier(data["train"], data["validation"], config, run_dir, extra)
+    if rank != 0:
+        return result  # rank 0 evaluates and writes the reports
     model, _ = load_bundle(run_dir)
     test = evaluate_split(model, data["test"], dataset.classes, config.threshold, config.strict_threshold)
     write_report(test, run_dir)
