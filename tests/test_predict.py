@@ -33,9 +33,13 @@ def test_probabilities_and_timeline(trained):
     prediction = model.predict(dataset.audio_path(dataset.keys("test")[0]))
     assert prediction.probs.shape == (20,) and ((prediction.probs >= 0) & (prediction.probs <= 1)).all()
     assert prediction.activity.shape == (10, 20) and ((prediction.activity >= 0) & (prediction.activity <= 1)).all()
-    assert np.array_equal(prediction.present, prediction.probs >= 0.5)
+    untrained = [dataset.classes.index(c) for c in ("mandolin", "ukulele")]  # never labelled in GM renderings
+    assert not prediction.trained[untrained].any() and prediction.trained.sum() == 18
+    assert np.array_equal(prediction.present, (prediction.probs >= 0.5) & prediction.trained)
     record = prediction.to_dict()
     assert set(record["probabilities"]) == set(dataset.classes) and len(record["activity"]["piano"]) == 10
+    assert record["probabilities"]["mandolin"] is None and record["probabilities"]["piano"] is not None
+    assert record["duration_seconds"] == pytest.approx(10.0, abs=0.01)
 
 
 def test_rendered_clips_are_recognised(trained):
@@ -111,7 +115,9 @@ def test_json_and_csv_formats(trained, capsys):
     assert main(["predict", clip, "--model", str(run), "--format", "csv", "--threshold", "0"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "file,instrument,probability,present" and len(lines) == 21
-    assert all(line.endswith(",1") for line in lines[1:])  # threshold 0: everything present
+    rows = {line.split(",")[1]: line.split(",")[2:] for line in lines[1:]}
+    assert rows["mandolin"] == ["", "0"] and rows["ukulele"] == ["", "0"]  # untrained: never reported
+    assert all(v[1] == "1" for c, v in rows.items() if c not in ("mandolin", "ukulele"))  # threshold 0
 
 
 def test_model_refuses_mismatched_weights(tmp_path, trained):

@@ -154,3 +154,9 @@ def test_two_process_ddp_on_cpu(data, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "distributed_backend=gloo" in result.stderr and "All distributed processes registered" in result.stderr
     assert (out / "vggish.pt").exists() and result.stdout.count("pre-trained with") == 1
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_runs(data, tmp_path):
+    out = pretrain("denoise-additive", data["nsynth"], tmp_path / "bf16", PretrainConfig(max_epochs=1, precision="bf16-mixed", **TINY))
+    assert torch.load(out, weights_only=True)["config"]["precision"] == "bf16-mixed"

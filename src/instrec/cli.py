@@ -271,8 +271,9 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps(prediction.to_dict()), flush=True)
         elif writer:
-            for c, p, present in zip(prediction.classes, prediction.probs, prediction.present):
-                writer.writerow([str(path), c, f"{p:.4f}", int(present)])
+            for c, p, present, trained in zip(prediction.classes, prediction.probs, prediction.present,
+                                              prediction.trained):
+                writer.writerow([str(path), c, f"{p:.4f}" if trained else "", int(present)])
             sys.stdout.flush()
         else:
             found = ", ".join(f"{c} ({p:.2f})" for c, p in prediction.instruments()) or "no instrument above threshold"

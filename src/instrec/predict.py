@@ -42,11 +42,13 @@ class Prediction:
     activity: np.ndarray
     step_seconds: float = P.EXAMPLE_SECONDS
     duration_seconds: float = 0.0
+    trained: np.ndarray | None = None  # False for classes the model never saw labelled: never reported present
     extra: dict = field(default_factory=dict)
 
     @property
     def present(self) -> np.ndarray:
-        return self.probs >= self.threshold
+        trained = np.ones(len(self.classes), bool) if self.trained is None else self.trained
+        return (self.probs >= self.threshold) & trained
 
     def instruments(self) -> list[tuple[str, float]]:
         """The instruments judged present, most probable first."""
@@ -54,8 +56,9 @@ class Prediction:
         return [(self.classes[i], float(self.probs[i])) for i in order if self.present[i]]
 
     def to_dict(self) -> dict:
+        trained = self.trained if self.trained is not None else np.ones(len(self.classes), bool)
         return {"file": self.source, "duration_seconds": round(self.duration_seconds, 3), "threshold": self.threshold,
-                "probabilities": {c: round(float(p), 4) for c, p in zip(self.classes, self.probs)},
+                "probabilities": {c: round(float(p), 4) if ok else None for c, p, ok in zip(self.classes, self.probs, trained)},
                 "present": [c for c, _ in self.instruments()], "step_seconds": self.step_seconds,
                 "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] for i, c in enumerate(self.classes)}}
 
@@ -143,6 +146,7 @@ class Model:
             raise InstrecError(f"{self.run}: the representation rebuilt ({self.representation.key}) differs from "
                                f"the one trained with ({rep['key']}); check the weights and PCA files")
         self.norm_stats = bundle.get("norm_stats")
+        self.trained = np.array(bundle.get("trained_classes", [True] * len(self.classes)), dtype=bool)
 
     def _features(self, examples: torch.Tensor) -> np.ndarray:
         """(n, 96, 64) -> classifier steps (n * steps_per_example, D)."""
@@ -159,10 +163,11 @@ class Model:
                 raise InstrecError("predict(waveform) needs sample_rate=")
             samples = resample(check_waveform(audio), sample_rate)
             blocks, source = iter([samples]), "<waveform>"
-        peak, envelope = [0.0], []
+        peak, envelope, total = [0.0], [], [0]
 
         def tracked(stream):  # the peak (silence check) and a 10 ms peak envelope (plots), in bounded memory
             for block in stream:
+                total[0] += block.size
                 peak[0] = max(peak[0], float(np.max(np.abs(block))) if block.size else 0.0)
                 usable = block[: block.size // P.STFT_HOP_SAMPLES * P.STFT_HOP_SAMPLES]
                 envelope.append(np.abs(usable).reshape(-1, P.STFT_HOP_SAMPLES).max(axis=1))
@@ -178,6 +183,7 @@ class Model:
         steps = np.concatenate(chunks)
         prediction = self._classify(steps, len(steps) // self.representation_steps, source)
         prediction.extra["envelope"] = np.concatenate(envelope) if envelope else np.zeros(0)
+        prediction.duration_seconds = total[0] / P.SAMPLE_RATE
         return prediction
 
     @property
@@ -197,7 +203,7 @@ class Model:
                 act = out["activity"][0].numpy()
                 activity.append(act.reshape(-1, per, act.shape[-1]).mean(axis=1))
         return Prediction(source, self.classes, probs, self.threshold, np.concatenate(activity),
-                          duration_seconds=n_examples * P.EXAMPLE_SECONDS)
+                          duration_seconds=n_examples * P.EXAMPLE_SECONDS, trained=self.trained)
 
 
 def best_in_study(study_dir: str | Path) -> Path:

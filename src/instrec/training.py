@@ -263,6 +263,8 @@ def run_training(dataset_root: str | Path, representation, config: TrainConfig, 
 def _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank) -> dict:
     data = {s: load_split_data(dataset, store, s) for s in dataset.splits}
     extra = {"representation": store.meta["representation"], "classes": list(dataset.classes),
+             # a class never labelled in training (e.g. mandolin in GM renderings) has an untrained output
+             "trained_classes": data["train"].mask.any(dim=0).tolist(),
              "norm_stats": store.norm_stats(), "dataset": str(Path(dataset_root).resolve()),
              "store": str(store.root.resolve()), "peak_normalize": peak_normalize}
     result = train_classifier(data["train"], data["validation"], config, run_dir, extra)
