@@ -32,7 +32,7 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RA
     return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
-def _check_samples(samples: np.ndarray, path: str) -> None:
+def check_samples(samples: np.ndarray, path: str) -> None:
     if samples.size == 0:
         raise AudioError(f"{path}: the file holds no audio samples; export it again with some audio in it")
     if not np.all(np.isfinite(samples)):
@@ -45,12 +45,11 @@ def peak_normalise(samples: np.ndarray) -> np.ndarray:
     return samples / peak if peak > 0 else samples
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, peak_normalize: bool = False) -> np.ndarray:
-    """Read any file soundfile decodes (wav, flac, ogg, mp3...) as mono float32 in [-1, 1] at ``sample_rate``.
+DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, ValueError, EOFError)
 
-    Raises :class:`AudioError` with a one-line message naming the file for a missing, empty,
-    undecodable file or one with NaN samples.
-    """
+
+def check_audio_path(path: str | Path) -> Path:
+    """The path, if it names a non-empty file; else an :class:`AudioError` saying what is wrong."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: no such file; check the path")
@@ -58,14 +57,26 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, peak_normalize:
         raise AudioError(f"{path}: is a folder, not an audio file; give a file (or use a command that takes folders)")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes); replace it with a complete copy")
+    return path
+
+
+def unreadable(path: Path, exc: BaseException) -> AudioError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return AudioError(f"{path}: not a readable audio file ({reason}); convert it to wav, flac, ogg or mp3")
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, peak_normalize: bool = False) -> np.ndarray:
+    """Read any file soundfile decodes (wav, flac, ogg, mp3...) as mono float32 in [-1, 1] at ``sample_rate``.
+
+    Raises :class:`AudioError` with a one-line message naming the file for a missing, empty,
+    undecodable file or one with NaN samples.
+    """
+    path = check_audio_path(path)
     try:
         samples, source_rate = sf.read(str(path), dtype="float32", always_2d=False)
-    except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(
-            f"{path}: not a readable audio file ({reason}); convert it to wav, flac, ogg or mp3"
-        ) from None
-    _check_samples(samples, str(path))
+    except DECODE_ERRORS as exc:
+        raise unreadable(path, exc) from None
+    check_samples(samples, str(path))
     samples = resample(to_mono(samples), source_rate, sample_rate)
     if peak_normalize:
         samples = peak_normalise(samples)
@@ -75,7 +86,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, peak_normalize:
 def check_waveform(samples: np.ndarray, name: str = "waveform") -> np.ndarray:
     """Validate an in-memory waveform the same way files are validated; returns float32 mono."""
     samples = np.asarray(samples, dtype=np.float32)
-    _check_samples(samples, name)
+    check_samples(samples, name)
     return to_mono(samples)
 
 

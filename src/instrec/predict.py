@@ -21,7 +21,8 @@ import soxr
 import torch
 
 from instrec import params as P
-from instrec.audio import check_waveform, resample, to_mono
+from instrec.audio import (DECODE_ERRORS, check_audio_path, check_samples, check_waveform, resample, to_mono,
+                           unreadable)
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
 from instrec.training import load_bundle, to_sequence
@@ -65,28 +66,23 @@ class Prediction:
 
 def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
     """Yield mono float32 blocks at 16 kHz from any file soundfile reads, in bounded memory."""
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file; check the path")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty (0 bytes); replace it with a complete copy")
+    path = check_audio_path(path)
     try:
         handle = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"{path}: not a readable audio file ({str(exc).splitlines()[0]}); "
-                         "convert it to wav, flac, ogg or mp3") from None
+    except DECODE_ERRORS as exc:
+        raise unreadable(path, exc) from None
     with handle:
         rate = handle.samplerate
         resampler = soxr.ResampleStream(rate, P.SAMPLE_RATE, 1, dtype="float32", quality="HQ") if rate != P.SAMPLE_RATE else None
         while True:
             try:
                 block = handle.read(int(block_seconds * rate), dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as exc:
+            except DECODE_ERRORS as exc:
                 raise AudioError(f"{path}: decoding failed part-way ({str(exc).splitlines()[0]}); the file is damaged") from None
             last = len(block) < int(block_seconds * rate)
             mono = to_mono(block) if block.shape[1] > 1 else block[:, 0]
-            if not np.all(np.isfinite(mono)):
-                raise AudioError(f"{path}: the audio contains NaN or infinite samples; re-export it as 16-bit PCM")
+            if mono.size:
+                check_samples(mono, str(path))
             out = resampler.resample_chunk(mono, last=last) if resampler else mono
             if out.size:
                 yield out
