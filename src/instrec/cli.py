@@ -46,7 +46,7 @@ def run_features(args: argparse.Namespace) -> int:
     import torch
 
     from instrec.audio import load_audio
-    from instrec.frontend import LogMelExamples
+    from instrec.frontend import waveform_to_examples
     from instrec.io import atomic_save_npy
     from instrec.representations.postprocess import normalize_min_max
 
@@ -56,9 +56,7 @@ def run_features(args: argparse.Namespace) -> int:
                            "DATASET/features/KEY/norm_stats.npz (written by `instrec extract`)")
     representation = _representation(args, postprocess)
     samples = load_audio(args.audio, peak_normalize=args.peak_normalize)
-    with torch.inference_mode():
-        examples = LogMelExamples(args.hop_frames)(torch.from_numpy(samples))
-    features = representation.embed(examples)
+    features = representation.embed(torch.from_numpy(waveform_to_examples(samples, args.hop_frames)))
     if postprocess == "norm":
         with np.load(args.stats) as stats:
             features = normalize_min_max(features, {k: stats[k] for k in stats.files})

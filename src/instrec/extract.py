@@ -14,8 +14,8 @@ independently of batching, so a resumed run ends with the same bytes as an unint
 from __future__ import annotations
 
 import json
-import sys
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,14 +65,15 @@ class _Clips:
         self.peak_normalize, self.frontend = peak_normalize, frontend
         self.samples = P.STFT_WINDOW_SAMPLES + (examples_per_clip * P.EXAMPLE_FRAMES - 1) * P.STFT_HOP_SAMPLES
 
-    def __call__(self, keys: list[str]) -> tuple[torch.Tensor, list[str]]:
+    def __call__(self, keys: list[str]) -> tuple[torch.Tensor, dict[int, str]]:
+        """(examples (clips, examples_per_clip, 96, 64), {row in the batch: "key: why"} for unreadable clips)."""
         batch = np.zeros((len(keys), self.samples), np.float32)
-        failed = []
+        failed = {}
         for i, key in enumerate(keys):
             try:
                 audio = load_audio(self.dataset.audio_path(key), peak_normalize=self.peak_normalize)
             except AudioError as exc:
-                failed.append(f"{key}: {exc}")
+                failed[i] = f"{key}: {exc}"
                 continue
             batch[i, : min(audio.size, self.samples)] = audio[: self.samples]
         with torch.inference_mode():
@@ -110,14 +111,14 @@ def extract_split(dataset: Dataset, split: str, representation: Representation, 
             examples, failed = decode(keys[start:start + batch_clips])
             features = representation.embed(examples.reshape(-1, *examples.shape[2:]))
             features = features.reshape(examples.shape[0], examples_per_clip, *representation.output_shape)
-            for message in failed:
-                features[keys.index(message.split(":", 1)[0]) - start] = 0
+            for row in failed:
+                features[row] = 0
             rows[start:start + len(features)] = features
             rows.flush()
             progress["done"] = start + len(features)
-            progress["failed"] += failed
+            progress["failed"] += list(failed.values())
             atomic_write_json(progress_file, progress)
-            for message in failed:
+            for message in failed.values():
                 tqdm.write(f"skipped {message}", file=sys.stderr)
             bar.update(len(features))
             batches_done += 1

@@ -90,18 +90,17 @@ def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
                 return
 
 
-def examples_in_chunks(blocks, hop_frames: int = P.EXAMPLE_HOP_FRAMES, chunk_examples: int = 64):
-    """Log-mel examples (n, 96, 64) from a stream of 16 kHz blocks; equal to framing the whole signal at once."""
-    if hop_frames != P.EXAMPLE_HOP_FRAMES:
-        raise ValueError("streaming framing supports the standard 0.96 s hop only")
+def examples_in_chunks(blocks, chunk_examples: int = 64):
+    """Log-mel examples (n, 96, 64), hop 0.96 s, from a stream of 16 kHz blocks; equal to framing the whole
+    signal at once (examples never share frames, so a chunk ends exactly where the next begins)."""
     frontend = LogMelExamples()
+    take = P.MIN_EXAMPLE_SAMPLES + (chunk_examples - 1) * EXAMPLE_SAMPLES
     buffer = np.zeros(0, np.float32)
     total = 0
     for block in blocks:
         buffer = np.concatenate([buffer, block])
         total += block.size
-        while buffer.size >= P.MIN_EXAMPLE_SAMPLES + (chunk_examples - 1) * EXAMPLE_SAMPLES:
-            take = P.MIN_EXAMPLE_SAMPLES + (chunk_examples - 1) * EXAMPLE_SAMPLES
+        while buffer.size >= take:
             with torch.inference_mode():
                 yield frontend(torch.from_numpy(buffer[:take]))
             buffer = buffer[chunk_examples * EXAMPLE_SAMPLES:]

@@ -109,11 +109,12 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
         raise InstrecError("the paper profile runs on the real datasets: pass --openmic, --nsynth and --freesound")
     data_root = Path(data_dir or Path("data") / f"embedded-{name}")
     seed = int(data.get("seed", 0))
-    sources = {
-        "openmic": Path(openmic) if openmic else _render_if_missing("openmic", data_root / "openmic", "synth-metadata.json", data.get("openmic_size", 400), seed),
-        "nsynth": Path(nsynth) if nsynth else _render_if_missing("nsynth", data_root / "nsynth", "nsynth-test/examples.json", data.get("nsynth_size", 1200), seed),
-        "freesound": Path(freesound) if freesound else _render_if_missing("freesound", data_root / "freesound", "metadata.json", data.get("freesound_size", 1000), seed),
-    }
+    # kind -> the file written last by its renderer (its presence means the rendering finished), default size
+    rendered = {"openmic": ("synth-metadata.json", 400), "nsynth": ("nsynth-test/examples.json", 1200),
+                "freesound": ("metadata.json", 1000)}
+    sources = {kind: Path(real[kind]) if real[kind] else
+               _render_if_missing(kind, data_root / kind, marker, data.get(f"{kind}_size", size), seed)
+               for kind, (marker, size) in rendered.items()}
     n_seeds = seeds or int(profile.get("study", {}).get("seeds", 3))
     pretrain_config = from_dict(PretrainConfig, {**dataclasses.asdict(PretrainConfig(seed=seed)), **profile.get("pretrain", {})})
     train_base = from_dict(TrainConfig, {**dataclasses.asdict(TrainConfig()), **profile.get("train", {})})

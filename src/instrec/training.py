@@ -71,7 +71,8 @@ def load_split_data(dataset, store, split: str) -> SplitData:
     labels = dataset.split(split)
     if keys != labels.keys:
         raise InstrecError(f"{store.root}: the stored {split} keys differ from {dataset.root}'s; delete the store and extract again")
-    keep = np.array([k not in set(store.failed(split)) for k in keys])
+    failed = set(store.failed(split))
+    keep = np.array([k not in failed for k in keys])
     x = to_sequence(store.features(split)[keep] if not keep.all() else store.features(split),
                     meta["dtype"] == "uint8", rep["postprocess"], store.norm_stats())
     return SplitData(torch.from_numpy(x), torch.from_numpy(labels.labels[keep].astype(np.float32)),
@@ -233,15 +234,12 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-
 def run_training(dataset_root: str | Path, representation, config: TrainConfig, run_dir: str | Path,
                  baseline: bool = False, peak_normalize: bool = False, store=None) -> dict:
     """Extract (cached) -- or use the given features ``store`` -- train, evaluate on the test split and
     write the run folder."""
     from instrec.datasets.openmic import OpenMIC
-    from instrec.extract import FeatureStore, extract
-
-    from instrec.extract import store_dir
+    from instrec.extract import FeatureStore, extract, store_dir
 
     run_dir = Path(run_dir)
     created = init_distributed(config.device)
