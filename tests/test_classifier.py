@@ -84,3 +84,54 @@ def test_same_seed_same_numbers(tmp_path):
     wa = load_bundle(tmp_path / "a")[1]["state_dict"]
     wb = load_bundle(tmp_path / "b")[1]["state_dict"]
     assert all(np.array_equal(wa[k].numpy(), wb[k].numpy()) for k in wa)
+
+
+def _perturbed(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.2)
+    return model
+
+
+@pytest.mark.parametrize("dim,hidden,groups,steps", [(128, 128, 16, 10), (64, 128, 16, 96), (16, 32, 4, 10)])
+def test_fused_paper_loss_equals_autograd_through_the_modules(dim, hidden, groups, steps):
+    torch.manual_seed(1)
+    model = _perturbed(AttentionClassifier(dim, 20, hidden=hidden, groups=groups), 2)
+    x, labels, mask = torch.randn(12, steps, dim), (torch.rand(12, 20) > 0.5).float(), torch.rand(12, 20) < 0.4
+    reference = masked_bce(model(x)["probs"], labels, mask)
+    expected = torch.autograd.grad(reference, list(model.parameters()))
+    out = model(x, labels, mask)
+    assert out["loss"].grad_fn is not None and "PaperAttentionLoss" in type(out["loss"].grad_fn).__name__
+    torch.testing.assert_close(out["loss"], reference, rtol=1e-5, atol=1e-6)
+    modules = model(x)  # gradients on: the plain module composition
+    with torch.no_grad():
+        fast = model(x)  # inference: the shared hand-written forward
+    for key in ("probs", "attention", "activity"):
+        torch.testing.assert_close(fast[key], modules[key], rtol=1e-5, atol=1e-6, msg=key)
+    torch.testing.assert_close(out["probs"], modules["probs"], rtol=1e-5, atol=1e-6)
+    got = torch.autograd.grad(out["loss"], list(model.parameters()))
+    for (name, _), g, e in zip(model.named_parameters(), got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_fused_paper_loss_passes_gradcheck_in_float64():
+    torch.manual_seed(3)
+    model = _perturbed(AttentionClassifier(6, 3, hidden=8, groups=2), 4).double()
+    x, labels, mask = torch.randn(3, 4, 6, dtype=torch.float64), (torch.rand(3, 3) > 0.5).double(), torch.rand(3, 3) < 0.7
+    names = [name for name, _ in model.named_parameters()]
+
+    def loss(*values):
+        return torch.func.functional_call(model, dict(zip(names, values)), (x, labels, mask))["loss"]
+
+    assert torch.autograd.gradcheck(loss, tuple(p.detach().clone().requires_grad_() for p in model.parameters()))
+
+
+def test_the_reference_variant_loss_is_masked_bce():
+    torch.manual_seed(5)
+    model = AttentionClassifier(128, 20, variant="reference").eval()
+    x, labels, mask = torch.randn(6, 10, 128), (torch.rand(6, 20) > 0.5).float(), torch.rand(6, 20) < 0.4
+    out = model(x, labels, mask)
+    torch.testing.assert_close(out["loss"], masked_bce(model(x)["probs"], labels, mask))
+    with pytest.raises(ValueError, match="mask"):
+        model(x, labels)
