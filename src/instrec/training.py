@@ -97,7 +97,7 @@ def init_distributed(device: str) -> bool:
 
 
 @torch.no_grad()
-def predict_probs(model: AttentionClassifier, x: torch.Tensor, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+def predict_probs(model: AttentionClassifier, x: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
     model.eval()
     out = [model(x[i:i + batch_size].to(device))["probs"].cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, model.args["num_classes"]), np.float32)
