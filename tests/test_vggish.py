@@ -226,3 +226,16 @@ def test_reproduces_released_openmic_features(fixtures, capsys):
     best = min(rows, key=lambda r: r[2])
     assert best[0] and best[1]  # the OpenMIC recipe: peak normalisation, ReLU kept
     assert best[2] <= 3.0
+
+
+def test_the_same_weights_saved_twice_give_the_same_representation_key(tmp_path):
+    from instrec.io import atomic_torch_save
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        state = {"vggish": VGGish().state_dict(), "objective": "textual"}
+    for name in ("a", "b"):  # atomic writes go through randomly named temporary files
+        atomic_torch_save(tmp_path / name / "vggish.pt", state)
+    assert (tmp_path / "a" / "vggish.pt").read_bytes() == (tmp_path / "b" / "vggish.pt").read_bytes()
+    keys = {build_representation(f"vggish:{tmp_path / name / 'vggish.pt'}").key for name in ("a", "b")}
+    assert len(keys) == 1

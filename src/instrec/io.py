@@ -42,7 +42,9 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> None:
+    """torch.save through a file object: given a path, torch names the archive's root folder after the
+    file, here a random temporary name, and the same object would give different bytes each time."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
