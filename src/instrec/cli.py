@@ -42,12 +42,11 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
 
 
 def run_features(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from instrec.audio import load_audio
     from instrec.frontend import waveform_to_examples
-    from instrec.io import atomic_save_npy
+    from instrec.io import atomic_save_npy, load_npz
     from instrec.representations.postprocess import normalize_min_max
 
     postprocess = args.postprocess or ("pca" if args.pca else "none")
@@ -58,8 +57,7 @@ def run_features(args: argparse.Namespace) -> int:
     samples = load_audio(args.audio, peak_normalize=args.peak_normalize)
     features = representation.embed(torch.from_numpy(waveform_to_examples(samples, args.hop_frames)))
     if postprocess == "norm":
-        with np.load(args.stats) as stats:
-            features = normalize_min_max(features, {k: stats[k] for k in stats.files})
+        features = normalize_min_max(features, load_npz(args.stats))
     atomic_save_npy(args.out, features)
     print(f"{args.out}: {features.shape} {features.dtype}")
     return 0

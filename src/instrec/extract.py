@@ -27,7 +27,7 @@ from instrec.audio import load_audio
 from instrec.datasets.base import Dataset
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
-from instrec.io import atomic_path, atomic_write_json
+from instrec.io import atomic_path, atomic_write_json, atomic_write_text, load_npz
 from instrec.representations.postprocess import fit_min_max
 from instrec.representations.registry import Representation
 
@@ -126,8 +126,7 @@ def extract_split(dataset: Dataset, split: str, representation: Representation, 
                 raise KeyboardInterrupt  # tests: simulate an interruption
     del rows
     atomic_write_json(out_dir / f"{split}.failed.json", progress["failed"])
-    with atomic_path(out_dir / f"{split}.keys.txt") as tmp:
-        tmp.write_text("".join(k + "\n" for k in keys))
+    atomic_write_text(out_dir / f"{split}.keys.txt", "".join(k + "\n" for k in keys))
     os.replace(partial, final)
     progress_file.unlink(missing_ok=True)
     return final
@@ -176,10 +175,7 @@ class FeatureStore:
 
     def norm_stats(self) -> dict[str, np.ndarray] | None:
         path = self.root / "norm_stats.npz"
-        if not path.exists():
-            return None
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
+        return load_npz(path) if path.exists() else None
 
     @property
     def meta(self) -> dict:
@@ -191,8 +187,8 @@ def write_openmic_x(dataset: Dataset, store: FeatureStore) -> Path:
     npz_path = dataset.root / "openmic-2018.npz"
     if not npz_path.exists():
         raise InstrecError(f"{npz_path}: no OpenMIC npz to write X into (only OpenMIC-format folders have one)")
-    with np.load(npz_path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files if k != "X"}
+    arrays = load_npz(npz_path)
+    arrays.pop("X", None)
     keys = [str(k) for k in arrays["sample_key"]]
     row_of = {k: i for i, k in enumerate(keys)}
     x = None

@@ -11,6 +11,7 @@ example's centre in milliseconds; scene embeddings are their mean. Log-mel examp
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -28,10 +29,7 @@ class HearModel(nn.Module):
         self.representation = representation
         self.frontend = LogMelExamples(hop_frames)
         self.hop_frames = hop_frames
-        size = 1
-        for d in representation.output_shape:
-            size *= d
-        self.scene_embedding_size = self.timestamp_embedding_size = size
+        self.scene_embedding_size = self.timestamp_embedding_size = math.prod(representation.output_shape)
 
 
 def load_model(model_file_path: str = "", representation: str = "vggish-audioset", hop_frames: int = 96) -> HearModel:

@@ -27,6 +27,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, read into memory (no pickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)

@@ -68,9 +68,8 @@ def activity_timeline(prediction, path: Path) -> Path:
     extent = (0, steps * prediction.step_seconds, len(prediction.classes) - 0.5, -0.5)
     image = bottom.imshow(prediction.activity.T, aspect="auto", interpolation="nearest", cmap="magma", vmin=0, vmax=1,
                           extent=extent)
-    trained = prediction.trained if prediction.trained is not None else np.ones(len(prediction.classes), bool)
     labels = [(f"{c} {p:.2f}" + (" *" if present else "")) if ok else f"{c} (not trained)" for c, p, present, ok in
-              zip(prediction.classes, prediction.probs, prediction.present, trained)]
+              zip(prediction.classes, prediction.probs, prediction.present, prediction.trained)]
     bottom.set_yticks(range(len(labels)), labels, fontsize=8)
     bottom.set_xlabel("time (s)")
     fig.colorbar(image, ax=bottom, label="activity (class gate x attention)", fraction=0.03)

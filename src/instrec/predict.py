@@ -46,10 +46,13 @@ class Prediction:
     trained: np.ndarray | None = None  # False for classes the model never saw labelled: never reported present
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.trained is None:
+            self.trained = np.ones(len(self.classes), bool)
+
     @property
     def present(self) -> np.ndarray:
-        trained = np.ones(len(self.classes), bool) if self.trained is None else self.trained
-        return (self.probs >= self.threshold) & trained
+        return (self.probs >= self.threshold) & self.trained
 
     def instruments(self) -> list[tuple[str, float]]:
         """The instruments judged present, most probable first."""
@@ -57,9 +60,8 @@ class Prediction:
         return [(self.classes[i], float(self.probs[i])) for i in order if self.present[i]]
 
     def to_dict(self) -> dict:
-        trained = self.trained if self.trained is not None else np.ones(len(self.classes), bool)
         return {"file": self.source, "duration_seconds": round(self.duration_seconds, 3), "threshold": self.threshold,
-                "probabilities": {c: round(float(p), 4) if ok else None for c, p, ok in zip(self.classes, self.probs, trained)},
+                "probabilities": {c: round(float(p), 4) if ok else None for c, p, ok in zip(self.classes, self.probs, self.trained)},
                 "present": [c for c, _ in self.instruments()], "step_seconds": self.step_seconds,
                 "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] for i, c in enumerate(self.classes)}}
 
@@ -175,8 +177,7 @@ class Model:
         except AudioError as exc:
             message = str(exc)
             raise AudioError(message if message.startswith(source) else f"{source}: {message}") from None
-        steps = np.concatenate(chunks)
-        prediction = self._classify(steps, len(steps) // self.representation_steps, source)
+        prediction = self._classify(np.concatenate(chunks), source)
         prediction.extra["envelope"] = np.concatenate(envelope) if envelope else np.zeros(0)
         prediction.duration_seconds = total[0] / P.SAMPLE_RATE
         return prediction
@@ -186,7 +187,7 @@ class Model:
         """Classifier time steps per 0.96 s example (1 for embeddings, 96 for log-mel frames)."""
         return 1 if len(self.representation.output_shape) == 1 else self.representation.output_shape[0]
 
-    def _classify(self, steps: np.ndarray, n_examples: int, source: str) -> Prediction:
+    def _classify(self, steps: np.ndarray, source: str) -> Prediction:
         per = self.representation_steps
         window = WINDOW_EXAMPLES * per
         probs = np.zeros(len(self.classes), np.float32)
@@ -197,8 +198,7 @@ class Model:
                 probs = np.maximum(probs, out["probs"][0].numpy())
                 act = out["activity"][0].numpy()
                 activity.append(act.reshape(-1, per, act.shape[-1]).mean(axis=1))
-        return Prediction(source, self.classes, probs, self.threshold, np.concatenate(activity),
-                          duration_seconds=n_examples * P.EXAMPLE_SECONDS, trained=self.trained)
+        return Prediction(source, self.classes, probs, self.threshold, np.concatenate(activity), trained=self.trained)
 
 
 def best_in_study(study_dir: str | Path) -> Path:

@@ -8,7 +8,7 @@ import numpy as np
 from instrec.datasets.openmic import OpenMIC
 from instrec.errors import InstrecError
 from instrec.extract import FeatureStore
-from instrec.io import atomic_save_npy, atomic_write_json
+from instrec.io import atomic_save_npy, atomic_write_json, atomic_write_text
 
 KEY = "openmic-released"
 
@@ -22,7 +22,7 @@ def released_store(dataset: OpenMIC) -> FeatureStore:
         for split in dataset.splits:
             rows = [dataset.row_of[k] for k in dataset.keys(split)]
             atomic_save_npy(root / f"{split}.npy", np.asarray(dataset.X[rows], dtype=np.uint8))
-            (root / f"{split}.keys.txt").write_text("".join(k + "\n" for k in dataset.keys(split)))
+            atomic_write_text(root / f"{split}.keys.txt", "".join(k + "\n" for k in dataset.keys(split)))
             atomic_write_json(root / f"{split}.failed.json", [])
         atomic_write_json(root / "meta.json", {
             "representation": {"name": KEY, "key": KEY, "output_shape": [128], "postprocess": "pca",

@@ -14,6 +14,11 @@ def require(path: Path, what: str, where_to_get: str) -> Path:
     return path
 
 
+def split_80_10_10(u: float) -> str:
+    """train / valid / test for a uniform draw ``u`` in [0, 1): 80/10/10."""
+    return "train" if u < 0.8 else "valid" if u < 0.9 else "test"
+
+
 class Dataset:
     """Base of the loaders: ``splits``, ``keys(split)``, ``audio_path(key)``."""
 

@@ -17,15 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from instrec.datasets.base import Dataset, require
+from instrec.datasets.base import Dataset, require, split_80_10_10
 
 GET_IT = ("export sounds from the Freesound API (https://freesound.org/docs/api/) in this layout, "
           "or render a corpus with `instrec data synth --kind freesound --out DIR`")
 
 
 def _split_by_id(sound_id: int) -> str:
-    u = zlib.crc32(str(sound_id).encode()) % 10
-    return "train" if u < 8 else "valid" if u < 9 else "test"
+    return split_80_10_10((zlib.crc32(str(sound_id).encode()) % 10) / 10)
+
+
+def tag_vocabulary(tag_lists, size: int) -> list[str]:
+    """The ``size`` most frequent tags of the given lists, most frequent first (ties alphabetically)."""
+    counts = collections.Counter(t for tags in tag_lists for t in tags)
+    return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:size]
 
 
 class Freesound(Dataset):
@@ -40,8 +45,8 @@ class Freesound(Dataset):
         if vocab_file.exists():
             self.vocabulary = [t.strip() for t in vocab_file.read_text().splitlines() if t.strip()]
         else:
-            counts = collections.Counter(t for r in self.sounds.values() if r["split"] == "train" for t in r["tags"])
-            self.vocabulary = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:vocabulary_size]
+            self.vocabulary = tag_vocabulary((r["tags"] for r in self.sounds.values() if r["split"] == "train"),
+                                             vocabulary_size)
         self.tag_index = {t: i for i, t in enumerate(self.vocabulary)}
 
     def keys(self, split: str) -> list[str]:

@@ -71,9 +71,10 @@ class OpenMIC(Dataset):
                     self.X = data["X"]
         else:
             self.sample_keys = sorted(set(train) | set(test))
+        self.row_of = {k: i for i, k in enumerate(self.sample_keys)}
+        if not (self.root / NPZ).exists():
             self.y_true, self.y_mask = self._labels_from_csv(
                 require(self.root / LABELS_CSV, "aggregated labels (or openmic-2018.npz)", GET_IT))
-        self.row_of = {k: i for i, k in enumerate(self.sample_keys)}
         missing = [k for k in train + test if k not in self.row_of]
         if missing:
             raise InstrecError(f"{self.root / NPZ}: {len(missing)} partition keys (e.g. {missing[0]}) have no labels; "
@@ -87,10 +88,9 @@ class OpenMIC(Dataset):
     def _labels_from_csv(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         y_true = np.full((len(self.sample_keys), len(self.classes)), 0.5, np.float32)
         y_mask = np.zeros(y_true.shape, bool)
-        row_of = {k: i for i, k in enumerate(self.sample_keys)}
         with open(path, newline="") as f:
             for rec in csv.DictReader(f):
-                row = row_of.get(rec["sample_key"])
+                row = self.row_of.get(rec["sample_key"])
                 if row is None:
                     continue
                 col = self.classes.index(rec["instrument"])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-
 from instrec.errors import InstrecError
 from instrec.pretraining.data import first_examples, quality_targets, tensors
 from instrec.pretraining.wordvectors import QUALITY_WORDS, load_word_vectors
@@ -40,6 +38,3 @@ def objective_tensors(objective: str, root: str | Path, config) -> tuple[list, l
             raise InstrecError(f"{root}: fewer than 2 usable {split} items for the {objective} objective; "
                                "use a larger dataset")
     return out[0], out[1], sizes
-
-
-

@@ -16,6 +16,7 @@ from torch import nn
 
 from instrec import params as P
 from instrec.errors import InstrecError
+from instrec.io import load_npz
 
 # torchvggish state-dict layout: key -> shape
 VGGISH_SHAPES: dict[str, tuple[int, ...]] = {}
@@ -124,8 +125,7 @@ def load_pca_params(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                            "vggish_pca_params-970ea276.pth")
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                params = {k: data[k] for k in data.files}
+            params = load_npz(path)
         else:
             with torch.serialization.safe_globals(_numpy_safe_globals()):
                 params = torch.load(path, map_location="cpu", weights_only=True)

@@ -9,13 +9,14 @@ instrument class and preset name, family, register, articulation, effects and te
 
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from instrec.datasets.base import split_80_10_10
 from instrec.datasets.classes import DRUM_KEYS, PITCH_RANGES
+from instrec.datasets.freesound import tag_vocabulary
 from instrec.datasets.synth.music import Song, chord_part, cymbal_part, drum_part, melody_part
 from instrec.datasets.synth.openmic import available_classes
 from instrec.datasets.synth.pool import render_all
@@ -118,11 +119,10 @@ def synth_freesound(out_dir: str | Path, size: int = 1000, soundfonts=None, seed
     renderer = Renderer(soundfonts, SAMPLE_RATE)
     available = available_classes(renderer)
     rng = np.random.default_rng([seed, 1432])
-    splits = ["train" if u < 0.8 else "valid" if u < 0.9 else "test" for u in rng.random(size)]
+    splits = [split_80_10_10(u) for u in rng.random(size)]
     jobs = [SoundJob(i, seed, str(out), available, splits[i]) for i in range(size)]
     sounds = render_all(render_sound, jobs, [str(p) for p in renderer.paths], SAMPLE_RATE, workers, "freesound sounds")
-    counts = collections.Counter(t for s in sounds if s["split"] == "train" for t in s["tags"])
-    vocabulary = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:vocabulary_size]
+    vocabulary = tag_vocabulary((s["tags"] for s in sounds if s["split"] == "train"), vocabulary_size)
     atomic_write_text(out / "tag_vocabulary.txt", "".join(t + "\n" for t in vocabulary))
     atomic_write_json(out / "metadata.json", sounds)
     return out

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from instrec.datasets.base import split_80_10_10
+from instrec.datasets.nsynth import QUALITIES
 from instrec.datasets.synth.pool import render_all
 from instrec.datasets.synth.render import Note, Part, Renderer, add_reverb, write_audio
 from instrec.io import atomic_write_json
 
-QUALITIES = ("bright", "dark", "distortion", "fast_decay", "long_release", "multiphonic", "nonlinear_env",
-             "percussive", "reverb", "tempo-synced")
 FAMILY_NAMES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
                 "synth_lead", "vocal")
 SOURCE_NAMES = ("acoustic", "electronic", "synthetic")
@@ -153,8 +153,7 @@ def synth_nsynth(out_dir: str | Path, size: int = 1200, soundfonts=None, seed: i
         if note_str in seen:
             continue
         seen.add(note_str)
-        u = rng.random()
-        split = "train" if u < 0.8 else "valid" if u < 0.9 else "test"
+        split = split_80_10_10(rng.random())
         jobs.append(NoteJob(len(jobs), seed, str(out), inst, pitch, velocity, note_str, split))
     notes = render_all(render_note, jobs, [str(p) for p in renderer.paths], SAMPLE_RATE, workers, "nsynth notes")
     for split in ("train", "valid", "test"):

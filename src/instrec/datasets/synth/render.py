@@ -7,7 +7,6 @@ note events and returns mono float32 audio. The same events always give the same
 from __future__ import annotations
 
 import io
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from instrec.errors import InstrecError
+from instrec.io import atomic_path
 
 DRUM_CHANNEL = 9
 DRUM_BANK = 128
@@ -162,7 +162,6 @@ def fix_ogg_serial(data: bytes, serial: int = 0x696E7374) -> bytes:
 
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     """Write .ogg (Vorbis, byte-reproducible) or .wav (16-bit PCM) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     if path.suffix == ".ogg":
         sf.write(buffer, samples, sample_rate, format="OGG", subtype="VORBIS")
@@ -170,6 +169,5 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     else:
         sf.write(buffer, samples, sample_rate, format="WAV", subtype="PCM_16")
         data = buffer.getvalue()
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
