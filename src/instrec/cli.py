@@ -106,6 +106,44 @@ def run_extract(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_soundfonts(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("soundfonts", help="the pool of real-sample General MIDI banks: fetch, list, path")
+    p.add_argument("action", choices=["fetch", "list", "path"])
+    p.add_argument("banks", nargs="*", help="bank names (default: the default pool; `all` for every known bank)")
+    p.add_argument("--deb-dir", type=Path, help="take the .deb packages from this folder instead of apt-get download")
+    p.add_argument("--soundfont", type=Path, action="append", default=[], help="also list this .sf2/.sf3 file")
+    p.set_defaults(run=run_soundfonts)
+
+
+def run_soundfonts(args: argparse.Namespace) -> int:
+    from instrec.datasets.synth import soundfonts
+
+    names = list(soundfonts.BANKS) if args.banks == ["all"] else (args.banks or list(soundfonts.DEFAULT_POOL))
+    if args.action == "path":
+        print(soundfonts.soundfont_dir())
+        return 0
+    if args.action == "fetch":
+        got, failed = soundfonts.fetch(names, args.deb_dir)
+        for name, path in got.items():
+            print(f"{name}: {path} (sha256 verified)")
+        for name, why in failed.items():
+            print(f"instrec: {name}: not fetched: {why}", file=sys.stderr)
+        if failed:
+            print(f"instrec: rendering goes on with {', '.join(got) or 'TimGM6mb (from pretty_midi)'}", file=sys.stderr)
+        return 1 if failed else 0
+    from instrec.datasets.synth.openmic import available_classes
+    from instrec.datasets.synth.render import Renderer
+
+    rows = [(name, soundfonts.locate(name)) for name in names] + [(str(p), p) for p in args.soundfont]
+    for name, path in rows:
+        if path is None:
+            print(f"{name}: not here (`instrec soundfonts fetch {name}`)")
+            continue
+        classes = sorted(available_classes(Renderer([path])))
+        print(f"{name}: {path} ({path.stat().st_size / 1e6:.0f} MB); plays {len(classes)} classes: {', '.join(classes)}")
+    return 0
+
+
 def _add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="datasets: render the embedded default data")
     data_sub = p.add_subparsers(dest="data_command", required=True)
@@ -113,8 +151,18 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--kind", choices=["openmic", "nsynth", "freesound"], required=True)
     synth.add_argument("--out", type=Path, required=True, help="output folder")
     synth.add_argument("--size", type=int, default=None, help="clips / notes / sounds (default 400 / 1200 / 1000)")
+    synth.add_argument("--bank", action="append", default=None,
+                       help="a bank of the pool by name (repeatable; default: every fetched default bank, "
+                            "see `instrec soundfonts list`)")
     synth.add_argument("--soundfont", type=Path, action="append", default=None,
-                       help=".sf2/.sf3 file; repeat to mix timbres (default: TimGM6mb from pretty_midi)")
+                       help="your own .sf2/.sf3 file: joins the pool (repeatable)")
+    synth.add_argument("--hold-out-bank", help="put every clip of this bank (its group) in the test split and "
+                                               "none in train/validation: the generalisation protocol")
+    synth.add_argument("--labels", choices=["partial", "full"], default="partial",
+                       help="openmic: OpenMIC-like partial crowd labels (default) or every playable class labelled")
+    synth.add_argument("--dry", action="store_true", help="no recording chain (room, mic, noise, codec...)")
+    synth.add_argument("--arrangement", action="append", choices=["solo", "ensemble", "band"], default=None,
+                       help="openmic: arrangement types to draw from (repeatable; default all three)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
     synth.set_defaults(run=run_data_synth)
@@ -126,9 +174,22 @@ DEFAULT_SYNTH_SIZES = {"openmic": 400, "nsynth": 1200, "freesound": 1000}
 def run_data_synth(args: argparse.Namespace) -> int:
     from instrec.datasets.synth import synth_dataset
 
+    from instrec.datasets.synth.soundfonts import bank_name, pool_paths
+
     size = args.size or DEFAULT_SYNTH_SIZES[args.kind]
-    out = synth_dataset(args.kind, args.out, size=size, soundfonts=args.soundfont, seed=args.seed, workers=args.workers)
-    print(f"{out}: rendered {size} {args.kind} items")
+    paths = pool_paths(args.bank, args.soundfont) if args.bank or not args.soundfont else list(args.soundfont)
+    banks = [bank_name(p) for p in paths]
+    if banks == ["timgm6mb"]:
+        print("instrec: only TimGM6mb in the pool; `instrec soundfonts fetch` adds real-sample banks", file=sys.stderr)
+    options = {"hold_out_bank": args.hold_out_bank}
+    if args.kind == "openmic":
+        options.update(labels=args.labels, recording=not args.dry,
+                       arrangements=tuple(args.arrangement or ("solo", "ensemble", "band")))
+    elif args.kind == "freesound":
+        options["recording"] = not args.dry
+    out = synth_dataset(args.kind, args.out, size=size, soundfonts=paths, seed=args.seed, workers=args.workers,
+                        **options)
+    print(f"{out}: rendered {size} {args.kind} items from {', '.join(banks)}")
     return 0
 
 
@@ -292,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_features(sub)
     _add_data(sub)
+    _add_soundfonts(sub)
     _add_weights(sub)
     _add_extract(sub)
     _add_train(sub)

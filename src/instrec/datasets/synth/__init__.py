@@ -1,4 +1,4 @@
-"""Small datasets rendered from SoundFonts in the real OpenMIC, NSynth and Freesound on-disk formats."""
+"""Datasets rendered from SoundFonts in the real OpenMIC, NSynth and Freesound on-disk formats."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ from pathlib import Path
 
 
 def synth_dataset(kind: str, out_dir: str | Path, size: int, soundfonts=None, seed: int = 0,
-                  workers: int | None = None) -> Path:
-    """Render ``size`` items of ``kind`` (openmic | nsynth | freesound) into ``out_dir``."""
+                  workers: int | None = None, **options) -> Path:
+    """Render ``size`` items of ``kind`` (openmic | nsynth | freesound) into ``out_dir``.
+
+    ``options``: ``hold_out_bank`` (every kind); ``labels``, ``recording``, ``arrangements`` (openmic);
+    ``recording`` (freesound).
+    """
     if kind == "openmic":
         from instrec.datasets.synth.openmic import synth_openmic as make
     elif kind == "nsynth":
@@ -16,4 +20,4 @@ def synth_dataset(kind: str, out_dir: str | Path, size: int, soundfonts=None, se
         from instrec.datasets.synth.freesound import synth_freesound as make
     else:
         raise ValueError(f"unknown kind {kind!r}")
-    return make(out_dir, size=size, soundfonts=soundfonts, seed=seed, workers=workers)
+    return make(out_dir, size=size, soundfonts=soundfonts, seed=seed, workers=workers, **options)

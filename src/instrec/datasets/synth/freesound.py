@@ -20,7 +20,9 @@ from instrec.datasets.freesound import tag_vocabulary
 from instrec.datasets.synth.music import Song, chord_part, cymbal_part, drum_part, melody_part
 from instrec.datasets.synth.openmic import available_classes
 from instrec.datasets.synth.pool import render_all
-from instrec.datasets.synth.render import DRUM_CHANNEL, Note, Part, Renderer, add_reverb, write_audio
+from instrec.datasets.synth.recording import apply_chain, describe, draw_chain
+from instrec.datasets.synth.render import DRUM_CHANNEL, Note, Part, Renderer, write_audio
+from instrec.datasets.synth.soundfonts import bank_name, in_split_pool
 from instrec.io import atomic_write_json, atomic_write_text
 
 SAMPLE_RATE = 16000
@@ -40,10 +42,7 @@ class SoundJob:
     out_dir: str
     available: dict
     split: str
-
-
-def _slug(text: str) -> str:
-    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+    recording: bool = True
 
 
 def render_sound(renderer: Renderer, job: SoundJob) -> dict:
@@ -55,7 +54,8 @@ def render_sound(renderer: Renderer, job: SoundJob) -> dict:
         kind = "note"
     tags: list[str] = []
     if kind in ("hit", "loop"):
-        soundfont = job.available["drums"][0][0] if "drums" in job.available else job.available["cymbals"][0][0]
+        kit = job.available["drums"] if "drums" in job.available else job.available["cymbals"]
+        soundfont = kit[int(rng.integers(len(kit)))][0]
         parts = [Part(DRUM_CHANNEL, soundfont, 0, 110)]
         if kind == "hit":
             cls = str(rng.choice(drums))
@@ -73,7 +73,7 @@ def render_sound(renderer: Renderer, job: SoundJob) -> dict:
         soundfont, program = job.available[cls][int(rng.integers(len(job.available[cls])))]
         parts = [Part(0, soundfont, program, 110)]
         low, high = PITCH_RANGES[cls]
-        tags += [cls, FAMILY_TAGS[cls], _slug(renderer.preset_name(soundfont, program) or "")]
+        tags += [cls, FAMILY_TAGS[cls]]  # no preset name: the tags describe the content, not the bank
         if kind == "phrase":
             duration = float(rng.uniform(2.0, 5.0))
             song = Song(rng, duration)
@@ -94,19 +94,16 @@ def render_sound(renderer: Renderer, job: SoundJob) -> dict:
         mean_pitch = np.mean([n.key for n in notes]) if notes else 60
         tags.append("low" if mean_pitch < 48 else "high" if mean_pitch > 72 else "mid")
     audio = renderer.render(parts, notes, duration)
-    if rng.random() < 0.25:
-        audio = add_reverb(audio, SAMPLE_RATE, rng)
-        tags.append("reverb")
-    else:
-        tags.append("dry")
-    peak = float(np.max(np.abs(audio)))
-    audio = (audio * (float(rng.uniform(0.5, 0.95)) / peak if peak > 0 else audio)).astype(np.float32)
+    chain = draw_chain(rng) if job.recording else {"level_dbfs": round(float(rng.uniform(-6, -0.5)), 2)}
+    audio = apply_chain(audio, SAMPLE_RATE, chain)
+    tags += describe(chain)
     sound_id = 100000 + job.index
     write_audio(Path(job.out_dir) / "audio" / f"{sound_id}.ogg", audio, SAMPLE_RATE)
     tags = sorted(set(t for t in tags if t))
     return {"id": sound_id, "name": f"{tags[0]} {kind} {sound_id}", "tags": tags, "duration": round(duration, 3),
             "license": "http://creativecommons.org/publicdomain/zero/1.0/", "username": "instrec-synth",
-            "samplerate": SAMPLE_RATE, "type": "ogg", "split": job.split}
+            "samplerate": SAMPLE_RATE, "type": "ogg", "split": job.split,
+            "bank": bank_name(renderer.paths[parts[0].soundfont]), "program": parts[0].program, "recording": chain}
 
 
 def _tempo(bpm: float) -> str:
@@ -114,14 +111,18 @@ def _tempo(bpm: float) -> str:
 
 
 def synth_freesound(out_dir: str | Path, size: int = 1000, soundfonts=None, seed: int = 0,
-                    workers: int | None = None, vocabulary_size: int = 1000) -> Path:
+                    workers: int | None = None, vocabulary_size: int = 1000, hold_out_bank: str | None = None,
+                    recording: bool = True) -> Path:
+    """Tagged sounds from every bank; with ``hold_out_bank``, the test split holds that bank's sounds only."""
     out = Path(out_dir)
     renderer = Renderer(soundfonts, SAMPLE_RATE)
-    available = available_classes(renderer)
+    pools = {split: available_classes(renderer, [i for i in range(len(renderer.soundfonts))
+                                                 if in_split_pool(renderer, i, split, hold_out_bank)])
+             for split in ("train", "valid", "test")}
     rng = np.random.default_rng([seed, 1432])
     splits = [split_80_10_10(u) for u in rng.random(size)]
-    jobs = [SoundJob(i, seed, str(out), available, splits[i]) for i in range(size)]
-    sounds = render_all(render_sound, jobs, [str(p) for p in renderer.paths], SAMPLE_RATE, workers, "freesound sounds")
+    jobs = [SoundJob(i, seed, str(out), pools[splits[i]], splits[i], recording) for i in range(size)]
+    sounds = render_all(render_sound, jobs, renderer, workers, "freesound sounds")
     vocabulary = tag_vocabulary((s["tags"] for s in sounds if s["split"] == "train"), vocabulary_size)
     atomic_write_text(out / "tag_vocabulary.txt", "".join(t + "\n" for t in vocabulary))
     atomic_write_json(out / "metadata.json", sounds)

@@ -142,3 +142,91 @@ def part_notes(song: Song, instrument: str, channel: int) -> list[Note]:
         return cymbal_part(song)
     low, high = PITCH_RANGES[instrument]
     return PLAYERS[role](song, channel, low, high)
+
+
+# --- solo material and performance (articulation, dynamics, expression, vibrato) ---
+
+SUSTAINING = {"accordion", "cello", "clarinet", "flute", "organ", "saxophone", "synthesizer", "trombone", "trumpet",
+              "violin", "voice"}
+VIBRATO = {"cello", "clarinet", "flute", "saxophone", "trombone", "trumpet", "violin", "voice"}
+SOLO_MATERIALS = ("notes", "one-shots", "phrase")
+
+
+def register(rng: np.random.Generator, instrument: str) -> tuple[int, int]:
+    """A part's register: a window of at least 14 semitones inside the class's pitch range."""
+    low, high = PITCH_RANGES[instrument]
+    width = max(14, int(round((high - low) * rng.uniform(0.5, 0.85))))
+    if width >= high - low:
+        return low, high
+    start = int(rng.integers(low, high - width + 1))
+    return start, start + width
+
+
+def solo_notes(song: Song, channel: int, low: int, high: int, material: str) -> list[Note]:
+    """Sample-library material: isolated held notes, short one-shots with gaps, or a melodic phrase."""
+    rng = song.rng
+    if material == "phrase":
+        return melody_part(song, channel, low, high)
+    notes, t = [], float(rng.uniform(0.0, 0.4))
+    while t < song.duration_s - 0.2:
+        length = float(rng.uniform(0.8, 3.0)) if material == "notes" else float(rng.uniform(0.08, 0.35))
+        gap = float(rng.uniform(0.2, 1.2)) if material == "notes" else float(rng.uniform(0.15, 0.9))
+        notes.append(Note(t, min(length, song.duration_s - t), channel, int(rng.integers(low, high + 1)),
+                          int(rng.integers(35, 128))))
+        t += length + gap
+    return notes
+
+
+def solo_drums(song: Song, instrument: str, material: str) -> list[Note]:
+    """A drum or cymbal solo part: a groove, or isolated hits (one-shots) of that class's kit pieces."""
+    from instrec.datasets.classes import DRUM_KEYS
+
+    rng = song.rng
+    if material == "phrase":
+        return drum_part(song) if instrument == "drums" else cymbal_part(song)
+    notes, t = [], float(rng.uniform(0.0, 0.3))
+    while t < song.duration_s - 0.1:
+        notes.append(Note(t, 0.2, DRUM_CHANNEL, int(rng.choice(DRUM_KEYS[instrument])), int(rng.integers(50, 128))))
+        t += float(rng.uniform(0.25, 1.5))
+    return notes
+
+
+def draw_performance(rng: np.random.Generator, instrument: str) -> dict:
+    """How a part is played: note-length factor (staccato 0.3 .. sustained 1.1), a dynamics curve over the
+    clip, expression swells (CC 11) for sustaining instruments, vibrato (pitch wheel) where players use it."""
+    perf = {"articulation": round(float(rng.choice([rng.uniform(0.3, 0.6), rng.uniform(0.6, 1.1)])), 3),
+            "dynamics": str(rng.choice(["flat", "crescendo", "decrescendo", "swell"])),
+            "velocity_offset": int(rng.integers(-30, 21)), "expression": None, "vibrato": None}
+    if instrument in SUSTAINING and rng.random() < 0.5:
+        perf["expression"] = {"period_s": round(float(rng.uniform(1.5, 5.0)), 3), "depth": int(rng.integers(20, 60))}
+    if instrument in VIBRATO and rng.random() < 0.6:
+        perf["vibrato"] = {"rate_hz": round(float(rng.uniform(4.5, 6.5)), 3), "depth_cents": round(float(rng.uniform(8, 35)), 2)}
+    return perf
+
+
+def perform(notes: list[Note], perf: dict, duration_s: float, channel: int, percussive: bool):
+    """Apply a performance to note events; returns (notes, controls)."""
+    from instrec.datasets.synth.render import PITCH_BEND, Control
+
+    def dynamic(t: float) -> float:
+        x = t / duration_s
+        return {"flat": 0.0, "crescendo": -25 + 40 * x, "decrescendo": 15 - 40 * x,
+                "swell": -20 + 35 * np.sin(np.pi * x)}[perf["dynamics"]]
+
+    out = []
+    for n in notes:
+        velocity = int(np.clip(n.velocity + perf["velocity_offset"] + dynamic(n.start_s), 15, 127))
+        length = n.duration_s if percussive else max(0.05, n.duration_s * perf["articulation"])
+        out.append(Note(n.start_s, length, n.channel, n.key, velocity))
+    controls = []
+    step = 0.03
+    times = np.arange(0.0, duration_s, step)
+    if perf.get("expression"):
+        e = perf["expression"]
+        values = 127 - e["depth"] * (0.5 - 0.5 * np.cos(2 * np.pi * times / e["period_s"]))
+        controls += [Control(float(t), channel, 11, int(v)) for t, v in zip(times, values)]
+    if perf.get("vibrato"):
+        v = perf["vibrato"]
+        cents = v["depth_cents"] * np.sin(2 * np.pi * v["rate_hz"] * times)
+        controls += [Control(float(t), channel, PITCH_BEND, int(8192 + c / 200 * 8191)) for t, c in zip(times, cents)]
+    return out, controls

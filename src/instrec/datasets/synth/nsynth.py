@@ -29,6 +29,8 @@ from instrec.datasets.base import split_80_10_10
 from instrec.datasets.nsynth import QUALITIES
 from instrec.datasets.synth.pool import render_all
 from instrec.datasets.synth.render import Note, Part, Renderer, add_reverb, write_audio
+from instrec.datasets.synth.soundfonts import bank_name, in_split_pool
+from instrec.errors import InstrecError
 from instrec.io import atomic_write_json
 
 FAMILY_NAMES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
@@ -135,28 +137,41 @@ def instruments(renderer: Renderer) -> list[dict]:
             n = counters.get((family, source), 0)
             counters[(family, source)] = n + 1
             found.append({"instrument": len(found), "instrument_str": f"{family}_{source}_{n:03d}", "family": family,
-                          "source": source, "soundfont": s, "program": program, "preset_name": name})
+                          "source": source, "soundfont": s, "bank": bank_name(renderer.paths[s]), "program": program,
+                          "preset_name": name})
     return found
 
 
-def synth_nsynth(out_dir: str | Path, size: int = 1200, soundfonts=None, seed: int = 0, workers: int | None = None) -> Path:
+def synth_nsynth(out_dir: str | Path, size: int = 1200, soundfonts=None, seed: int = 0, workers: int | None = None,
+                 hold_out_bank: str | None = None) -> Path:
+    """Notes from every bank of the pool; with ``hold_out_bank``, the test split holds that bank's notes only."""
     out = Path(out_dir)
     renderer = Renderer(soundfonts, SAMPLE_RATE)
     insts = instruments(renderer)
+    pools = {split: [i for i in insts if in_split_pool(renderer, i["soundfont"], split, hold_out_bank)]
+             for split in ("train", "valid", "test")}
     rng = np.random.default_rng([seed, 1704])
     jobs, seen = [], set()
+    if size > 0 and not all(pools.values()):
+        raise InstrecError(f"--hold-out-bank {hold_out_bank}: no instruments left for one of the splits")
     while len(jobs) < size:
-        inst = insts[int(rng.integers(len(insts)))]
+        split = split_80_10_10(rng.random())
+        inst = pools[split][int(rng.integers(len(pools[split])))]
         low, high = FAMILY_RANGES[inst["family"]]
         pitch, velocity = int(rng.integers(low, high + 1)), int(rng.choice(VELOCITIES))
         note_str = f"{inst['instrument_str']}-{pitch:03d}-{velocity:03d}"
         if note_str in seen:
             continue
         seen.add(note_str)
-        split = split_80_10_10(rng.random())
         jobs.append(NoteJob(len(jobs), seed, str(out), inst, pitch, velocity, note_str, split))
-    notes = render_all(render_note, jobs, [str(p) for p in renderer.paths], SAMPLE_RATE, workers, "nsynth notes")
+    notes = render_all(render_note, jobs, renderer, workers, "nsynth notes")
     for split in ("train", "valid", "test"):
         examples = {n["note_str"]: n for n, j in zip(notes, jobs) if j.split == split}
         atomic_write_json(out / f"nsynth-{split}" / "examples.json", examples)
+    # what NSynth's own fields cannot hold: which bank and preset played each note
+    atomic_write_json(out / "synth-metadata.json", {
+        "kind": "nsynth", "size": size, "seed": seed, "banks": [bank_name(p) for p in renderer.paths],
+        "hold_out_bank": hold_out_bank,
+        "notes": {j.note_str: {"split": j.split, "bank": j.instrument["bank"], "program": j.instrument["program"],
+                               "preset": j.instrument["preset_name"]} for j in jobs}})
     return out

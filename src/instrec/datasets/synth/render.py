@@ -42,6 +42,20 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A channel message at ``start_s``: a MIDI controller (``control`` 0-127, e.g. 11 expression) or,
+    with ``control`` = PITCH_BEND, the pitch wheel (``value`` 0-16383, 8192 = centre, +-2 semitones)."""
+
+    start_s: float
+    channel: int
+    control: int
+    value: int
+
+
+PITCH_BEND = -1
+
+
+@dataclass(frozen=True)
 class Part:
     """Which SoundFont and program a channel uses, and its channel volume (CC 7)."""
 
@@ -81,8 +95,9 @@ class Renderer:
     def has_drums(self, soundfont: int) -> bool:
         return self.preset_name(soundfont, 0, DRUM_BANK) is not None
 
-    def render(self, parts: list[Part], notes: list[Note], duration_s: float) -> np.ndarray:
-        """Play ``notes`` on ``parts`` and return (samples,) mono float32 of ``duration_s`` seconds."""
+    def render(self, parts: list[Part], notes: list[Note], duration_s: float,
+               controls: list[Control] = ()) -> np.ndarray:
+        """Play ``notes`` (and ``controls``) on ``parts``; returns (samples,) mono float32 of ``duration_s`` s."""
         synth = self.synth
         self._reset()
         for part in parts:
@@ -90,15 +105,19 @@ class Renderer:
             synth.program_select(part.channel, self.soundfonts[part.soundfont], DRUM_BANK if drums else 0,
                                  0 if drums else part.program, drums)
             synth.control_change(part.channel, 7, part.volume)
+            synth.control_change(part.channel, 11, 127)  # expression and pitch wheel start neutral
+            synth.pitchbend(part.channel, 8192)
         events = []
         for n in notes:
             events.append((round(n.start_s * self.sample_rate), 1, n.channel, n.key, n.velocity))
             events.append((round((n.start_s + n.duration_s) * self.sample_rate), 0, n.channel, n.key, 0))
+        for c in controls:  # kind -1: before the note-offs and note-ons of the same sample
+            events.append((round(c.start_s * self.sample_rate), -1, c.channel, c.control, c.value))
         events.sort()
         total = round(duration_s * self.sample_rate)
         out = np.zeros((total, 2), np.float32)
         position = 0
-        for sample, is_on, channel, key, velocity in events + [(total, -1, 0, 0, 0)]:
+        for sample, is_on, channel, key, velocity in events + [(total, 2, 0, 0, 0)]:
             sample = min(sample, total)
             if sample > position:
                 out[position:sample] = np.frombuffer(synth.generate(sample - position), np.float32).reshape(-1, 2)
@@ -107,6 +126,10 @@ class Renderer:
                 synth.noteon(channel, key, velocity)
             elif is_on == 0:
                 synth.noteoff(channel, key)
+            elif is_on == -1 and key == PITCH_BEND:
+                synth.pitchbend(channel, velocity)
+            elif is_on == -1:
+                synth.control_change(channel, key, velocity)
         self._reset()
         return out.mean(axis=1)
 

@@ -1,0 +1,190 @@
+"""The bank pool: General MIDI SoundFonts made from recordings of real instruments.
+
+Each bank is a file in a Debian package (``apt-get download`` + ``dpkg-deb -x``: no root needed) with a
+known sha256. ``fetch`` puts verified copies into ``<cache>/soundfonts/`` (``INSTREC_CACHE`` overrides the
+cache folder); a file a Debian/Ubuntu system already installed (``/usr/share/sounds/...``) is used where
+it is, once its checksum matches. TimGM6mb also ships inside the pretty_midi wheel, so it is always there.
+
+To place the files by hand: copy ``FluidR3_GM.sf2``, ``MuseScore_General_Lite.sf3`` and ``sf_GMbank.sf2``
+(from the packages named in ``BANKS``) into ``instrec soundfonts path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from instrec.errors import InstrecError
+
+
+@dataclass(frozen=True)
+class Bank:
+    name: str
+    filename: str
+    package: str  # the Debian package holding the file
+    member: str  # its path inside the package
+    sha256: tuple[str, ...]  # accepted digests (one per known distribution of the same bank)
+    group: str  # banks sharing samples share a group; holding one out holds out the group
+    licence: str
+    default: bool = True
+
+
+BANKS: dict[str, Bank] = {b.name: b for b in (
+    Bank("timgm6mb", "TimGM6mb.sf2", "timgm6mb-soundfont", "usr/share/sounds/sf2/TimGM6mb.sf2",
+         ("82475b91a76de15cb28a104707d3247ba932e228bada3f47bba63c6b31aaf7a1",  # the copy inside pretty_midi
+          "c5378b62028c920cb11e4803327983fee2f2cdff5dc89c708e39da417e51c854"), "timgm6mb", "GPL-2"),
+    Bank("fluidr3", "FluidR3_GM.sf2", "fluid-soundfont-gm", "usr/share/sounds/sf2/FluidR3_GM.sf2",
+         ("74594e8f4250680adf590507a306655a299935343583256f3b722c48a1bc1cb0",), "fluidr3", "MIT"),
+    Bank("musescore", "MuseScore_General_Lite.sf3", "musescore-general-soundfont-small",
+         "usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
+         ("916aaca6b0eb9f9083eb42399614acb2ff4ec72ce28dffff1814592a9696b479",), "musescore", "MIT"),
+    Bank("csound", "sf_GMbank.sf2", "csound-soundfont", "usr/share/sounds/sf2/sf_GMbank.sf2",
+         ("9f39fc53bd3a1a69f13cb486838944eded358b3b6e8afbd6c1c2c33675b2034b",), "csound", "LGPL-2.1"),
+    # the full MuseScore bank: the same recordings as the Lite one at a higher quality (fetched on request)
+    Bank("musescore-full", "MuseScore_General_Full.sf3", "musescore-general-soundfont",
+         "usr/share/sounds/sf3/MuseScore_General_Full.sf3",
+         ("f9a37b36655f23e167c66ec91bef6097c8e99be29286219a54062919eb41aeae",), "musescore", "MIT", default=False),
+)}
+DEFAULT_POOL = tuple(name for name, bank in BANKS.items() if bank.default)
+
+
+def soundfont_dir() -> Path:
+    from instrec.weights import cache_dir
+
+    return cache_dir() / "soundfonts"
+
+
+def _digest_ok(path: Path, bank: Bank) -> bool:
+    from instrec.weights import sha256_of
+
+    return sha256_of(path) in bank.sha256
+
+
+def _pretty_midi_copy() -> Path | None:
+    try:
+        import pretty_midi
+    except ImportError:
+        return None
+    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    return path if path.is_file() else None
+
+
+def locate(name: str, verify: bool = False) -> Path | None:
+    """The file of bank ``name`` if it is in the cache, installed by the system, or (TimGM6mb) in pretty_midi."""
+    bank = BANKS[name]
+    candidates = [soundfont_dir() / bank.filename, Path("/") / bank.member]
+    if name == "timgm6mb":
+        candidates.insert(0, _pretty_midi_copy())
+    for path in candidates:
+        if path is not None and path.is_file() and (not verify or _digest_ok(path, bank)):
+            return path
+    return None
+
+
+def _find_deb(bank: Bank, deb_dir: Path | None, workdir: Path) -> Path:
+    """The bank's .deb: from ``deb_dir`` (a local mirror or fixture) or ``apt-get download``."""
+    if deb_dir is not None:
+        found = sorted(Path(deb_dir).glob(f"{bank.package}_*.deb"))
+        if not found:
+            raise InstrecError(f"{deb_dir}: no {bank.package}_*.deb there")
+        return found[-1]
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise InstrecError(f"apt-get not found: this is not a Debian/Ubuntu system; copy {bank.filename} "
+                           f"(package {bank.package}) into {soundfont_dir()} by hand")
+    done = subprocess.run([apt, "download", bank.package], cwd=workdir, capture_output=True, text=True)
+    found = sorted(workdir.glob(f"{bank.package}_*.deb"))
+    if done.returncode != 0 or not found:
+        reason = (done.stderr.strip().splitlines() or ["no file"])[-1]
+        raise InstrecError(f"apt-get download {bank.package} failed ({reason}); run `apt-get update` "
+                           f"or copy {bank.filename} into {soundfont_dir()} by hand")
+    return found[-1]
+
+
+def fetch_bank(name: str, deb_dir: str | Path | None = None) -> Path:
+    """A verified copy of bank ``name`` (cache, system, or downloaded .deb); raises InstrecError if none."""
+    bank = BANKS[name]
+    existing = locate(name, verify=True)
+    if existing is not None:
+        return existing
+    target = soundfont_dir() / bank.filename
+    if deb_dir is None and os.environ.get("INSTREC_DEB_DIR"):
+        deb_dir = os.environ["INSTREC_DEB_DIR"]
+    dpkg = shutil.which("dpkg-deb")
+    if dpkg is None:
+        raise InstrecError(f"dpkg-deb not found; copy {bank.filename} (package {bank.package}) into "
+                           f"{soundfont_dir()} by hand")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
+        work = Path(tmp)
+        deb = _find_deb(bank, Path(deb_dir) if deb_dir else None, work)
+        unpacked = work / "unpacked"
+        done = subprocess.run([dpkg, "-x", str(deb), str(unpacked)], capture_output=True, text=True)
+        member = unpacked / bank.member
+        if done.returncode != 0 or not member.is_file():
+            raise InstrecError(f"{deb}: not a {bank.package} package holding {bank.member} "
+                               f"({done.stderr.strip() or 'file missing'})")
+        if not _digest_ok(member, bank):
+            raise InstrecError(f"{deb}: {bank.filename} has an unexpected sha256; expected {bank.sha256[0][:16]}...")
+        os.replace(member, target)  # same file system: the cache never holds a partial file
+    return target
+
+
+def fetch(names: list[str] | None = None, deb_dir: str | Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:
+    """Fetch several banks; returns (name -> path, name -> why it failed). One failure never stops the rest."""
+    got, failed = {}, {}
+    for name in names or DEFAULT_POOL:
+        if name not in BANKS:
+            raise InstrecError(f"unknown SoundFont bank {name!r}; known: {', '.join(BANKS)}")
+        try:
+            got[name] = fetch_bank(name, deb_dir)
+        except InstrecError as exc:
+            failed[name] = str(exc)
+    return got, failed
+
+
+def pool_paths(banks: list[str] | None = None, extra: list[str | Path] | None = None) -> list[Path]:
+    """The SoundFont files of a pool: the named banks (default: every default bank found locally) plus
+    the user's own files. A named bank that is not here is an error; the default pool takes what it finds."""
+    paths: list[Path] = []
+    for name in banks if banks is not None else DEFAULT_POOL:
+        if name not in BANKS:
+            raise InstrecError(f"unknown SoundFont bank {name!r}; known: {', '.join(BANKS)}")
+        path = locate(name)
+        if path is None and banks is not None:
+            raise InstrecError(f"SoundFont bank {name!r} is not here; run `instrec soundfonts fetch {name}`")
+        if path is not None:
+            paths.append(path)
+    for p in extra or []:
+        if Path(p) not in paths:
+            paths.append(Path(p))
+    return paths
+
+
+def bank_name(path: str | Path) -> str:
+    """The registered name of a SoundFont file (by file name), else its stem: what metadata and hold-outs call it."""
+    path = Path(path)
+    for bank in BANKS.values():
+        if path.name == bank.filename:
+            return bank.name
+    return path.stem
+
+
+def bank_group(name: str) -> str:
+    return BANKS[name].group if name in BANKS else name
+
+
+def in_split_pool(renderer, soundfont: int, split: str, hold_out_bank: str | None) -> bool:
+    """Whether SoundFont ``soundfont`` of ``renderer`` may play in ``split`` under the hold-out protocol."""
+    if hold_out_bank is None:
+        return True
+    names = [bank_name(p) for p in renderer.paths]
+    if bank_group(hold_out_bank) not in {bank_group(n) for n in names}:
+        raise InstrecError(f"--hold-out-bank {hold_out_bank}: not in the pool ({', '.join(names)}); "
+                           "pass a bank of the pool")
+    held = bank_group(names[soundfont]) == bank_group(hold_out_bank)
+    return held if split == "test" else not held
