@@ -144,6 +144,44 @@ def run_soundfonts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_holdout(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("holdout", help="leave-one-bank-out: train without a bank, test on it (and on real recordings)")
+    p.add_argument("--bank", action="append", default=None, help="bank to hold out (repeatable; default: every bank "
+                                                                   "of the pool in turn)")
+    p.add_argument("--representation", action="append", default=None,
+                   help="representation to train (repeatable; default logmel and vggish-random)")
+    p.add_argument("--size", type=int, default=800, help="clips per rendered dataset (default 800)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--real", type=Path, help="a folder of labelled real recordings to score too")
+    p.add_argument("--real-labels", type=Path, help="its labels CSV (default: REAL/labels.csv)")
+    p.add_argument("--reference", type=Path, help="an OpenMIC-format dataset to compare with (trained once, "
+                                                  "scored on every held-out bank)")
+    p.add_argument("--out", type=Path, default=Path("runs/holdout"))
+    p.set_defaults(run=run_holdout_command)
+
+
+def run_holdout_command(args: argparse.Namespace) -> int:
+    from instrec.datasets.synth.soundfonts import bank_name, pool_paths
+    from instrec.generalisation import run_holdout
+
+    for name in ("size", "epochs"):
+        if getattr(args, name) < 1:
+            raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
+    pool = pool_paths()
+    banks = args.bank or [bank_name(p) for p in pool]
+    if len(pool) < 2:
+        raise InstrecError("the pool has one bank; `instrec soundfonts fetch` adds the others")
+    real = (args.real, args.real_labels or args.real / "labels.csv") if args.real else None
+    results = run_holdout(banks, args.representation or ["logmel", "vggish-random"], args.out, args.size, args.epochs,
+                          args.seed, real, args.reference, pool)
+    from instrec.generalisation import holdout_markdown
+
+    print(holdout_markdown(results))
+    print(f"{args.out}: results.md, results.json")
+    return 0
+
+
 def _add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="datasets: render the embedded default data")
     data_sub = p.add_subparsers(dest="data_command", required=True)
@@ -354,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_features(sub)
     _add_data(sub)
     _add_soundfonts(sub)
+    _add_holdout(sub)
     _add_weights(sub)
     _add_extract(sub)
     _add_train(sub)

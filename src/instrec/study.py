@@ -72,12 +72,29 @@ def load_profile(name: str) -> dict:
     return profile
 
 
-def _render_if_missing(kind: str, root: Path, marker: str, size: int, seed: int) -> Path:
+def _render_if_missing(kind: str, root: Path, marker: str, size: int, seed: int, soundfonts: list[Path]) -> Path:
     if not (root / marker).exists():
         from instrec.datasets.synth import synth_dataset
 
-        synth_dataset(kind, root, size=size, seed=seed)
+        synth_dataset(kind, root, size=size, seed=seed, soundfonts=soundfonts)
     return root
+
+
+def _bank_pool(data: dict) -> list[Path]:
+    """The profile's SoundFont pool: ``banks`` (names; default: every default bank found here), fetched
+    first when ``fetch_soundfonts`` is set. A bank that cannot be fetched is reported and left out."""
+    from instrec.datasets.synth import soundfonts
+
+    banks = data.get("banks")
+    if data.get("fetch_soundfonts"):
+        _, failed = soundfonts.fetch(banks)
+        for name, why in failed.items():
+            tqdm.write(f"instrec: SoundFont bank {name} left out: {why}", file=sys.stderr)
+    names = banks or [n for n in soundfonts.DEFAULT_POOL if soundfonts.locate(n) is not None]
+    pool = soundfonts.pool_paths(names)
+    if [soundfonts.bank_name(p) for p in pool] == ["timgm6mb"] and not banks:
+        tqdm.write("instrec: only TimGM6mb in the pool; `instrec soundfonts fetch` adds real-sample banks", file=sys.stderr)
+    return pool
 
 
 def _cell_done(cell: Path) -> bool:
@@ -105,21 +122,21 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
     out = Path(out_dir or Path("runs") / f"study-{name}")
     data = profile.get("data", {})
     real = {"openmic": openmic, "nsynth": nsynth, "freesound": freesound}
-    if name == "paper" and not all(real.values()):
-        raise InstrecError("the paper profile runs on the real datasets: pass --openmic, --nsynth and --freesound")
     data_root = Path(data_dir or Path("data") / f"embedded-{name}")
     seed = int(data.get("seed", 0))
     # kind -> the file written last by its renderer (its presence means the rendering finished), default size
     rendered = {"openmic": ("synth-metadata.json", 400), "nsynth": ("nsynth-test/examples.json", 1200),
                 "freesound": ("metadata.json", 1000)}
+    pool = _bank_pool(data) if not all(real.values()) else []
     sources = {kind: Path(real[kind]) if real[kind] else
-               _render_if_missing(kind, data_root / kind, marker, data.get(f"{kind}_size", size), seed)
+               _render_if_missing(kind, data_root / kind, marker, data.get(f"{kind}_size", size), seed, pool)
                for kind, (marker, size) in rendered.items()}
     n_seeds = seeds or int(profile.get("study", {}).get("seeds", 3))
     pretrain_config = from_dict(PretrainConfig, {**dataclasses.asdict(PretrainConfig(seed=seed)), **profile.get("pretrain", {})})
     train_base = from_dict(TrainConfig, {**dataclasses.asdict(TrainConfig()), **profile.get("train", {})})
     resolved = {"profile": name, "data": {k: str(v.resolve()) for k, v in sources.items()},
                 "data_kind": {k: "real" if real[k] else "embedded (SoundFont-rendered)" for k in sources},
+                "banks": [p.name for p in pool],
                 "seeds": list(range(n_seeds)), "pretrain": dataclasses.asdict(pretrain_config),
                 "train": dataclasses.asdict(train_base), "rows": [dataclasses.asdict(r) for r in ROWS]}
     atomic_write_json(out / "config.json", resolved)
@@ -277,6 +294,7 @@ def write_outputs(results: dict, out: Path) -> None:
     report = [f"# instrec study: profile `{config['profile']}`", "",
               f"Finished in {results['seconds'] / 60:.1f} min. Data: " +
               ", ".join(f"{k} = {config['data_kind'][k]} (`{v}`)" for k, v in config["data"].items()) + ".",
+              f"SoundFont banks of the embedded data: {', '.join(config.get('banks') or []) or 'none (real data)'}.",
               f"Seeds: {len(config['seeds'])} (stage 2); one pre-training per objective.",
               f"Stage 1: {config['pretrain']['max_epochs']} epochs at most, batch {config['pretrain']['batch_size']}, "
               f"lr {config['pretrain']['lr']}. Stage 2: {config['train']['epochs']} epochs, batch "

@@ -1,0 +1,106 @@
+"""Scores a trained model on labelled recordings: a folder with a labels CSV, or the test split of an
+OpenMIC-format dataset (e.g. a held-out SoundFont bank), through the same ``predict`` path users run.
+
+Labels CSV: ``file,instruments[,source]`` with instruments separated by ``;`` (OpenMIC class names);
+every class not listed is absent. Metrics: per-class F1-macro at the model's threshold and AP
+(``metrics.report``), their means over the classes that occur, top-1 accuracy on the files with one
+instrument, and a confusion table of those files (true class -> most probable class).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from instrec.errors import AudioError, InstrecError
+from instrec.metrics import report
+
+
+def read_labels(labels_csv: str | Path, audio_dir: str | Path, classes: list[str]) -> list[tuple[Path, list[str]]]:
+    """(audio path, instruments) per row; one clear error for an unknown class, a missing file or a duplicate row."""
+    labels_csv, audio_dir = Path(labels_csv), Path(audio_dir)
+    if not labels_csv.is_file():
+        raise InstrecError(f"{labels_csv}: labels file not found; give a CSV with columns file,instruments")
+    rows, seen = [], set()
+    with open(labels_csv, newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"file", "instruments"} <= set(reader.fieldnames):
+            raise InstrecError(f"{labels_csv}: needs a header with the columns file,instruments")
+        for line, row in enumerate(reader, start=2):
+            name = (row["file"] or "").strip()
+            if name in seen:
+                raise InstrecError(f"{labels_csv}:{line}: {name} is listed twice; keep one row per file")
+            seen.add(name)
+            instruments = [i.strip() for i in (row["instruments"] or "").split(";") if i.strip()]
+            unknown = [i for i in instruments if i not in classes]
+            if unknown:
+                raise InstrecError(f"{labels_csv}:{line}: unknown instrument {unknown[0]!r}; use the class names "
+                                   f"{', '.join(classes)}")
+            path = audio_dir / name
+            if not path.is_file():
+                raise InstrecError(f"{labels_csv}:{line}: {path} not found; fix the file name or --audio")
+            rows.append((path, instruments))
+    if not rows:
+        raise InstrecError(f"{labels_csv}: no rows")
+    return rows
+
+
+def score(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, classes: list[str], threshold: float,
+          trained: np.ndarray | None = None) -> dict:
+    """metrics.report plus top-1 accuracy and a confusion table over the single-instrument items."""
+    result = report(probs, labels, mask, classes, threshold)
+    occurring = [r["f1_macro"] for r in result["per_class"].values() if r["positives"] and r["f1_macro"] is not None]
+    result["f1_macro_present"] = float(np.mean(occurring)) if occurring else None  # classes that occur in truth
+    single = np.flatnonzero((labels * mask).sum(axis=1) == 1)
+    ranked = np.where(trained, probs, -np.inf) if trained is not None else probs
+    confusion: dict[str, dict[str, int]] = {}
+    hits = 0
+    for i in single:
+        truth, guess = classes[int(np.argmax(labels[i] * mask[i]))], classes[int(np.argmax(ranked[i]))]
+        hits += truth == guess
+        confusion.setdefault(truth, {}).setdefault(guess, 0)
+        confusion[truth][guess] += 1
+    result["top1"] = hits / len(single) if len(single) else None
+    result["single_instrument_items"] = int(len(single))
+    result["confusion"] = confusion
+    return result
+
+
+def _predict_all(model, paths: list[Path]) -> tuple[np.ndarray, list[int], list[str]]:
+    probs, kept, failed = [], [], []
+    for i, path in enumerate(paths):
+        try:
+            probs.append(model.predict(path).probs)
+            kept.append(i)
+        except AudioError as exc:
+            failed.append(str(exc))
+    return (np.stack(probs) if probs else np.zeros((0, len(model.classes)), np.float32)), kept, failed
+
+
+def evaluate_audio(model, audio_dir: str | Path, labels_csv: str | Path) -> dict:
+    """Score ``model`` (a predict.Model) on a labelled folder; every class is labelled in every file."""
+    rows = read_labels(labels_csv, audio_dir, model.classes)
+    probs, kept, failed = _predict_all(model, [p for p, _ in rows])
+    labels = np.array([[c in rows[i][1] for c in model.classes] for i in kept], np.float32)
+    mask = np.ones_like(labels, bool)
+    result = score(probs, labels, mask, model.classes, model.threshold, model.trained)
+    result.update(files=len(kept), failed=failed,
+                  items=[{"file": rows[i][0].name, "truth": rows[i][1],
+                          "probs": {c: round(float(p), 4) for c, p in zip(model.classes, probs[k])}}
+                         for k, i in enumerate(kept)])
+    return result
+
+
+def evaluate_openmic_test(model, dataset_root: str | Path, split: str = "test") -> dict:
+    """Score ``model`` on the audio of an OpenMIC-format split, with that dataset's label mask."""
+    from instrec.datasets.openmic import OpenMIC
+
+    dataset = OpenMIC(dataset_root)
+    data = dataset.split(split)
+    probs, kept, failed = _predict_all(model, [dataset.audio_path(k) for k in data.keys])
+    result = score(probs, data.labels[kept].astype(np.float32), data.y_mask[kept], model.classes, model.threshold,
+                   model.trained)
+    result.update(files=len(kept), failed=failed)
+    return result
