@@ -5,9 +5,9 @@ dataset's metadata); ``apply_chain(audio, sample_rate, params)`` applies it. A s
 ``None`` is skipped, so each step can be tested alone. Libraries, not hand-written DSP:
 
 - room: pyroomacoustics' image-source model of a shoebox room whose wall absorption gives the drawn
-  RT60 (Sabine), with source and microphone placed in it; the impulse response is convolved with
-  scipy's FFT convolution. Real early reflections and a distance-dependent direct-to-reverberant ratio,
-  which a plain noise tail does not give.
+  RT60 (Sabine), with source and microphone placed in it, for the early reflections, and a statistical
+  late tail at that RT60 (``room_impulse_response``); convolved with scipy's FFT convolution. Real early
+  reflections and a distance-dependent direct-to-reverberant ratio, which a plain noise tail does not give.
 - microphone/EQ colouring, band limit, compression, codec: pedalboard (JUCE filters, compressor and the
   LAME MP3 encoder in C++), fast enough that the chain costs less than rendering.
 - noise: white, pink or brown (spectrally shaped Gaussian noise, or a hum with harmonics) scaled to the
@@ -37,7 +37,7 @@ def draw_chain(rng: np.random.Generator, room_probability: float = 0.7, noise_pr
         source = rng.uniform(0.1, 0.9, 3) * size
         mic = rng.uniform(0.1, 0.9, 3) * size
         chain["room"] = {"size_m": np.round(size, 2).tolist(), "rt60_s": round(rt60, 3),
-                         "source_m": np.round(source, 2).tolist(), "mic_m": np.round(mic, 2).tolist()}
+                         "source_m": np.round(source, 2).tolist(), "mic_m": np.round(mic, 2).tolist(), "seed": int(rng.integers(2**31))}
     if maybe(0.8):
         chain["mic"] = {"highpass_hz": round(float(rng.uniform(20, 150)), 1),
                         "low_shelf_db": round(float(rng.uniform(-6, 6)), 2),
@@ -60,18 +60,37 @@ def draw_chain(rng: np.random.Generator, room_probability: float = 0.7, noise_pr
     return chain
 
 
+MIXING_TIME_S = 0.08  # after this, the late reverberation is diffuse: modelled statistically
+
+
 def room_impulse_response(room: dict, sample_rate: int) -> np.ndarray:
-    """The room's impulse response (pyroomacoustics image sources, Sabine absorption for the RT60)."""
+    """The room's impulse response: early reflections from pyroomacoustics' image sources (order <= 10,
+    walls absorbing per Sabine for the RT60), then a diffuse late tail -- Gaussian noise decaying 60 dB
+    in RT60, seeded by the room and matched in level to the image-source response at the mixing time
+    (the image-source model at the full order costs seconds per room, and truncated it decays too fast)."""
     import pyroomacoustics as pra
 
     size = room["size_m"]
     absorption, max_order = pra.inverse_sabine(room["rt60_s"], size)
     shoebox = pra.ShoeBox(size, fs=sample_rate, materials=pra.Material(absorption),
-                          max_order=min(max_order, 17), use_rand_ism=False)
+                          max_order=min(max_order, 10), use_rand_ism=False)
     shoebox.add_source(room["source_m"])
     shoebox.add_microphone(room["mic_m"])
     shoebox.compute_rir()
-    rir = np.asarray(shoebox.rir[0][0], np.float64)
+    early = np.asarray(shoebox.rir[0][0], np.float64)
+    direct = int(np.argmax(np.abs(early)))
+    mix = direct + int(MIXING_TIME_S * sample_rate)
+    rt60 = room["rt60_s"]
+    length = max(mix + int(1.2 * rt60 * sample_rate), early.size)
+    rng = np.random.default_rng(room.get("seed", 0))
+    t = np.arange(length - mix) / sample_rate
+    tail = rng.standard_normal(t.size) * np.exp(-6.91 * t / rt60)
+    window = int(0.01 * sample_rate)  # match the energy of the 10 ms before the mixing time
+    before = np.sum(early[max(mix - window, 0):mix] ** 2) if mix <= early.size else 0.0
+    level = np.sqrt(before / max(np.sum(tail[:window] ** 2), 1e-20)) if before > 0 else 0.0
+    rir = np.zeros(length)
+    rir[: min(mix, early.size)] = early[:mix]
+    rir[mix:] = tail * level
     return rir / (np.max(np.abs(rir)) + 1e-12)
 
 
@@ -112,7 +131,7 @@ def apply_chain(audio: np.ndarray, sample_rate: int, chain: dict) -> np.ndarray:
         return x
     if chain.get("room"):
         rir = room_impulse_response(chain["room"], sample_rate)
-        x = fftconvolve(x.astype(np.float64), rir)[: x.size].astype(np.float32)
+        x = fftconvolve(x, rir.astype(np.float32))[: x.size]
     if chain.get("noise"):
         n = chain["noise"]
         x = add_noise(x, n["snr_db"], n["colour"], sample_rate, n["seed"], n.get("hum_hz", 50.0))
