@@ -157,6 +157,8 @@ def _add_holdout(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real-labels", type=Path, help="its labels CSV (default: REAL/labels.csv)")
     p.add_argument("--reference", type=Path, help="an OpenMIC-format dataset to compare with (trained once, "
                                                   "scored on every held-out bank)")
+    p.add_argument("--labels", choices=["partial", "full"], default="partial",
+                   help="labels of the rendered datasets (default partial, as the study)")
     p.add_argument("--out", type=Path, default=Path("runs/holdout"))
     p.set_defaults(run=run_holdout_command)
 
@@ -174,7 +176,7 @@ def run_holdout_command(args: argparse.Namespace) -> int:
         raise InstrecError("the pool has one bank; `instrec soundfonts fetch` adds the others")
     real = (args.real, args.real_labels or args.real / "labels.csv") if args.real else None
     results = run_holdout(banks, args.representation or ["logmel", "vggish-random"], args.out, args.size, args.epochs,
-                          args.seed, real, args.reference, pool)
+                          args.seed, real, args.reference, pool, args.labels)
     from instrec.generalisation import holdout_markdown
 
     print(holdout_markdown(results))

@@ -37,7 +37,7 @@ def _score(run: Path, name: str, evaluate) -> dict:
 
 def run_holdout(banks: list[str], representations: list[str], out: str | Path, size: int = 800, epochs: int = 60,
                 seed: int = 0, real: tuple[Path, Path] | None = None, reference: Path | None = None,
-                pool: list[Path] | None = None) -> dict:
+                pool: list[Path] | None = None, labels: str = "partial") -> dict:
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.datasets.synth.soundfonts import pool_paths
     from instrec.evaluation import evaluate_audio, evaluate_openmic_test
@@ -46,13 +46,13 @@ def run_holdout(banks: list[str], representations: list[str], out: str | Path, s
     out = Path(out)
     pool = pool or pool_paths()
     config = dataclasses.replace(TrainConfig(), epochs=epochs, seed=seed)
-    results: dict = {"banks": banks, "representations": representations, "size": size, "epochs": epochs,
+    results: dict = {"banks": banks, "representations": representations, "size": size, "epochs": epochs, "labels": labels,
                      "seed": seed, "pool": [p.name for p in pool], "cells": []}
     data = {}
     for bank in banks:
         data[bank] = out / "data" / f"holdout-{bank}"
         if not (data[bank] / "synth-metadata.json").exists():
-            synth_openmic(data[bank], size=size, soundfonts=pool, seed=seed, hold_out_bank=bank, labels="full")
+            synth_openmic(data[bank], size=size, soundfonts=pool, seed=seed, hold_out_bank=bank, labels=labels)
     trainings = [("new", bank, data[bank]) for bank in banks]
     if reference is not None:
         trainings.append(("reference", "-", Path(reference)))

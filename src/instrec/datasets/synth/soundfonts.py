@@ -43,7 +43,7 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
          "usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
          ("916aaca6b0eb9f9083eb42399614acb2ff4ec72ce28dffff1814592a9696b479",), "musescore", "MIT"),
     Bank("csound", "sf_GMbank.sf2", "csound-soundfont", "usr/share/sounds/sf2/sf_GMbank.sf2",
-         ("9f39fc53bd3a1a69f13cb486838944eded358b3b6e8afbd6c1c2c33675b2034b",), "csound", "LGPL-2.1"),
+         ("9f39fc53bd3a1a69f13cb486838944eded358b3b6e8afbd6c1c2c33675b2034b",), "csound", "public domain"),
     # the full MuseScore bank: the same recordings as the Lite one at a higher quality (fetched on request)
     Bank("musescore-full", "MuseScore_General_Full.sf3", "musescore-general-soundfont",
          "usr/share/sounds/sf3/MuseScore_General_Full.sf3",
