@@ -1,8 +1,8 @@
 """The leave-one-bank-out protocol: does a model recognise timbres it never heard?
 
 For each bank of the pool in turn, an OpenMIC-format dataset is rendered with that bank (its group)
-alone in the test split and absent from train and validation (``hold_out_bank``; full labels), each
-representation's attention classifier is trained on it, and its test split -- the held-out bank -- is
+alone in the test split and absent from train and validation (``hold_out_bank``; partial OpenMIC-like
+labels by default, as the study), each representation's attention classifier is trained on it, and its test split -- the held-out bank -- is
 scored; optionally also a labelled folder of real recordings (``--real DIR --real-labels CSV``). A
 reference dataset (e.g. the earlier TimGM6mb-only rendering) can be scored on the same test splits with the
 same model and epochs. Every step is cached in the output folder: rerunning resumes.

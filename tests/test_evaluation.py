@@ -1,0 +1,89 @@
+"""Scoring on labelled audio: labels files, metrics against sklearn, the leave-one-bank-out protocol."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from instrec.datasets.classes import OPENMIC_CLASSES
+from instrec.errors import InstrecError
+from instrec.evaluation import read_labels, score
+
+CLASSES = list(OPENMIC_CLASSES)
+REAL_DEV = Path(__file__).parent / "fixtures" / "real-dev"
+
+
+def _write(path: Path, rows, header=("file", "instruments")):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_real_dev_labels_are_complete_and_known():
+    rows = read_labels(REAL_DEV / "labels.csv", REAL_DEV, CLASSES)
+    assert len(rows) == 29
+    present = {c for _, instruments in rows for c in instruments}
+    assert present == {"bass", "cello", "clarinet", "drums", "flute", "guitar", "piano", "saxophone", "trumpet",
+                       "violin", "voice"}
+
+
+@pytest.mark.parametrize("rows,message", [
+    ([("a.wav", "piano;kazoo")], "unknown instrument 'kazoo'"),
+    ([("missing.wav", "piano")], "missing.wav not found"),
+    ([("a.wav", "piano"), ("a.wav", "drums")], "listed twice"),
+])
+def test_bad_labels_files_give_one_clear_error(tmp_path, rows, message):
+    shutil.copy(REAL_DEV / "tinysol__Fl-ord-C4-mf-N-T14d.wav", tmp_path / "a.wav")
+    labels = _write(tmp_path / "labels.csv", rows)
+    with pytest.raises(InstrecError, match=message) as err:
+        read_labels(labels, tmp_path, CLASSES)
+    assert "\n" not in str(err.value) and "labels.csv" in str(err.value)
+    with pytest.raises(InstrecError, match="file,instruments"):
+        read_labels(_write(tmp_path / "bad.csv", [("a.wav",)], header=("name",)), tmp_path, CLASSES)
+
+
+def test_score_equals_sklearn_per_class_f1_macro_and_ap():
+    from sklearn.metrics import average_precision_score, classification_report
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((30, 4)).astype(np.float32)
+    labels = (rng.random((30, 4)) < 0.3).astype(np.float32)
+    labels[:10] = 0
+    labels[np.arange(10), rng.integers(0, 4, 10)] = 1  # ten single-instrument rows
+    mask = np.ones_like(labels, bool)
+    names = ["a", "b", "c", "d"]
+    result = score(probs, labels, mask, names, 0.5)
+    for c, name in enumerate(names):
+        expected = classification_report(labels[:, c], probs[:, c] >= 0.5, output_dict=True, zero_division=0)
+        assert result["per_class"][name]["f1_macro"] == pytest.approx(expected["macro avg"]["f1-score"])
+        assert result["per_class"][name]["ap"] == pytest.approx(average_precision_score(labels[:, c], probs[:, c]))
+    single = np.flatnonzero(labels.sum(1) == 1)
+    assert result["single_instrument_items"] == len(single)
+    assert result["top1"] == pytest.approx(np.mean(probs[single].argmax(1) == labels[single].argmax(1)))
+    assert sum(sum(row.values()) for row in result["confusion"].values()) == len(single)
+
+
+def test_holdout_protocol_end_to_end(tmp_path):
+    from instrec.datasets.synth.render import default_soundfont
+    from instrec.generalisation import run_holdout
+
+    other = tmp_path / "otherbank.sf2"
+    shutil.copy(default_soundfont(), other)
+    real = tmp_path / "real"
+    real.mkdir()
+    for name in ("tinysol__Fl-ord-C4-mf-N-T14d.wav", "filosax__p1_01_Sax.wav"):
+        shutil.copy(REAL_DEV / name, real / name)
+    _write(real / "labels.csv", [("tinysol__Fl-ord-C4-mf-N-T14d.wav", "flute"), ("filosax__p1_01_Sax.wav", "saxophone")])
+    results = run_holdout(["otherbank"], ["logmel"], tmp_path / "out", size=16, epochs=1, seed=0,
+                          real=(real, real / "labels.csv"), pool=[default_soundfont(), other])
+    cell = results["cells"][0]
+    assert cell["held_out"] == "otherbank" and cell["real"]["files"] == 2
+    assert cell["real"]["single_instrument_items"] == 2 and cell["banks"]["otherbank"]["files"] > 0
+    assert "held out: otherbank" in (tmp_path / "out" / "results.md").read_text()
+    again = run_holdout(["otherbank"], ["logmel"], tmp_path / "out", size=16, epochs=1, seed=0,
+                        real=(real, real / "labels.csv"), pool=[default_soundfont(), other])
+    assert again["cells"] == results["cells"]  # resumed from the cache, same numbers
