@@ -165,7 +165,7 @@ def _add_holdout(sub: argparse._SubParsersAction) -> None:
 
 def run_holdout_command(args: argparse.Namespace) -> int:
     from instrec.datasets.synth.soundfonts import bank_name, pool_paths
-    from instrec.generalisation import run_holdout
+    from instrec.generalisation import holdout_markdown, run_holdout
 
     for name in ("size", "epochs"):
         if getattr(args, name) < 1:
@@ -177,8 +177,6 @@ def run_holdout_command(args: argparse.Namespace) -> int:
     real = (args.real, args.real_labels or args.real / "labels.csv") if args.real else None
     results = run_holdout(banks, args.representation or ["logmel", "vggish-random"], args.out, args.size, args.epochs,
                           args.seed, real, args.reference, pool, args.labels)
-    from instrec.generalisation import holdout_markdown
-
     print(holdout_markdown(results))
     print(f"{args.out}: results.md, results.json")
     return 0
@@ -195,7 +193,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
                        help="a bank of the pool by name (repeatable; default: every fetched default bank, "
                             "see `instrec soundfonts list`)")
     synth.add_argument("--soundfont", type=Path, action="append", default=None,
-                       help="your own .sf2/.sf3 file: joins the pool (repeatable)")
+                       help="your own .sf2/.sf3 file (repeatable): joins the banks named with --bank; "
+                            "given without --bank, the pool is your files alone")
     synth.add_argument("--hold-out-bank", help="put every clip of this bank (its group) in the test split and "
                                                "none in train/validation: the generalisation protocol")
     synth.add_argument("--labels", choices=["partial", "full"], default="partial",
@@ -213,14 +212,13 @@ DEFAULT_SYNTH_SIZES = {"openmic": 400, "nsynth": 1200, "freesound": 1000}
 
 def run_data_synth(args: argparse.Namespace) -> int:
     from instrec.datasets.synth import synth_dataset
-
-    from instrec.datasets.synth.soundfonts import bank_name, pool_paths
+    from instrec.datasets.synth.soundfonts import ONLY_TIMGM6MB, bank_name, only_timgm6mb, pool_paths
 
     size = args.size or DEFAULT_SYNTH_SIZES[args.kind]
     paths = pool_paths(args.bank, args.soundfont) if args.bank or not args.soundfont else list(args.soundfont)
     banks = [bank_name(p) for p in paths]
-    if banks == ["timgm6mb"]:
-        print("instrec: only TimGM6mb in the pool; `instrec soundfonts fetch` adds real-sample banks", file=sys.stderr)
+    if only_timgm6mb(paths):
+        print(ONLY_TIMGM6MB, file=sys.stderr)
     options = {"hold_out_bank": args.hold_out_bank}
     if args.kind == "openmic":
         options.update(labels=args.labels, recording=not args.dry,

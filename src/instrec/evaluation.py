@@ -93,6 +93,20 @@ def evaluate_audio(model, audio_dir: str | Path, labels_csv: str | Path) -> dict
     return result
 
 
+def evaluate_stored_test(model) -> dict:
+    """Score ``model`` (a predict.Model) on the test split of the dataset it was trained on, from the features
+    stored when it was trained: the same windows ``evaluate_openmic_test`` would embed again."""
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.extract import FeatureStore
+    from instrec.training import load_split_data, predict_probs
+
+    data = load_split_data(OpenMIC(model.bundle["dataset"]), FeatureStore(model.bundle["store"]), "test")
+    probs = predict_probs(model.classifier, data.x)
+    result = score(probs, data.y.numpy(), data.mask.numpy(), model.classes, model.threshold, model.trained)
+    result.update(files=len(data.keys), failed=[])
+    return result
+
+
 def evaluate_openmic_test(model, dataset_root: str | Path, split: str = "test") -> dict:
     """Score ``model`` on the audio of an OpenMIC-format split, with that dataset's label mask."""
     from instrec.datasets.openmic import OpenMIC

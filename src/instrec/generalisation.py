@@ -40,7 +40,7 @@ def run_holdout(banks: list[str], representations: list[str], out: str | Path, s
                 pool: list[Path] | None = None, labels: str = "partial") -> dict:
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.datasets.synth.soundfonts import pool_paths
-    from instrec.evaluation import evaluate_audio, evaluate_openmic_test
+    from instrec.evaluation import evaluate_audio, evaluate_openmic_test, evaluate_stored_test
     from instrec.predict import Model
 
     out = Path(out)
@@ -61,9 +61,12 @@ def run_holdout(banks: list[str], representations: list[str], out: str | Path, s
             run = _train(dataset, rep, config, out / "runs" / f"{kind}-{bank}" / rep)
             model = Model(run)
             cell = {"train_data": kind, "held_out": bank, "representation": rep, "run": str(run), "banks": {}}
-            for test_bank in banks if kind == "reference" else [bank]:
-                cell["banks"][test_bank] = _score(run, f"holdout-{test_bank}",
-                                                  lambda b=test_bank: evaluate_openmic_test(model, data[b]))
+            if kind == "new":  # its own test split: the features are stored, nothing to embed again
+                cell["banks"][bank] = _score(run, f"holdout-{bank}", lambda: evaluate_stored_test(model))
+            else:
+                for test_bank in banks:
+                    cell["banks"][test_bank] = _score(run, f"holdout-{test_bank}",
+                                                      lambda b=test_bank: evaluate_openmic_test(model, data[b]))
             if real is not None:
                 cell["real"] = _score(run, "real", lambda: evaluate_audio(model, *real))
             results["cells"].append(cell)

@@ -90,10 +90,9 @@ def _bank_pool(data: dict) -> list[Path]:
         _, failed = soundfonts.fetch(banks)
         for name, why in failed.items():
             tqdm.write(f"instrec: SoundFont bank {name} left out: {why}", file=sys.stderr)
-    names = banks or [n for n in soundfonts.DEFAULT_POOL if soundfonts.locate(n) is not None]
-    pool = soundfonts.pool_paths(names)
-    if [soundfonts.bank_name(p) for p in pool] == ["timgm6mb"] and not banks:
-        tqdm.write("instrec: only TimGM6mb in the pool; `instrec soundfonts fetch` adds real-sample banks", file=sys.stderr)
+    pool = soundfonts.pool_paths(banks)
+    if soundfonts.only_timgm6mb(pool) and not banks:
+        tqdm.write(soundfonts.ONLY_TIMGM6MB, file=sys.stderr)
     return pool
 
 

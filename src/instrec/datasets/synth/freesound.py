@@ -18,11 +18,11 @@ from instrec.datasets.base import split_80_10_10
 from instrec.datasets.classes import DRUM_KEYS, PITCH_RANGES
 from instrec.datasets.freesound import tag_vocabulary
 from instrec.datasets.synth.music import Song, chord_part, cymbal_part, drum_part, melody_part
-from instrec.datasets.synth.openmic import available_classes
+from instrec.datasets.synth.openmic import split_pools
 from instrec.datasets.synth.pool import render_all
 from instrec.datasets.synth.recording import apply_chain, describe, draw_chain
 from instrec.datasets.synth.render import DRUM_CHANNEL, Note, Part, Renderer, write_audio
-from instrec.datasets.synth.soundfonts import bank_name, in_split_pool
+from instrec.datasets.synth.soundfonts import bank_name
 from instrec.io import atomic_write_json, atomic_write_text
 
 SAMPLE_RATE = 16000
@@ -116,9 +116,7 @@ def synth_freesound(out_dir: str | Path, size: int = 1000, soundfonts=None, seed
     """Tagged sounds from every bank; with ``hold_out_bank``, the test split holds that bank's sounds only."""
     out = Path(out_dir)
     renderer = Renderer(soundfonts, SAMPLE_RATE)
-    pools = {split: available_classes(renderer, [i for i in range(len(renderer.soundfonts))
-                                                 if in_split_pool(renderer, i, split, hold_out_bank)])
-             for split in ("train", "valid", "test")}
+    pools = split_pools(renderer, hold_out_bank, ("train", "valid", "test"))
     rng = np.random.default_rng([seed, 1432])
     splits = [split_80_10_10(u) for u in rng.random(size)]
     jobs = [SoundJob(i, seed, str(out), pools[splits[i]], splits[i], recording) for i in range(size)]

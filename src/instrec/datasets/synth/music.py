@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from instrec.datasets.classes import PITCH_RANGES, ROLES
-from instrec.datasets.synth.render import DRUM_CHANNEL, Note
+from instrec.datasets.classes import DRUM_KEYS, PITCH_RANGES, ROLES
+from instrec.datasets.synth.render import DRUM_CHANNEL, PITCH_BEND, Control, Note
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -162,6 +162,12 @@ def register(rng: np.random.Generator, instrument: str) -> tuple[int, int]:
     return start, start + width
 
 
+def ensemble_notes(song: Song, instrument: str, channel: int, low: int, high: int) -> list[Note]:
+    """In a duo or small ensemble each player takes a role at random: melody, chords, arpeggio or bass line."""
+    roles = ["bass"] if instrument == "bass" else ["melody", "melody", "chords", "arpeggio", "bass"]
+    return PLAYERS[str(song.rng.choice(roles))](song, channel, low, high)
+
+
 def solo_notes(song: Song, channel: int, low: int, high: int, material: str) -> list[Note]:
     """Sample-library material: isolated held notes, short one-shots with gaps, or a melodic phrase."""
     rng = song.rng
@@ -179,8 +185,6 @@ def solo_notes(song: Song, channel: int, low: int, high: int, material: str) -> 
 
 def solo_drums(song: Song, instrument: str, material: str) -> list[Note]:
     """A drum or cymbal solo part: a groove, or isolated hits (one-shots) of that class's kit pieces."""
-    from instrec.datasets.classes import DRUM_KEYS
-
     rng = song.rng
     if material == "phrase":
         return drum_part(song) if instrument == "drums" else cymbal_part(song)
@@ -206,8 +210,6 @@ def draw_performance(rng: np.random.Generator, instrument: str) -> dict:
 
 def perform(notes: list[Note], perf: dict, duration_s: float, channel: int, percussive: bool):
     """Apply a performance to note events; returns (notes, controls)."""
-    from instrec.datasets.synth.render import PITCH_BEND, Control
-
     def dynamic(t: float) -> float:
         x = t / duration_s
         return {"flat": 0.0, "crescendo": -25 + 40 * x, "decrescendo": 15 - 40 * x,

@@ -29,7 +29,7 @@ from instrec.datasets.base import split_80_10_10
 from instrec.datasets.nsynth import QUALITIES
 from instrec.datasets.synth.pool import render_all
 from instrec.datasets.synth.render import Note, Part, Renderer, add_reverb, write_audio
-from instrec.datasets.synth.soundfonts import bank_name, in_split_pool
+from instrec.datasets.synth.soundfonts import bank_name, split_banks
 from instrec.errors import InstrecError
 from instrec.io import atomic_write_json
 
@@ -148,8 +148,8 @@ def synth_nsynth(out_dir: str | Path, size: int = 1200, soundfonts=None, seed: i
     out = Path(out_dir)
     renderer = Renderer(soundfonts, SAMPLE_RATE)
     insts = instruments(renderer)
-    pools = {split: [i for i in insts if in_split_pool(renderer, i["soundfont"], split, hold_out_bank)]
-             for split in ("train", "valid", "test")}
+    banks = split_banks(renderer.paths, hold_out_bank, ("train", "valid", "test"))
+    pools = {split: [i for i in insts if i["soundfont"] in banks[split]] for split in banks}
     rng = np.random.default_rng([seed, 1704])
     jobs, seen = [], set()
     if size > 0 and not all(pools.values()):

@@ -29,18 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from instrec.datasets.classes import DRUM_KEYS, GM_PROGRAMS, OPENMIC_CLASSES
-from instrec.datasets.synth.music import (SOLO_MATERIALS, Song, draw_performance, part_notes, perform, register,
-                                          solo_drums, solo_notes)
+from instrec.datasets.synth.music import (SOLO_MATERIALS, Song, draw_performance, ensemble_notes, part_notes, perform,
+                                          register, solo_drums, solo_notes)
 from instrec.datasets.synth.pool import render_all
 from instrec.datasets.synth.recording import apply_chain, draw_chain
 from instrec.datasets.synth.render import DRUM_CHANNEL, Part, Renderer, write_audio
-from instrec.datasets.synth.soundfonts import bank_name, in_split_pool
-from instrec.errors import InstrecError
+from instrec.datasets.synth.soundfonts import bank_name, split_banks
 from instrec.io import atomic_path, atomic_write_json, atomic_write_text
 
 CLIP_SECONDS = 10.0
 ARRANGEMENTS = ("solo", "ensemble", "band")
-MAX_PARTS = {"solo": 1, "ensemble": 3, "band": 5}
 
 
 def available_classes(renderer: Renderer, soundfonts: list[int] | None = None) -> dict[str, list[tuple[int, int]]]:
@@ -57,15 +55,11 @@ def available_classes(renderer: Renderer, soundfonts: list[int] | None = None) -
     return available
 
 
-def split_pools(renderer: Renderer, hold_out_bank: str | None) -> dict[str, dict]:
+def split_pools(renderer: Renderer, hold_out_bank: str | None,
+                splits: tuple[str, ...] = ("train", "validation", "test")) -> dict[str, dict]:
     """split -> available classes: all banks everywhere, or the held-out bank's group only in test."""
-    pools = {}
-    for split in ("train", "validation", "test"):
-        banks = [i for i in range(len(renderer.soundfonts)) if in_split_pool(renderer, i, split, hold_out_bank)]
-        if not banks:
-            raise InstrecError(f"--hold-out-bank {hold_out_bank}: no other bank left to train on; add banks to the pool")
-        pools[split] = available_classes(renderer, banks)
-    return pools
+    banks = split_banks(renderer.paths, hold_out_bank, splits)
+    return {split: available_classes(renderer, banks[split]) for split in splits}
 
 
 def assign_splits(size: int, seed: int, test_fraction: float, val_fraction: float) -> list[str]:
@@ -138,7 +132,7 @@ def render_clip(renderer: Renderer, job: ClipJob) -> dict:
             low_high = register(rng, name)
             events = (solo_notes(song, ch, *low_high, material) if arrangement == "solo"
                       else part_notes(song, name, ch) if arrangement == "band"
-                      else _ensemble_notes(song, name, ch, low_high))
+                      else ensemble_notes(song, name, ch, *low_high))
         perf = draw_performance(rng, name)
         events, part_controls = perform(events, perf, CLIP_SECONDS, ch, percussive=drums)
         volume = int(rng.integers(80, 128)) if arrangement == "solo" else int(rng.integers(70, 121))
@@ -152,7 +146,7 @@ def render_clip(renderer: Renderer, job: ClipJob) -> dict:
         if not any(p.channel == ch for p in parts):
             parts.append(Part(ch, soundfont, max(program, 0), volume))
         notes.extend(events)
-        controls.extend(part_controls if not drums else [])
+        controls.extend(part_controls)
     audio = renderer.render(parts, notes, CLIP_SECONDS, controls)
     chain = draw_chain(rng) if job.recording else {"level_dbfs": round(float(rng.uniform(-10, -1)), 2)}
     audio = apply_chain(audio, job.sample_rate, chain)
@@ -167,14 +161,6 @@ def render_clip(renderer: Renderer, job: ClipJob) -> dict:
     else:
         result["audio"] = audio
     return result
-
-
-def _ensemble_notes(song: Song, name: str, channel: int, low_high: tuple[int, int]):
-    """In a duo or small ensemble each player takes a role at random: melody, chords, arpeggio or bass line."""
-    from instrec.datasets.synth.music import PLAYERS
-
-    role = str(song.rng.choice(["melody", "melody", "chords", "arpeggio", "bass"] if name != "bass" else ["bass"]))
-    return PLAYERS[role](song, channel, *low_high)
 
 
 def _weak_labels(rng: np.random.Generator, present: list[str], available: list[str]) -> dict[str, float]:

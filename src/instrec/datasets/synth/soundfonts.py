@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from instrec.datasets.synth.render import default_soundfont
 from instrec.errors import InstrecError
 
 
@@ -64,21 +65,15 @@ def _digest_ok(path: Path, bank: Bank) -> bool:
     return sha256_of(path) in bank.sha256
 
 
-def _pretty_midi_copy() -> Path | None:
-    try:
-        import pretty_midi
-    except ImportError:
-        return None
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    return path if path.is_file() else None
-
-
 def locate(name: str, verify: bool = False) -> Path | None:
     """The file of bank ``name`` if it is in the cache, installed by the system, or (TimGM6mb) in pretty_midi."""
     bank = BANKS[name]
     candidates = [soundfont_dir() / bank.filename, Path("/") / bank.member]
     if name == "timgm6mb":
-        candidates.insert(0, _pretty_midi_copy())
+        try:
+            candidates.insert(0, default_soundfont())
+        except InstrecError:  # pretty_midi not installed
+            pass
     for path in candidates:
         if path is not None and path.is_file() and (not verify or _digest_ok(path, bank)):
             return path
@@ -178,13 +173,25 @@ def bank_group(name: str) -> str:
     return BANKS[name].group if name in BANKS else name
 
 
-def in_split_pool(renderer, soundfont: int, split: str, hold_out_bank: str | None) -> bool:
-    """Whether SoundFont ``soundfont`` of ``renderer`` may play in ``split`` under the hold-out protocol."""
+def split_banks(paths: list[Path], hold_out_bank: str | None, splits: tuple[str, ...]) -> dict[str, list[int]]:
+    """split -> indices of the SoundFonts (in ``paths``) that may play in it: all of them, or under the hold-out
+    protocol the held-out bank's group in ``test`` and every other bank elsewhere."""
+    everything = list(range(len(paths)))
     if hold_out_bank is None:
-        return True
-    names = [bank_name(p) for p in renderer.paths]
-    if bank_group(hold_out_bank) not in {bank_group(n) for n in names}:
-        raise InstrecError(f"--hold-out-bank {hold_out_bank}: not in the pool ({', '.join(names)}); "
-                           "pass a bank of the pool")
-    held = bank_group(names[soundfont]) == bank_group(hold_out_bank)
-    return held if split == "test" else not held
+        return {split: everything for split in splits}
+    groups = [bank_group(bank_name(p)) for p in paths]
+    held = bank_group(hold_out_bank)
+    if held not in groups:
+        raise InstrecError(f"--hold-out-bank {hold_out_bank}: not in the pool "
+                           f"({', '.join(bank_name(p) for p in paths)}); pass a bank of the pool")
+    if all(g == held for g in groups):
+        raise InstrecError(f"--hold-out-bank {hold_out_bank}: no other bank left to train on; add banks to the pool")
+    return {split: [i for i in everything if (groups[i] == held) == (split == "test")] for split in splits}
+
+
+def only_timgm6mb(paths: list[Path]) -> bool:
+    """Whether a pool holds nothing but the small bank that ships with pretty_midi (worth a word to the user)."""
+    return [bank_name(p) for p in paths] == ["timgm6mb"]
+
+
+ONLY_TIMGM6MB = "instrec: only TimGM6mb in the pool; `instrec soundfonts fetch` adds real-sample banks"
