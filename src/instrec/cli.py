@@ -155,8 +155,9 @@ def _add_holdout(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--real", type=Path, help="a folder of labelled real recordings to score too")
     p.add_argument("--real-labels", type=Path, help="its labels CSV (default: REAL/labels.csv)")
-    p.add_argument("--reference", type=Path, help="an OpenMIC-format dataset to compare with (trained once, "
-                                                  "scored on every held-out bank)")
+    p.add_argument("--reference", type=Path, action="append", default=[],
+                   help="an OpenMIC-format dataset to compare with (repeatable; each trained once, scored on every "
+                        "held-out bank)")
     p.add_argument("--labels", choices=["partial", "full"], default="partial",
                    help="labels of the rendered datasets (default partial, as the study)")
     p.add_argument("--out", type=Path, default=Path("runs/holdout"))

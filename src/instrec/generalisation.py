@@ -4,8 +4,8 @@ For each bank of the pool in turn, an OpenMIC-format dataset is rendered with th
 alone in the test split and absent from train and validation (``hold_out_bank``; partial OpenMIC-like
 labels by default, as the study), each representation's attention classifier is trained on it, and its test split -- the held-out bank -- is
 scored; optionally also a labelled folder of real recordings (``--real DIR --real-labels CSV``). A
-reference dataset (e.g. the earlier TimGM6mb-only rendering) can be scored on the same test splits with the
-same model and epochs. Every step is cached in the output folder: rerunning resumes.
+reference dataset or several (e.g. the earlier TimGM6mb-only rendering) are trained once each and scored on
+the same test splits with the same model and epochs. Every step is cached in the output folder: rerunning resumes.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _score(run: Path, name: str, evaluate) -> dict:
 
 
 def run_holdout(banks: list[str], representations: list[str], out: str | Path, size: int = 800, epochs: int = 60,
-                seed: int = 0, real: tuple[Path, Path] | None = None, reference: Path | None = None,
+                seed: int = 0, real: tuple[Path, Path] | None = None, references: list[Path] = (),
                 pool: list[Path] | None = None, labels: str = "partial") -> dict:
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.datasets.synth.soundfonts import pool_paths
@@ -53,12 +53,12 @@ def run_holdout(banks: list[str], representations: list[str], out: str | Path, s
         data[bank] = out / "data" / f"holdout-{bank}"
         if not (data[bank] / "synth-metadata.json").exists():
             synth_openmic(data[bank], size=size, soundfonts=pool, seed=seed, hold_out_bank=bank, labels=labels)
-    trainings = [("new", bank, data[bank]) for bank in banks]
-    if reference is not None:
-        trainings.append(("reference", "-", Path(reference)))
-    for kind, bank, dataset in trainings:
+    # (what the model trains on, the bank it never hears, dataset, run folder): references keyed by their folder
+    trainings = [("new", bank, data[bank], f"new-{bank}") for bank in banks]
+    trainings += [(f"reference:{Path(r).name}", "-", Path(r), f"reference-{Path(r).name}") for r in references]
+    for kind, bank, dataset, folder in trainings:
         for rep in representations:
-            run = _train(dataset, rep, config, out / "runs" / f"{kind}-{bank}" / rep)
+            run = _train(dataset, rep, config, out / "runs" / folder / rep)
             model = Model(run)
             cell = {"train_data": kind, "held_out": bank, "representation": rep, "run": str(run), "banks": {}}
             if kind == "new":  # its own test split: the features are stored, nothing to embed again
@@ -86,7 +86,8 @@ def holdout_markdown(results: dict) -> str:
              "| training data | representation | " + " | ".join(f"held out: {b} (F1 / mAP)" for b in banks)
              + " | mean F1 | real F1 (present classes) | real mAP | real top-1 |",
              "|---|---|" + "---|" * (len(banks) + 4)]
-    for kind in ("reference", "new"):
+    kinds = [c["train_data"] for c in results["cells"]]
+    for kind in sorted(set(kinds), key=lambda k: (k == "new", kinds.index(k))):  # references first
         for rep in results["representations"]:
             cells = [c for c in results["cells"] if c["train_data"] == kind and c["representation"] == rep]
             if not cells:
@@ -95,7 +96,7 @@ def holdout_markdown(results: dict) -> str:
             f1s = [scores[b]["f1_macro"] for b in banks if b in scores and scores[b]["f1_macro"] is not None]
             real = [c["real"] for c in cells if "real" in c]
             mean = lambda key: (sum(r[key] for r in real) / len(real)) if real and all(r[key] is not None for r in real) else None  # noqa: E731
-            label = "earlier data (TimGM6mb, band, dry)" if kind == "reference" else "new data, other banks"
+            label = "new data, other banks" if kind == "new" else f"reference data `{kind.split(':', 1)[1]}`"
             lines.append(f"| {label} | {rep} | " + " | ".join(
                 f"{_f(scores[b]['f1_macro'])} / {_f(scores[b]['map'])}" if b in scores else "–" for b in banks)
                 + f" | {_f(sum(f1s) / len(f1s) if f1s else None)} | {_f(mean('f1_macro_present'))} | {_f(mean('map'))} "
