@@ -93,17 +93,21 @@ def test_bad_inputs_are_reported_and_the_run_goes_on(trained, tmp_path, capsys):
     (folder / "empty.flac").write_bytes(b"")
     (folder / "notes.mp3").write_text("not audio at all\n" * 50)
     sf.write(folder / "silent.wav", np.zeros(16000 * 3, np.float32), 16000)
-    sf.write(folder / "short.wav", 0.1 * np.ones(8000, np.float32), 16000)
+    sf.write(folder / "dc.wav", 0.1 * np.ones(8000, np.float32), 16000)  # a DC offset: silent
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(4800) / 16000).astype(np.float32)
+    sf.write(folder / "short.wav", tone, 16000)  # a 0.3 s one-shot: zero-padded to one example
     rc = main(["predict", str(folder), "--model", str(run), "--plot", str(tmp_path / "plots")])
     captured = capsys.readouterr()
     assert rc == 1
-    assert "good.ogg" in captured.out and len(captured.out.strip().splitlines()) == 1
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 2 and "good.ogg" in captured.out
+    assert "short.wav [0.3 s] (shorter than one 0.96 s example: zero-padded)" in captured.out
     expected = {"corrupt.wav": "not a readable audio file", "empty.flac": "empty", "notes.mp3": "not a readable",
-                "silent.wav": "silent", "short.wav": "shorter than one 0.96 s example"}
+                "silent.wav": "silent", "dc.wav": "silent"}
     for name, words in expected.items():
         line = next(line for line in captured.err.splitlines() if name in line)
         assert words in line, line
-    assert "5 of 6 files" in captured.err
+    assert "5 of 7 files" in captured.err
     assert (tmp_path / "plots" / "good.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -130,7 +134,8 @@ def test_model_refuses_mismatched_weights(tmp_path, trained):
     torch.save(VGGish().state_dict(), weights)
     run = tmp_path / "run"
     run_training(data, build_representation("vggish", weights=weights), TrainConfig(epochs=1), run)
-    assert load_model(run).predict(np.zeros(16000 * 2) + 0.1, sample_rate=16000).probs.shape == (20,)
+    noise = 0.1 * np.random.default_rng(0).standard_normal(16000 * 2)
+    assert load_model(run).predict(noise, sample_rate=16000).probs.shape == (20,)
     torch.manual_seed(1)
     torch.save(VGGish().state_dict(), weights)  # replaced by different weights
     with pytest.raises(InstrecError, match="not the file this model was trained with"):
@@ -138,6 +143,36 @@ def test_model_refuses_mismatched_weights(tmp_path, trained):
     weights.unlink()
     with pytest.raises(InstrecError, match="missing"):
         load_model(run)
+
+
+def test_silence_after_the_music_changes_nothing(trained):
+    """15 s of digital silence after a clip: same file probabilities, the silent steps shown as silent and 0."""
+    data, run = trained
+    dataset = OpenMIC(data)
+    music = load_audio(dataset.audio_path(dataset.keys("test")[0]))[: 15600 + 9 * 15360].copy()  # 10 examples
+    music[-240:] = 0  # the part the 11th example shares with the 10th (a 25 ms window minus the 10 ms hop)
+    model = load_model(run)
+    alone = model.predict(music, sample_rate=16000)
+    for rule in ("max", "mean", "top3"):
+        model.file_rule = rule
+        alone = model.predict(music, sample_rate=16000)
+        padded = model.predict(np.concatenate([music, np.zeros(16000 * 15, np.float32)]), sample_rate=16000)
+        np.testing.assert_allclose(padded.probs, alone.probs, atol=1e-6)
+    assert padded.extra["silent"].sum() == 15 and not padded.extra["silent"][:10].any()
+    assert (padded.activity[10:] == 0).all()
+    np.testing.assert_allclose(padded.activity[:10], alone.activity, atol=1e-6)
+
+
+def test_timeline_is_each_steps_own_probability(trained):
+    """A step's timeline value is what the classifier gives that 0.96 s example alone, in [0, 1]."""
+    data, run = trained
+    dataset = OpenMIC(data)
+    audio = load_audio(dataset.audio_path(dataset.keys("test")[1]))
+    model = load_model(run)
+    whole = model.predict(audio, sample_rate=16000)
+    third = model.predict(audio[2 * 15360: 3 * 15360 + 240], sample_rate=16000)  # exactly the third example
+    np.testing.assert_allclose(whole.activity[2], third.probs, atol=1e-5)
+    assert whole.activity.max() <= 1 and whole.activity.min() >= 0
 
 
 def test_waveform_needs_a_sample_rate(trained):

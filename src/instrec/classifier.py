@@ -81,11 +81,12 @@ class AttentionClassifier(nn.Module):
         "activity": (B, T, C) = class gate x attention (unnormalised), in [0, 1]}.
 
         With ``labels`` (B, C) and the label ``mask`` (B, C) (training): {"probs", "loss"}, the loss being
-        :func:`masked_bce`. The paper variant computes it with the fused function when gradients are on."""
+        :func:`masked_bce`. The paper variant computes it with the fused function when gradients are on and the
+        features are data (when they come from a network trained with it, through autograd)."""
         if labels is not None:
             if mask is None:
                 raise ValueError("a loss needs the label mask with the labels")
-            if self.variant == "paper" and torch.is_grad_enabled():
+            if self.variant == "paper" and torch.is_grad_enabled() and not features.requires_grad:
                 weight = mask.to(features.dtype)
                 loss, probs = _PaperAttentionLoss.apply(features, labels.to(features.dtype), weight,
                                                         self.embedding[-1].norm.num_groups,

@@ -149,7 +149,8 @@ def _add_holdout(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bank", action="append", default=None, help="bank to hold out (repeatable; default: every bank "
                                                                    "of the pool in turn)")
     p.add_argument("--representation", action="append", default=None,
-                   help="representation to train (repeatable; default logmel and vggish-random)")
+                   help="representation to train the attention classifier on, or `cnn` (the compact CNN on "
+                        "log-mel; repeatable; default logmel and vggish-random)")
     p.add_argument("--size", type=int, default=800, help="clips per rendered dataset (default 800)")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
@@ -279,6 +280,32 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate_audio(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate-audio", help="score a model on your own labelled recordings (F1, AP, top-1, confusion)")
+    p.add_argument("--audio", type=Path, required=True, help="folder of recordings")
+    p.add_argument("--labels", type=Path, help="CSV file,instruments (instruments separated by ;, every class not "
+                                               "listed is absent; default: AUDIO/labels.csv)")
+    p.add_argument("--model", type=Path, help="a run, study or exported model folder (default: the shipped model)")
+    p.add_argument("--threshold", type=float, help="decision threshold (default: the model's, 0.5)")
+    p.add_argument("--out", type=Path, help="report folder (default: runs/evaluate-audio/<audio folder name>)")
+    p.set_defaults(run=run_evaluate_audio)
+
+
+def run_evaluate_audio(args: argparse.Namespace) -> int:
+    from instrec.evaluation import evaluate_audio, format_evaluation, write_evaluation
+    from instrec.predict import load_model
+
+    if not args.audio.is_dir():
+        raise InstrecError(f"{args.audio}: not a folder; --audio takes the folder the labels CSV names files in")
+    model = load_model(args.model, args.threshold)
+    result = evaluate_audio(model, args.audio, args.labels or args.audio / "labels.csv")
+    out = args.out or Path("runs") / "evaluate-audio" / args.audio.resolve().name
+    written = write_evaluation(result, out)
+    print(format_evaluation(result))
+    print(f"{out}: {', '.join(p.name for p in written)}")
+    return 1 if result["failed"] else 0
+
+
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="stage 1: pre-train VGGish with one of the paper's objectives")
     p.add_argument("--objective", required=True,
@@ -300,6 +327,37 @@ def run_pretrain(args: argparse.Namespace) -> int:
     checkpoint = pretrain(args.objective, args.dataset, out, config)
     if checkpoint is not None:  # None on the other ranks of a multi-process run
         print(f"{checkpoint}: VGGish pre-trained with {args.objective}; use --representation vggish:{checkpoint}")
+    return 0
+
+
+def _add_train_default(sub: argparse._SubParsersAction) -> None:
+    from instrec.default_model import Recipe
+
+    r = Recipe()
+    p = sub.add_parser("train-default", help="reproduce the model shipped with instrec (render, train, export)")
+    p.add_argument("--out", type=Path, default=Path("runs/default-model"), help="work and output folder "
+                                                                                "(default runs/default-model)")
+    p.add_argument("--size", type=int, default=r.size, help=f"clips to render (default {r.size})")
+    p.add_argument("--epochs", type=int, default=r.epochs, help=f"training epochs (default {r.epochs})")
+    p.add_argument("--seed", type=int, default=r.seed)
+    p.add_argument("--hold-out-bank", default=r.hold_out_bank,
+                   help=f"bank kept out of training, the test split (default {r.hold_out_bank})")
+    p.set_defaults(run=run_train_default)
+
+
+def run_train_default(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from instrec.default_model import Recipe, train_default
+
+    for name in ("size", "epochs"):
+        if getattr(args, name) < 1:
+            raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
+    recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
+                                 hold_out_bank=args.hold_out_bank)
+    train_default(args.out, recipe)
+    print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "
+          "model.safetensors into src/instrec/models/default/ to ship it")
     return 0
 
 
@@ -333,8 +391,8 @@ def run_study_command(args: argparse.Namespace) -> int:
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="which instruments play in your recordings, and when")
     p.add_argument("paths", nargs="+", type=Path, help="audio files or folders (searched recursively)")
-    p.add_argument("--model", type=Path, help="a run folder (train or study cell) or a study folder; "
-                                              "default: the best model of the latest study under ./runs")
+    p.add_argument("--model", type=Path, help="a run folder (train or study cell), a study folder (its best row) "
+                                              "or an exported model; default: the model shipped with instrec")
     p.add_argument("--threshold", type=float, help="decision threshold (default: the model's, 0.5)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--plot", type=Path, help="write an activity-timeline PNG per file into this folder")
@@ -373,7 +431,8 @@ def run_predict(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         else:
             found = ", ".join(f"{c} ({p:.2f})" for c, p in prediction.instruments()) or "no instrument above threshold"
-            print(f"{path} [{prediction.duration_seconds:.1f} s]: {found}", flush=True)
+            padded = " (shorter than one 0.96 s example: zero-padded)" if "padded_from_seconds" in prediction.extra else ""
+            print(f"{path} [{prediction.duration_seconds:.1f} s]{padded}: {found}", flush=True)
         if args.plot:
             from instrec.plots import activity_timeline
 
@@ -398,8 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extract(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_evaluate_audio(sub)
     _add_pretrain(sub)
     _add_study(sub)
+    _add_train_default(sub)
     _add_predict(sub)
     return parser
 

@@ -21,6 +21,9 @@ class TrainConfig:
     weight_decay: float = 0.0  # the paper names none; AttentionMIC used 1e-5
     seed: int = 0
     variant: str = "paper"  # paper | reference
+    architecture: str = "attention"  # attention (the paper) | cnn (convnet.ConvAttentionClassifier on log-mel)
+    width: int = 16  # cnn: channels of the first convolution block (then 2x, 4x, 8x)
+    crop_examples: int = 0  # train on a random run of this many 0.96 s examples per clip and step (0: whole clips)
     hidden: int = 128
     groups: int = 16
     dropout: float = 0.6  # reference variant only

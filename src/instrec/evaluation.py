@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from instrec.errors import AudioError, InstrecError
+from instrec.io import atomic_path, atomic_write_json
 from instrec.metrics import report
 
 
@@ -118,3 +119,36 @@ def evaluate_openmic_test(model, dataset_root: str | Path, split: str = "test") 
                    model.trained)
     result.update(files=len(kept), failed=failed)
     return result
+
+
+def format_evaluation(result: dict) -> str:
+    """The per-class table, the means, top-1 and the confusion of single-instrument files, for the terminal."""
+    from instrec.training import format_table
+
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [format_table(result),
+             f"mean F1-macro over the {sum(1 for r in result['per_class'].values() if r['positives'])} classes present: "
+             f"{fmt(result['f1_macro_present'])}",
+             f"top-1 accuracy on the {result['single_instrument_items']} single-instrument files: {fmt(result['top1'])}"]
+    if result["confusion"]:
+        lines.append("confusion (true -> most probable: files):")
+        for truth, guesses in sorted(result["confusion"].items()):
+            lines.append(f"  {truth:18s} " + ", ".join(f"{g} {n}" for g, n in sorted(guesses.items(), key=lambda x: -x[1])))
+    for failure in result.get("failed", []):
+        lines.append(f"skipped {failure}")
+    return "\n".join(lines)
+
+
+def write_evaluation(result: dict, out: str | Path) -> list[Path]:
+    """``evaluation.json`` (everything), ``per_class.csv`` and ``confusion.csv`` in ``out``."""
+    from instrec.training import write_report
+
+    out = Path(out)
+    atomic_write_json(out / "evaluation.json", result)
+    write_report(result, out, "per_class")
+    with atomic_path(out / "confusion.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true", "predicted", "files"])
+        for truth, guesses in sorted(result["confusion"].items()):
+            writer.writerows([truth, guess, n] for guess, n in sorted(guesses.items()))
+    return [out / "evaluation.json", out / "per_class_metrics.csv", out / "confusion.csv"]

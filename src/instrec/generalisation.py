@@ -2,7 +2,8 @@
 
 For each bank of the pool in turn, an OpenMIC-format dataset is rendered with that bank (its group)
 alone in the test split and absent from train and validation (``hold_out_bank``; partial OpenMIC-like
-labels by default, as the study), each representation's attention classifier is trained on it, and its test split -- the held-out bank -- is
+labels by default, as the study), each representation's attention classifier (or a candidate of
+``CANDIDATES``, such as the compact CNN) is trained on it, and its test split -- the held-out bank -- is
 scored; optionally also a labelled folder of real recordings (``--real DIR --real-labels CSV``). A
 reference dataset or several (e.g. the earlier TimGM6mb-only rendering) are trained once each and scored on
 the same test splits with the same model and epochs. Every step is cached in the output folder: rerunning resumes.
@@ -18,11 +19,24 @@ from instrec.config import TrainConfig
 from instrec.io import atomic_write_json, atomic_write_text
 
 
-def _train(dataset: Path, representation: str, config: TrainConfig, run: Path) -> Path:
+# Candidates beyond a representation's attention classifier: name -> (features, training settings).
+# cnn: the compact CNN trained end to end on log-mel examples (convnet.py), on random 3-example runs of
+# each clip (short real recordings are 1-5 s) in batches of 32 clips.
+CANDIDATES = {"cnn": ("logmel", {"architecture": "cnn", "crop_examples": 3, "batch_size": 32, "lr": 1e-3})}
+
+
+def resolve_candidate(name: str, config: TrainConfig) -> tuple[str, TrainConfig]:
+    """A candidate's representation and training config (a plain representation: unchanged config)."""
+    representation, settings = CANDIDATES.get(name, (name, {}))
+    return representation, dataclasses.replace(config, **settings)
+
+
+def _train(dataset: Path, candidate: str, config: TrainConfig, run: Path) -> Path:
     from instrec.representations.registry import build_representation
     from instrec.training import run_training
 
     if not (run / "test_metrics.json").exists():
+        representation, config = resolve_candidate(candidate, config)
         run_training(dataset, build_representation(representation), config, run)
     return run
 

@@ -54,10 +54,12 @@ def overall_boxes(rows: list[dict], classes: list[str], path: Path, title: str) 
 
 
 def activity_timeline(prediction, path: Path) -> Path:
-    """The waveform's peak envelope above a heat map of each instrument's activity per 0.96 s step."""
+    """The waveform's peak envelope above a heat map of each instrument's probability per 0.96 s step, on a
+    fixed [0, 1] scale: trained classes first, most probable in the file at the top; silent steps hatched."""
     plt = _pyplot()
     envelope = prediction.extra.get("envelope", np.zeros(0))
     steps = prediction.activity.shape[0]
+    order = sorted(range(len(prediction.classes)), key=lambda i: (not prediction.trained[i], -prediction.probs[i]))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, min(24, steps * 0.25)), 7), sharex=True,
                                       gridspec_kw={"height_ratios": [1, 4]})
     t = np.arange(envelope.size) * 0.01
@@ -65,14 +67,18 @@ def activity_timeline(prediction, path: Path) -> Path:
     top.set_ylabel("waveform")
     top.set_yticks([])
     top.set_title(f"{Path(prediction.source).name}: " + (", ".join(c for c, _ in prediction.instruments()) or "no instrument above threshold"))
-    extent = (0, steps * prediction.step_seconds, len(prediction.classes) - 0.5, -0.5)
-    image = bottom.imshow(prediction.activity.T, aspect="auto", interpolation="nearest", cmap="magma", vmin=0, vmax=1,
-                          extent=extent)
-    labels = [(f"{c} {p:.2f}" + (" *" if present else "")) if ok else f"{c} (not trained)" for c, p, present, ok in
-              zip(prediction.classes, prediction.probs, prediction.present, prediction.trained)]
+    extent = (0, steps * prediction.step_seconds, len(order) - 0.5, -0.5)
+    shown = np.ma.masked_array(prediction.activity[:, order].T, np.zeros((len(order), steps), bool))
+    shown.mask[[k for k, i in enumerate(order) if not prediction.trained[i]]] = True
+    image = bottom.imshow(shown, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1, extent=extent)
+    for step in np.flatnonzero(prediction.extra.get("silent", np.zeros(0, bool))):
+        bottom.axvspan(step * prediction.step_seconds, (step + 1) * prediction.step_seconds, facecolor="none",
+                       edgecolor="0.6", hatch="//", linewidth=0)
+    labels = [(f"{prediction.classes[i]} {prediction.probs[i]:.2f}" + (" *" if prediction.present[i] else ""))
+              if prediction.trained[i] else f"{prediction.classes[i]} (not trained)" for i in order]
     bottom.set_yticks(range(len(labels)), labels, fontsize=8)
-    bottom.set_xlabel("time (s)")
-    fig.colorbar(image, ax=bottom, label="activity (class gate x attention)", fraction=0.03)
+    bottom.set_xlabel("time (s)   (* present in the file; hatched: silent, ignored)")
+    fig.colorbar(image, ax=bottom, label="probability in this 0.96 s step", fraction=0.03)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,12 +1,19 @@
-"""Instrument recognition on users' own recordings, with a per-0.96 s activity timeline.
+"""Instrument recognition on users' own recordings, with a per-0.96 s probability timeline.
 
-``load_model(run)`` rebuilds what a trained run needs -- the representation recorded in its bundle
-(weights checked by their sha256) and the classifier -- and ``model.predict(path_or_waveform)`` returns
-a :class:`Prediction`. Files are read in blocks and resampled with a streaming resampler, so memory
-stays bounded for any length. The classifier was trained on 10 s clips; a recording is cut into 10 s
-windows (10 embeddings), each window is classified, and the file's probability of an instrument is its
-highest window probability. The activity of an instrument in a 0.96 s step is the attention model's
-class gate x attention for that step (for log-mel models: averaged over the step's 96 frames).
+``load_model()`` gives the model shipped with instrec (``instrec/models/default``); ``load_model(run)`` a
+trained run or a study's best -- the representation recorded in its bundle (weights checked by their
+sha256) and the classifier -- and ``model.predict(path_or_waveform)`` returns a :class:`Prediction`.
+Files are read in blocks and resampled with a streaming resampler, so memory stays bounded for any length.
+
+How a file is judged. The audio becomes 0.96 s log-mel examples; a recording shorter than one example
+(one-shots, drum hits) is zero-padded to one, as the VGGish reference pads, and the prediction says so.
+An example whose samples stay within -80 dBFS of their mean (``QUIET_PEAK``: digital silence, a DC
+offset, faint hiss), or whose loudest mel cell is below ``SILENCE_LOGMEL``, carries no evidence: it is left out of the file decision and shown as silent in the
+timeline; a file of nothing else is refused as silent. The classifier was trained on 10 s clips, so the
+remaining examples are cut into windows of 10, each window gets a probability per instrument, and the
+file's probability is ``FILE_RULE`` of its windows' (see :func:`file_probability`, chosen by measurement:
+docs/model-card.md). The timeline gives, per 0.96 s step, the probability of each instrument that the
+classifier assigns to that step alone, on the same [0, 1] scale as the file's.
 """
 
 from __future__ import annotations
@@ -25,16 +32,22 @@ from instrec.audio import (DECODE_ERRORS, check_audio_path, check_samples, check
                            unreadable)
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
+from instrec.bundle import is_exported, load_exported
 from instrec.training import load_bundle, to_sequence
 
 WINDOW_EXAMPLES = 10  # the clip length the classifier was trained on (OpenMIC: 10 s)
+SILENCE_LOGMEL = float(np.log(2 * P.LOG_OFFSET))  # log-mel floor is log(0.01); a tone at about -80 dBFS reaches this
+QUIET_PEAK = 1e-4  # -80 dBFS around the mean: silence, a DC offset or faint hiss
+FILE_RULES = ("max", "mean", "top3")
+FILE_RULE = "mean"
 EXAMPLE_SAMPLES = P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES  # 15,360: one example hop
 BLOCK_SECONDS = 60
 
 
 @dataclass
 class Prediction:
-    """Per class: probability and decision; per 0.96 s step: activity (steps, classes)."""
+    """Per class: probability and decision; per 0.96 s step: ``activity`` (steps, classes), the probability of
+    each class in that step alone, 0 in silent steps (``extra["silent"]``)."""
 
     source: str
     classes: list[str]
@@ -63,7 +76,9 @@ class Prediction:
         return {"file": self.source, "duration_seconds": round(self.duration_seconds, 3), "threshold": self.threshold,
                 "probabilities": {c: round(float(p), 4) if ok else None for c, p, ok in zip(self.classes, self.probs, self.trained)},
                 "present": [c for c, _ in self.instruments()], "step_seconds": self.step_seconds,
-                "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] for i, c in enumerate(self.classes)}}
+                "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] for i, c in enumerate(self.classes)},
+                "silent_steps": [int(i) for i in np.flatnonzero(self.extra.get("silent", []))],
+                "padded_from_seconds": self.extra.get("padded_from_seconds")}
 
 
 def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
@@ -92,35 +107,59 @@ def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
                 return
 
 
-def examples_in_chunks(blocks, chunk_examples: int = 64):
+def examples_in_chunks(blocks, chunk_examples: int = 64, notes: dict | None = None):
     """Log-mel examples (n, 96, 64), hop 0.96 s, from a stream of 16 kHz blocks; equal to framing the whole
-    signal at once (examples never share frames, so a chunk ends exactly where the next begins)."""
+    signal at once (examples never share frames, so a chunk ends exactly where the next begins). A signal
+    shorter than one example is zero-padded to one, and ``notes["padded_from_seconds"]`` records its length.
+    ``notes["quiet"]`` collects, per example, whether its samples (the real ones, without padding) stay
+    within +-``QUIET_PEAK`` of their mean: nothing but silence, a DC offset or faint hiss."""
     frontend = LogMelExamples()
     take = P.MIN_EXAMPLE_SAMPLES + (chunk_examples - 1) * EXAMPLE_SAMPLES
     buffer = np.zeros(0, np.float32)
     total = 0
+    notes = {} if notes is None else notes
+    quiet = notes.setdefault("quiet", [])
+
+    def emit(samples: np.ndarray, real: int):
+        examples = frontend(torch.from_numpy(samples))
+        starts = np.arange(len(examples)) * EXAMPLE_SAMPLES
+        quiet.extend(_is_quiet(samples[s:min(s + P.MIN_EXAMPLE_SAMPLES, real)]) for s in starts)
+        return examples
+
     for block in blocks:
         buffer = np.concatenate([buffer, block])
         total += block.size
         while buffer.size >= take:
             with torch.inference_mode():
-                yield frontend(torch.from_numpy(buffer[:take]))
+                yield emit(buffer[:take], take)
             buffer = buffer[chunk_examples * EXAMPLE_SAMPLES:]
     if buffer.size >= P.MIN_EXAMPLE_SAMPLES:
         with torch.inference_mode():
-            yield frontend(torch.from_numpy(buffer))
+            yield emit(buffer, buffer.size)
     elif total < P.MIN_EXAMPLE_SAMPLES:
-        raise AudioError(f"shorter than one 0.96 s example ({total / P.SAMPLE_RATE:.2f} s); give a longer recording")
+        if total == 0:
+            raise AudioError("holds no audio samples; give a recording")
+        notes["padded_from_seconds"] = total / P.SAMPLE_RATE
+        padded = np.concatenate([buffer, np.zeros(P.MIN_EXAMPLE_SAMPLES - buffer.size, np.float32)])
+        with torch.inference_mode():
+            yield emit(padded, buffer.size)
+
+
+def _is_quiet(samples: np.ndarray) -> bool:
+    return samples.size == 0 or float(np.max(np.abs(samples - samples.mean()))) < QUIET_PEAK
 
 
 class Model:
     """A trained run, ready to recognise instruments in recordings."""
 
-    def __init__(self, run: str | Path, threshold: float | None = None) -> None:
+    def __init__(self, run: str | Path, threshold: float | None = None, file_rule: str = FILE_RULE) -> None:
         from instrec.representations.registry import build_representation
 
+        if file_rule not in FILE_RULES:
+            raise InstrecError(f"file rule {file_rule!r}: use one of {', '.join(FILE_RULES)}")
         self.run = Path(run)
-        self.classifier, bundle = load_bundle(self.run)
+        self.file_rule = file_rule
+        self.classifier, bundle = load_exported(self.run) if is_exported(self.run) else load_bundle(self.run)
         self.bundle = bundle
         self.classes = list(bundle["classes"])
         self.threshold = bundle["config"]["threshold"] if threshold is None else threshold
@@ -170,35 +209,67 @@ class Model:
                 envelope.append(np.abs(usable).reshape(-1, P.STFT_HOP_SAMPLES).max(axis=1))
                 yield block
 
+        notes: dict = {}
         try:
-            chunks = [self._features(chunk) for chunk in examples_in_chunks(tracked(blocks))]
-            if peak[0] < 1e-5:  # below -100 dBFS
-                raise AudioError("the recording is silent; there is nothing to recognise")
+            chunks, silent = [], []
+            for examples in examples_in_chunks(tracked(blocks), notes=notes):
+                silent.append((examples.amax(dim=(1, 2)) < SILENCE_LOGMEL).numpy())
+                chunks.append(self._features(examples))
+            silent = np.concatenate(silent) | np.array(notes.pop("quiet"), bool)
+            if peak[0] < 1e-5 or silent.all():  # below -100 dBFS, or no example above the floor
+                raise AudioError("the recording is silent (or holds only a DC offset or faint hiss); there is "
+                                 "nothing to recognise")
         except AudioError as exc:
             message = str(exc)
             raise AudioError(message if message.startswith(source) else f"{source}: {message}") from None
-        prediction = self._classify(np.concatenate(chunks), source)
+        prediction = self._classify(np.concatenate(chunks), silent, source)
         prediction.extra["envelope"] = np.concatenate(envelope) if envelope else np.zeros(0)
+        prediction.extra.update(notes)
         prediction.duration_seconds = total[0] / P.SAMPLE_RATE
         return prediction
 
     @property
     def representation_steps(self) -> int:
-        """Classifier time steps per 0.96 s example (1 for embeddings, 96 for log-mel frames)."""
+        """Classifier input steps per 0.96 s example (1 for embeddings, 96 for log-mel frames)."""
         return 1 if len(self.representation.output_shape) == 1 else self.representation.output_shape[0]
 
-    def _classify(self, steps: np.ndarray, source: str) -> Prediction:
-        per = self.representation_steps
-        window = WINDOW_EXAMPLES * per
-        probs = np.zeros(len(self.classes), np.float32)
-        activity = []
+    def _head_sequence(self, steps: np.ndarray) -> tuple[torch.Tensor, torch.nn.Module, int]:
+        """What the attention head pools, (1, T, D), the head, and its steps per example. A CNN embeds each
+        example once here (in chunks), so windows and single steps reuse the embeddings."""
+        x = torch.from_numpy(np.ascontiguousarray(steps))[None]
+        if hasattr(self.classifier, "embed"):
+            frames = P.EXAMPLE_FRAMES * 256
+            return torch.cat([self.classifier.embed(x[:, i:i + frames]) for i in range(0, x.shape[1], frames)],
+                             dim=1), self.classifier.head, 1
+        return x, self.classifier, self.representation_steps
+
+    def _classify(self, steps: np.ndarray, silent: np.ndarray, source: str) -> Prediction:
         with torch.inference_mode():
-            for start in range(0, len(steps), window):
-                out = self.classifier(torch.from_numpy(np.ascontiguousarray(steps[start:start + window]))[None])
-                probs = np.maximum(probs, out["probs"][0].numpy())
-                act = out["activity"][0].numpy()
-                activity.append(act.reshape(-1, per, act.shape[-1]).mean(axis=1))
-        return Prediction(source, self.classes, probs, self.threshold, np.concatenate(activity), trained=self.trained)
+            seq, head, per = self._head_sequence(steps)
+            examples = seq.view(-1, per, seq.shape[-1])  # (n, per, D): one example each
+            timeline = torch.cat([head(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
+            heard = examples[torch.from_numpy(~silent)].reshape(1, -1, seq.shape[-1])
+            window = WINDOW_EXAMPLES * per
+            windows = [head(heard[:, i:i + window])["probs"][0].numpy() for i in range(0, heard.shape[1], window)]
+        lengths = np.array([min(window, heard.shape[1] - i) for i in range(0, heard.shape[1], window)]) / per
+        timeline[silent] = 0.0
+        probs = file_probability(np.stack(windows), lengths, self.file_rule)
+        prediction = Prediction(source, self.classes, probs, self.threshold, timeline, trained=self.trained)
+        prediction.extra.update(silent=silent, windows=len(windows), file_rule=self.file_rule)
+        return prediction
+
+
+def file_probability(windows: np.ndarray, examples: np.ndarray, rule: str = FILE_RULE) -> np.ndarray:
+    """A file's probability per class from its windows' (w, C), ``examples`` per window: ``max`` (the highest
+    window), ``mean`` (weighted by each window's examples, so a short last window counts less) or ``top3``
+    (the mean of the three highest windows)."""
+    if rule == "max":
+        return windows.max(axis=0)
+    if rule == "mean":
+        return (windows * examples[:, None]).sum(axis=0) / examples.sum()
+    if rule == "top3":
+        return np.sort(windows, axis=0)[-3:].mean(axis=0)
+    raise InstrecError(f"file rule {rule!r}: use one of {', '.join(FILE_RULES)}")
 
 
 def best_in_study(study_dir: str | Path) -> Path:
@@ -215,21 +286,16 @@ def best_in_study(study_dir: str | Path) -> Path:
     raise InstrecError(f"{study_dir}: the study has no trained model yet; let it finish or pass --model RUN_DIR")
 
 
-def latest_study_model(root: str | Path = "runs") -> Path:
-    """The best model of the most recent finished study under ``root``."""
-    studies = sorted(Path(root).glob("study-*/results.json"), key=lambda p: p.stat().st_mtime)
-    for results_file in reversed(studies):
-        try:
-            return best_in_study(results_file.parent)
-        except InstrecError:
-            continue
-    raise InstrecError(f"{Path(root)}: no finished study with a trained model; run `instrec study` or pass --model RUN_DIR")
+SHIPPED = Path(__file__).parent / "models" / "default"
 
 
-def load_model(model: str | Path | None = None, threshold: float | None = None) -> Model:
-    """A run folder from ``train`` or a study cell, a study folder (its best row), or by default the best
-    model of the latest study under ./runs."""
+def load_model(model: str | Path | None = None, threshold: float | None = None, file_rule: str = FILE_RULE) -> Model:
+    """By default the model shipped with instrec; else an exported model folder, a run folder from ``train``
+    or a study cell, or a study folder (its best row)."""
     if model is None:
-        return Model(latest_study_model(), threshold)
+        if not is_exported(SHIPPED):
+            raise InstrecError(f"{SHIPPED}: the shipped model is missing from this installation; reinstall instrec "
+                               "or pass --model RUN_OR_STUDY_DIR")
+        return Model(SHIPPED, threshold, file_rule)
     path = Path(model)
-    return Model(best_in_study(path) if (path / "results.json").exists() else path, threshold)
+    return Model(best_in_study(path) if (path / "results.json").exists() else path, threshold, file_rule)

@@ -27,7 +27,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from instrec.baseline import random_forest_report
+from instrec import params as P
 from instrec.classifier import AttentionClassifier
+from instrec.convnet import ConvAttentionClassifier, build_classifier
 from instrec.config import TrainConfig
 from instrec.errors import InstrecError
 from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
@@ -97,10 +99,31 @@ def init_distributed(device: str) -> bool:
 
 
 @torch.no_grad()
-def predict_probs(model: AttentionClassifier, x: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
+def predict_probs(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
     model.eval()
     out = [model(x[i:i + batch_size].to(device))["probs"].cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, model.args["num_classes"]), np.float32)
+
+
+def new_classifier(config: TrainConfig, input_dim: int, num_classes: int) -> torch.nn.Module:
+    """The model ``config.architecture`` names, freshly initialised (from torch's global generator)."""
+    if config.architecture == "cnn":
+        if input_dim != P.NUM_MEL_BANDS:
+            raise InstrecError(f"architecture cnn trains on log-mel features ({P.NUM_MEL_BANDS} bands), not "
+                               f"{input_dim}-dimensional ones; extract with --representation logmel")
+        return ConvAttentionClassifier(num_classes, config.width, hidden=config.hidden, groups=config.groups)
+    if config.architecture != "attention":
+        raise InstrecError(f"architecture {config.architecture!r}: use attention or cnn")
+    return AttentionClassifier(input_dim, num_classes, config.hidden, config.variant, config.groups, config.dropout)
+
+
+def crop_batch(x: torch.Tensor, examples: int, steps_per_example: int, generator: torch.Generator) -> torch.Tensor:
+    """A random run of ``examples`` whole examples, the same for the batch (all of ``x`` when 0 or too long)."""
+    total = x.shape[1] // steps_per_example
+    if examples <= 0 or examples >= total:
+        return x
+    start = int(torch.randint(0, total - examples + 1, (1,), generator=generator)) * steps_per_example
+    return x[:, start:start + examples * steps_per_example]
 
 
 def train_classifier(train: SplitData, validation: SplitData, config: TrainConfig, run_dir: str | Path,
@@ -118,8 +141,7 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
     num_classes = train.y.shape[1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = AttentionClassifier(train.x.shape[2], num_classes, config.hidden, config.variant, config.groups,
-                                    config.dropout).to(device)
+        model = new_classifier(config, train.x.shape[2], num_classes).to(device)
     # fused: one kernel for all parameters (CPU and CUDA); ~3x faster than foreach for this small model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     shuffle = torch.Generator().manual_seed(config.seed)
@@ -147,6 +169,8 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     x, y, mask = train.x.to(device), train.y.to(device), train.mask.to(device)
     log_rows = []
+    # one example is 96 log-mel frames or one embedding
+    per_example = P.EXAMPLE_FRAMES if x.shape[2] == P.NUM_MEL_BANDS and x.shape[1] % P.EXAMPLE_FRAMES == 0 else 1
     epochs = range(state["epoch"], config.epochs)
     bar = tqdm(epochs, desc="stage-2 training", unit="epoch", disable=rank != 0, initial=state["epoch"], total=config.epochs)
     started = time.perf_counter()
@@ -159,7 +183,8 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
             if len(batch) < world:  # every rank must take part in every step (DDP all-reduces gradients)
                 continue
             idx = batch.tensor_split(world)[rank]
-            loss = net(x[idx], y[idx], mask[idx])["loss"]
+            inputs = crop_batch(x[idx], config.crop_examples, per_example, shuffle)
+            loss = net(inputs, y[idx], mask[idx])["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -195,7 +220,7 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
             "epochs_run": len(log_rows)}
 
 
-def load_bundle(path: str | Path) -> tuple[AttentionClassifier, dict]:
+def load_bundle(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """The classifier in ``best.pt`` (a run folder or the file) and the whole bundle."""
     path = Path(path)
     if path.is_dir():
@@ -203,12 +228,12 @@ def load_bundle(path: str | Path) -> tuple[AttentionClassifier, dict]:
     if not path.is_file():
         raise InstrecError(f"{path}: no trained model; run `instrec train` (or `instrec study`) first")
     bundle = torch.load(path, map_location="cpu", weights_only=False)  # a file instrec wrote for this run
-    model = AttentionClassifier(**bundle["model_args"])
+    model = build_classifier(bundle["model_args"])
     model.load_state_dict(bundle["state_dict"])
     return model.eval(), bundle
 
 
-def evaluate_split(model: AttentionClassifier, data: SplitData, classes, threshold: float = 0.5,
+def evaluate_split(model: torch.nn.Module, data: SplitData, classes, threshold: float = 0.5,
                    strict: bool = False) -> dict:
     probs = predict_probs(model, data.x)
     return report(probs, data.y.numpy(), data.mask.numpy(), classes, threshold, strict)

@@ -1,0 +1,104 @@
+"""The compact CNN (end to end on log-mel), exported model folders, and the file-level decision."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from instrec.bundle import CARD, TENSORS, export_model, load_exported
+from instrec.config import TrainConfig
+from instrec.convnet import ConvAttentionClassifier, build_classifier
+from instrec.errors import InstrecError
+from instrec.predict import file_probability
+from instrec.training import SplitData, crop_batch, train_classifier
+
+
+def _split(n, seed, examples=4):
+    g = torch.Generator().manual_seed(seed)
+    y = (torch.rand(n, 3, generator=g) < 0.4).float()
+    x = torch.rand(n, examples * 96, 64, generator=g) * 0.2
+    x[:, :, :16] += y[:, :1, None]  # class 0 lights the low bands, class 1 the high ones
+    x[:, :, 48:] += y[:, 1:2, None]
+    return SplitData(x, y, torch.ones_like(y, dtype=torch.bool), [str(i) for i in range(n)])
+
+
+def test_cnn_learns_end_to_end_and_its_gradients_reach_the_convolutions(tmp_path):
+    model = ConvAttentionClassifier(num_classes=3, width=4)
+    data = _split(4, 0)
+    out = model(data.x, data.y, data.mask)
+    out["loss"].backward()
+    assert model.convs[0].weight.grad is not None and model.convs[0].weight.grad.abs().sum() > 0
+    assert out["probs"].shape == (4, 3)
+    config = TrainConfig(epochs=12, batch_size=8, lr=3e-3, architecture="cnn", width=4, crop_examples=2)
+    result = train_classifier(_split(48, 1), _split(24, 2), config, tmp_path / "run",
+                              {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm"},
+                               "classes": ["low", "high", "none"], "trained_classes": [True] * 3})
+    assert result["best_val_f1_macro"] > 0.7  # the two band classes are learnt
+
+
+def test_crop_batch_takes_whole_examples():
+    x = torch.arange(2 * 10 * 3, dtype=torch.float32).view(2, 10, 3)
+    g = torch.Generator().manual_seed(0)
+    crops = [crop_batch(x, 2, 2, g) for _ in range(20)]
+    assert all(c.shape == (2, 4, 3) for c in crops)
+    assert all(int(c[0, 0, 0]) % 6 == 0 for c in crops)  # starts on an example boundary (2 steps x 3 values)
+    assert crop_batch(x, 0, 2, g) is x and crop_batch(x, 5, 2, g) is x
+
+
+def _exported(tmp_path):
+    torch.manual_seed(0)
+    model = ConvAttentionClassifier(num_classes=3, width=4).eval()
+    bundle = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm", "output_shape": [96, 64]},
+              "classes": ["a", "b", "c"], "trained_classes": [True, True, False], "config": {"threshold": 0.5},
+              "norm_stats": {"min": np.zeros(64, np.float32), "max": np.ones(64, np.float32)}}
+    return model, export_model(model, bundle, tmp_path / "model")
+
+
+def test_export_round_trip_and_integrity(tmp_path):
+    model, folder = _exported(tmp_path)
+    loaded, bundle = load_exported(folder)
+    x = torch.rand(2, 3 * 96, 64)
+    with torch.inference_mode():
+        np.testing.assert_array_equal(loaded(x)["probs"].numpy(), model(x)["probs"].numpy())
+    assert bundle["classes"] == ["a", "b", "c"] and bundle["trained_classes"] == [True, True, False]
+    np.testing.assert_array_equal(bundle["norm_stats"]["max"], np.ones(64))
+    data = bytearray((folder / TENSORS).read_bytes())
+    data[-1] ^= 1
+    (folder / TENSORS).write_bytes(bytes(data))
+    with pytest.raises(InstrecError, match="sha256 differs"):
+        load_exported(folder)
+
+
+def test_export_refuses_nan_and_load_refuses_foreign_cards(tmp_path):
+    model, folder = _exported(tmp_path)
+    card = json.loads((folder / CARD).read_text())
+    (folder / CARD).write_text(json.dumps({**card, "format": "something-else"}))
+    with pytest.raises(InstrecError, match="not an instrec model"):
+        load_exported(folder)
+    (folder / CARD).write_text("{not json")
+    with pytest.raises(InstrecError, match="not a readable model description"):
+        load_exported(folder)
+    with torch.no_grad():
+        model.head.classes.bias[0] = float("nan")
+    with pytest.raises(InstrecError, match="NaN"):
+        export_model(model, {"representation": {"name": "logmel"}, "classes": [], "trained_classes": [],
+                             "config": {"threshold": 0.5}}, tmp_path / "nan")
+    assert not (tmp_path / "nan" / TENSORS).exists()
+
+
+def test_build_classifier_from_args():
+    cnn = ConvAttentionClassifier(num_classes=5, width=4)
+    assert isinstance(build_classifier(cnn.args), ConvAttentionClassifier)
+    rebuilt = build_classifier(cnn.args)
+    assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in cnn.parameters())
+
+
+def test_file_probability_rules():
+    windows = np.array([[0.9, 0.1], [0.2, 0.1], [0.1, 0.7], [0.1, 0.1]])
+    lengths = np.array([10, 10, 10, 2])
+    np.testing.assert_allclose(file_probability(windows, lengths, "max"), [0.9, 0.7])
+    np.testing.assert_allclose(file_probability(windows, lengths, "mean"), [(9 + 2 + 1 + 0.2) / 32, (1 + 1 + 7 + 0.2) / 32])
+    np.testing.assert_allclose(file_probability(windows, lengths, "top3"), [0.4, 0.3])
+    with pytest.raises(InstrecError, match="file rule"):
+        file_probability(windows, lengths, "median")
