@@ -59,8 +59,8 @@ def test_resume_gives_the_same_weights(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_classifier(train, val, config, tmp_path / "resumed", stop_after_epochs=3)
     train_classifier(train, val, config, tmp_path / "resumed")
-    whole = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=False)
-    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=False)
+    whole = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)
     for key, value in whole["model"].items():
         torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0)
     assert whole["state"]["history"] == resumed["state"]["history"]

@@ -102,3 +102,14 @@ def test_file_probability_rules():
     np.testing.assert_allclose(file_probability(windows, lengths, "top3"), [0.4, 0.3])
     with pytest.raises(InstrecError, match="file rule"):
         file_probability(windows, lengths, "median")
+
+
+def test_choose_threshold_maximises_validation_f1():
+    from instrec.default_model import choose_threshold
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((200, 4)) < 0.1).astype(np.float32)
+    probs = np.clip(0.3 * labels + 0.2 * rng.random((200, 4)), 0, 1)  # positives around 0.3-0.5, negatives below 0.2
+    threshold, scores = choose_threshold(probs, labels, np.ones_like(labels, bool))
+    assert threshold in (0.2, 0.25, 0.3) and scores[f"{threshold:.2f}"] == max(scores.values())
+    assert scores["0.50"] < scores[f"{threshold:.2f}"]

@@ -1,4 +1,12 @@
-"""Exported models: a folder a user can be handed safely, such as the model shipped with instrec.
+"""Trained-model files, saved and loaded without running code: the run bundle ``best.pt``, training
+checkpoints ``last.pt``, and exported model folders (such as the model shipped with instrec).
+
+``best.pt`` and ``last.pt`` are torch archives of plain containers and tensors, loaded with
+``weights_only=True`` (numpy's array-rebuilding functions allow-listed for bundles written before norm
+statistics were stored as tensors): a planted pickle is refused, never run. A file that is not what it claims
+gets one line naming it.
+
+Exported folders:
 
 ``model.safetensors`` holds the classifier's parameters and the normalisation statistics as plain tensors
 (safetensors stores no code, so loading one can never run any); ``model.json`` holds everything else --
@@ -17,7 +25,7 @@ import numpy as np
 import torch
 
 from instrec.errors import InstrecError
-from instrec.io import atomic_path, atomic_write_json
+from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
 
 TENSORS, CARD = "model.safetensors", "model.json"
 FORMAT = "instrec-model-1"
@@ -95,3 +103,66 @@ def load_exported(path: str | Path) -> tuple[torch.nn.Module, dict]:
     bundle = {**card, "norm_stats": stats or None}
     bundle["config"] = {**card.get("config", {}), "threshold": card["threshold"]}
     return classifier.eval(), bundle
+
+
+def safe_torch_load(path: str | Path, what: str, fix: str, map_location="cpu") -> dict:
+    """``torch.load(weights_only=True)`` of a dict, every failure one line: ``path: not <what> ...; <fix>``."""
+    from instrec.representations.vggish import _numpy_safe_globals
+
+    try:
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # unpickling refusals, truncated zips, foreign files: all the same to the user
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise InstrecError(f"{path}: not {what} that can be read safely ({reason}); {fix}") from None
+    if not isinstance(obj, dict):
+        raise InstrecError(f"{path}: not {what} (holds a {type(obj).__name__}); {fix}")
+    return obj
+
+
+def save_run_bundle(path: str | Path, bundle: dict) -> None:
+    """Write ``best.pt``: numpy statistics become tensors, so the file loads with ``weights_only=True``."""
+    stats = bundle.get("norm_stats")
+    if stats is not None:
+        bundle = {**bundle, "norm_stats": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in stats.items()}}
+    for name, value in (bundle.get("state_dict") or {}).items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise InstrecError(f"{path}: parameter {name} holds NaN or infinite values; the model was not written "
+                               "(lower the learning rate or check the features)")
+    atomic_torch_save(path, bundle)
+
+
+def load_run_bundle(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """The classifier in ``best.pt`` (a run folder or the file) and the whole bundle."""
+    from instrec.convnet import build_classifier
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.pt"
+    if not path.is_file():
+        raise InstrecError(f"{path}: no trained model; run `instrec train` (or `instrec study`) first")
+    fix = "retrain the run or restore the file"
+    bundle = safe_torch_load(path, "an instrec model bundle", fix)
+    if not isinstance(bundle.get("model_args"), dict) or not isinstance(bundle.get("state_dict"), dict):
+        raise InstrecError(f"{path}: not an instrec model bundle (no model_args/state_dict); {fix}")
+    stats = bundle.get("norm_stats")
+    if stats is not None:
+        bundle["norm_stats"] = {k: np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in stats.items()}
+    try:
+        model = build_classifier(bundle["model_args"])
+        model.load_state_dict(bundle["state_dict"])
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise InstrecError(f"{path}: its parameters do not fit the model it describes "
+                           f"({str(exc).splitlines()[0][:160]}); {fix}") from None
+    return model.eval(), bundle
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """A training checkpoint ``last.pt`` (optimizer, RNG states, history), read safely."""
+    saved = safe_torch_load(path, "an instrec training checkpoint", "delete it to start the run afresh",
+                            map_location)
+    missing = [k for k in ("model", "optimizer", "shuffle_rng", "torch_rng", "state", "config") if k not in saved]
+    if missing:
+        raise InstrecError(f"{path}: not an instrec training checkpoint (no {', '.join(missing)}); delete it to "
+                           "start the run afresh")
+    return saved

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 from instrec.config import TrainConfig
@@ -72,7 +73,7 @@ def run_holdout(banks: list[str], representations: list[str], out: str | Path, s
     trainings += [(f"reference:{Path(r).name}", "-", Path(r), f"reference-{Path(r).name}") for r in references]
     for kind, bank, dataset, folder in trainings:
         for rep in representations:
-            run = _train(dataset, rep, config, out / "runs" / folder / rep)
+            run = _train(dataset, rep, config, out / "runs" / folder / re.sub(r"[^\w.-]+", "-", rep).strip("-"))
             model = Model(run)
             cell = {"train_data": kind, "held_out": bank, "representation": rep, "run": str(run), "banks": {}}
             if kind == "new":  # its own test split: the features are stored, nothing to embed again

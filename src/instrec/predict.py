@@ -32,8 +32,8 @@ from instrec.audio import (DECODE_ERRORS, check_audio_path, check_samples, check
                            unreadable)
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
-from instrec.bundle import is_exported, load_exported
-from instrec.training import load_bundle, to_sequence
+from instrec.bundle import is_exported, load_exported, load_run_bundle
+from instrec.representations.postprocess import to_sequence
 
 WINDOW_EXAMPLES = 10  # the clip length the classifier was trained on (OpenMIC: 10 s)
 SILENCE_LOGMEL = float(np.log(2 * P.LOG_OFFSET))  # log-mel floor is log(0.01); a tone at about -80 dBFS reaches this
@@ -159,7 +159,7 @@ class Model:
             raise InstrecError(f"file rule {file_rule!r}: use one of {', '.join(FILE_RULES)}")
         self.run = Path(run)
         self.file_rule = file_rule
-        self.classifier, bundle = load_exported(self.run) if is_exported(self.run) else load_bundle(self.run)
+        self.classifier, bundle = load_exported(self.run) if is_exported(self.run) else load_run_bundle(self.run)
         self.bundle = bundle
         self.classes = list(bundle["classes"])
         self.threshold = bundle["config"]["threshold"] if threshold is None else threshold

@@ -26,15 +26,17 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from instrec.baseline import random_forest_report
 from instrec import params as P
+from instrec.baseline import random_forest_report
+from instrec.bundle import load_checkpoint, save_run_bundle
+from instrec.bundle import load_run_bundle as load_bundle  # noqa: F401  (the name the rest of instrec uses)
 from instrec.classifier import AttentionClassifier
-from instrec.convnet import ConvAttentionClassifier, build_classifier
 from instrec.config import TrainConfig
+from instrec.convnet import ConvAttentionClassifier
 from instrec.errors import InstrecError
 from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
 from instrec.metrics import mean_f1_macro, report
-from instrec.representations.postprocess import normalize_min_max
+from instrec.representations.postprocess import to_sequence
 
 
 @dataclass
@@ -45,24 +47,6 @@ class SplitData:
     y: torch.Tensor
     mask: torch.Tensor
     keys: list[str]
-
-
-def to_sequence(features: np.ndarray, dtype_uint8: bool, postprocess: str, stats: dict | None) -> np.ndarray:
-    """Stored features (N, examples, *shape) -> classifier input (N, T, D) float32.
-
-    uint8 (PCA + 8-bit) -> X / 255 as AttentionMIC; ``norm`` -> [0, 1] with training statistics; log-mel
-    examples (N, 10, 96, 64) become their frames (N, 960, 64).
-    """
-    x = np.asarray(features)
-    if dtype_uint8:
-        x = x.astype(np.float32) / 255.0
-    elif postprocess == "norm":
-        if stats is None:
-            raise InstrecError("norm post-processing needs norm_stats.npz from the training split; re-run extract")
-        x = normalize_min_max(x, stats)
-    else:
-        x = x.astype(np.float32)
-    return np.ascontiguousarray(x.reshape(x.shape[0], -1, x.shape[-1]))
 
 
 def load_split_data(dataset, store, split: str) -> SplitData:
@@ -132,6 +116,9 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
     run_dir = Path(run_dir)
     if len(validation.keys) == 0 or len(train.keys) == 0:
         raise InstrecError(f"{run_dir}: the training or validation split is empty; use a larger dataset")
+    if not bool(validation.mask.any()) or not bool(train.mask.any()):
+        raise InstrecError(f"{run_dir}: the training or validation split has no labelled entry, so no epoch could "
+                           "be judged; no model was written (check the dataset's labels)")
     rank, world = _world()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -156,7 +143,7 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": -1, "best_state": None, "history": []}
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists():
-        saved = torch.load(last, map_location=device, weights_only=False)  # our own file, written by this function
+        saved = load_checkpoint(last, map_location=device)
         if saved["config"] != dataclasses.asdict(config):
             raise InstrecError(f"{last}: was written with another config; use a new run folder or delete it")
         model.load_state_dict(saved["model"])
@@ -210,7 +197,10 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
     bundle = {"model_args": model.args, "state_dict": state["best_state"], "config": dataclasses.asdict(config),
               "epoch": state["best_epoch"], "best_val_f1_macro": state["best_f1"], **(bundle_extra or {})}
     if rank == 0:
-        atomic_torch_save(run_dir / "best.pt", bundle)
+        if state["best_state"] is None:
+            raise InstrecError(f"{run_dir}: no epoch gave a validation F1-macro (no labelled validation entry, or "
+                               "no epoch run); no model was written")
+        save_run_bundle(run_dir / "best.pt", bundle)
         with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["epoch", "train_loss_sampled", "val_f1_macro"])
             writer.writeheader()
@@ -218,19 +208,6 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
         atomic_write_json(run_dir / "config.json", dataclasses.asdict(config))
     return {"best_epoch": state["best_epoch"], "best_val_f1_macro": state["best_f1"], "seconds": seconds,
             "epochs_run": len(log_rows)}
-
-
-def load_bundle(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """The classifier in ``best.pt`` (a run folder or the file) and the whole bundle."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.pt"
-    if not path.is_file():
-        raise InstrecError(f"{path}: no trained model; run `instrec train` (or `instrec study`) first")
-    bundle = torch.load(path, map_location="cpu", weights_only=False)  # a file instrec wrote for this run
-    model = build_classifier(bundle["model_args"])
-    model.load_state_dict(bundle["state_dict"])
-    return model.eval(), bundle
 
 
 def evaluate_split(model: torch.nn.Module, data: SplitData, classes, threshold: float = 0.5,

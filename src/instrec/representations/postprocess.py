@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from instrec import params as P
+from instrec.errors import InstrecError
 
 
 def pca_quantize(embeddings: np.ndarray, eigen_vectors: np.ndarray, means: np.ndarray,
@@ -35,3 +36,21 @@ def normalize_min_max(features: np.ndarray, stats: dict[str, np.ndarray]) -> np.
     """Map to [0, 1] with the training statistics; values outside the training range are clipped."""
     span = np.maximum(stats["maximum"] - stats["minimum"], 1e-8)
     return np.clip((np.asarray(features, dtype=np.float32) - stats["minimum"]) / span, 0.0, 1.0)
+
+
+def to_sequence(features: np.ndarray, dtype_uint8: bool, postprocess: str, stats: dict | None) -> np.ndarray:
+    """Stored features (N, examples, *shape) -> classifier input (N, T, D) float32.
+
+    uint8 (PCA + 8-bit) -> X / 255 as AttentionMIC; ``norm`` -> [0, 1] with training statistics; log-mel
+    examples (N, 10, 96, 64) become their frames (N, 960, 64).
+    """
+    x = np.asarray(features)
+    if dtype_uint8:
+        x = x.astype(np.float32) / 255.0
+    elif postprocess == "norm":
+        if stats is None:
+            raise InstrecError("norm post-processing needs norm_stats.npz from the training split; re-run extract")
+        x = normalize_min_max(x, stats)
+    else:
+        x = x.astype(np.float32)
+    return np.ascontiguousarray(x.reshape(x.shape[0], -1, x.shape[-1]))
