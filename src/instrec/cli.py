@@ -9,6 +9,60 @@ from pathlib import Path
 from instrec.errors import InstrecError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, ``instrec: error: ...``, exit 2, like every other bad input."""
+
+    def error(self, message: str):
+        if "unrecognized arguments: -" in message or "required: paths" in message:
+            message += " (a file whose name starts with '-' goes after --, e.g. `instrec predict -- -take1.wav`)"
+        self.exit(2, f"instrec: error: {self.prog}: {message}\n")
+
+
+def _number(kind, minimum=None, maximum=None, strict_minimum=False):
+    """An argparse type: ``kind`` within [minimum, maximum] (``minimum`` excluded if ``strict_minimum``)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+        if kind is float and value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        low_bad = minimum is not None and (value <= minimum if strict_minimum else value < minimum)
+        if low_bad or (maximum is not None and value > maximum):
+            bounds = (f"greater than {minimum}" if strict_minimum else f"at least {minimum}") if maximum is None \
+                else f"between {minimum} and {maximum}"
+            raise argparse.ArgumentTypeError(f"{text} must be {bounds}")
+        return value
+    return parse
+
+
+COUNT = _number(int, 1)  # sizes, epochs, batch sizes, workers, seeds counts, hops
+SEED = _number(int, 0)
+PROBABILITY = _number(float, 0.0, 1.0)
+
+
+def _new_path(kind: str):
+    """An argparse type for an output folder: an existing file there is an error, not overwritten."""
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is an existing file; {kind} must be a folder")
+        return path
+    return parse
+
+
+OUT_DIR = _new_path("the output")
+
+
+def _url(text: str) -> str:
+    from urllib.parse import urlparse
+
+    parts = urlparse(text)
+    if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.scheme == "file"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s):// or file:// URL")
+    return text
+
+
 def _add_representation_args(p: argparse.ArgumentParser, default: str | None = "logmel") -> None:
     p.add_argument("--representation", default=default, required=default is None,
                    help="logmel | vggish-random | vggish-audioset (alias vggish) | vggish:CHECKPOINT")
@@ -19,7 +73,7 @@ def _add_representation_args(p: argparse.ArgumentParser, default: str | None = "
     p.add_argument("--rounding", choices=["truncate", "round"], default="truncate",
                    help="8-bit quantisation: truncate (TF/OpenMIC, default) or round (torchvggish)")
     p.add_argument("--no-final-relu", action="store_true", help="drop the ReLU after VGGish's last layer")
-    p.add_argument("--seed", type=int, default=0, help="seed of vggish-random")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of vggish-random")
     p.add_argument("--peak-normalize", action="store_true", help="scale audio to peak 1 (as the OpenMIC features)")
 
 
@@ -37,7 +91,7 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
     _add_representation_args(p)
     p.add_argument("--stats", type=Path, help="norm_stats.npz of a features store (needed by --postprocess norm)")
     p.add_argument("--out", type=Path, required=True, help="output .npy path")
-    p.add_argument("--hop-frames", type=int, default=96, help="example hop in 10 ms frames (default 96 = 0.96 s)")
+    p.add_argument("--hop-frames", type=COUNT, default=96, help="example hop in 10 ms frames (default 96 = 0.96 s)")
     p.set_defaults(run=run_features)
 
 
@@ -66,7 +120,7 @@ def run_features(args: argparse.Namespace) -> int:
 def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="released weights: fetch (verified download) or show where they go")
     p.add_argument("action", choices=["fetch", "path"])
-    p.add_argument("--base-url", help="download from this mirror instead of the GitHub release")
+    p.add_argument("--base-url", type=_url, help="download from this mirror instead of the GitHub release")
     p.set_defaults(run=run_weights)
 
 
@@ -87,7 +141,7 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", type=Path, required=True, help="dataset folder (OpenMIC, NSynth or Freesound format)")
     _add_representation_args(p, default=None)
     p.add_argument("--splits", help="comma-separated splits (default: all)")
-    p.add_argument("--batch-clips", type=int, default=16)
+    p.add_argument("--batch-clips", type=COUNT, default=16)
     p.add_argument("--write-npz", action="store_true", help="also write X into openmic-2018.npz (OpenMIC layout)")
     p.set_defaults(run=run_extract)
 
@@ -95,8 +149,8 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
 def run_extract(args: argparse.Namespace) -> int:
     from instrec.extract import FeatureStore, extract, open_dataset
 
-    dataset = open_dataset(args.dataset)
     representation = _representation(args)
+    dataset = open_dataset(args.dataset)
     splits = args.splits.split(",") if args.splits else None
     out = extract(dataset, representation, splits, batch_clips=args.batch_clips,
                   peak_normalize=args.peak_normalize, write_npz=args.write_npz)
@@ -151,9 +205,9 @@ def _add_holdout(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--representation", action="append", default=None,
                    help="representation to train the attention classifier on, or `cnn` (the compact CNN on "
                         "log-mel; repeatable; default logmel and vggish-random)")
-    p.add_argument("--size", type=int, default=800, help="clips per rendered dataset (default 800)")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=COUNT, default=800, help="clips per rendered dataset (default 800)")
+    p.add_argument("--epochs", type=COUNT, default=60)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--real", type=Path, help="a folder of labelled real recordings to score too")
     p.add_argument("--real-labels", type=Path, help="its labels CSV (default: REAL/labels.csv)")
     p.add_argument("--reference", type=Path, action="append", default=[],
@@ -161,7 +215,7 @@ def _add_holdout(sub: argparse._SubParsersAction) -> None:
                         "held-out bank)")
     p.add_argument("--labels", choices=["partial", "full"], default="partial",
                    help="labels of the rendered datasets (default partial, as the study)")
-    p.add_argument("--out", type=Path, default=Path("runs/holdout"))
+    p.add_argument("--out", type=OUT_DIR, default=Path("runs/holdout"))
     p.set_defaults(run=run_holdout_command)
 
 
@@ -189,8 +243,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data_sub = p.add_subparsers(dest="data_command", required=True)
     synth = data_sub.add_parser("synth", help="render a small dataset from SoundFonts in a real dataset's format")
     synth.add_argument("--kind", choices=["openmic", "nsynth", "freesound"], required=True)
-    synth.add_argument("--out", type=Path, required=True, help="output folder")
-    synth.add_argument("--size", type=int, default=None, help="clips / notes / sounds (default 400 / 1200 / 1000)")
+    synth.add_argument("--out", type=OUT_DIR, required=True, help="output folder")
+    synth.add_argument("--size", type=COUNT, default=None, help="clips / notes / sounds (default 400 / 1200 / 1000)")
     synth.add_argument("--bank", action="append", default=None,
                        help="a bank of the pool by name (repeatable; default: every fetched default bank, "
                             "see `instrec soundfonts list`)")
@@ -204,8 +258,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--dry", action="store_true", help="no recording chain (room, mic, noise, codec...)")
     synth.add_argument("--arrangement", action="append", choices=["solo", "ensemble", "band"], default=None,
                        help="openmic: arrangement types to draw from (repeatable; default all three)")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
+    synth.add_argument("--seed", type=SEED, default=0)
+    synth.add_argument("--workers", type=COUNT, default=None, help="render processes (default: all cores)")
     synth.set_defaults(run=run_data_synth)
 
 
@@ -214,11 +268,18 @@ DEFAULT_SYNTH_SIZES = {"openmic": 400, "nsynth": 1200, "freesound": 1000}
 
 def run_data_synth(args: argparse.Namespace) -> int:
     from instrec.datasets.synth import synth_dataset
-    from instrec.datasets.synth.soundfonts import ONLY_TIMGM6MB, bank_name, only_timgm6mb, pool_paths
+    from instrec.datasets.synth.soundfonts import ONLY_TIMGM6MB, bank_name, only_timgm6mb, pool_paths, split_banks
 
     size = args.size or DEFAULT_SYNTH_SIZES[args.kind]
+    for font in args.soundfont or []:  # checked before anything is written
+        if not font.is_file():
+            raise InstrecError(f"{font}: SoundFont not found; give the path of a .sf2 or .sf3 file")
+        if font.suffix.lower() not in (".sf2", ".sf3"):
+            raise InstrecError(f"{font}: not a SoundFont (.sf2 or .sf3); give a SoundFont file")
     paths = pool_paths(args.bank, args.soundfont) if args.bank or not args.soundfont else list(args.soundfont)
     banks = [bank_name(p) for p in paths]
+    if args.hold_out_bank is not None:
+        split_banks(paths, args.hold_out_bank, ("train", "test"))
     if only_timgm6mb(paths):
         print(ONLY_TIMGM6MB, file=sys.stderr)
     options = {"hold_out_bank": args.hold_out_bank}
@@ -239,7 +300,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     _add_representation_args(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training setting (epochs, batch_size, lr, seed, variant, threshold, ...)")
-    p.add_argument("--out", type=Path, help="run folder (default: runs/train-<representation key>-s<seed>)")
+    p.add_argument("--out", type=OUT_DIR, help="run folder (default: runs/train-<representation key>-s<seed>)")
     p.add_argument("--baseline", action="store_true", help="also fit the OpenMIC random-forest baseline")
     p.set_defaults(run=run_train)
 
@@ -286,19 +347,22 @@ def _add_evaluate_audio(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", type=Path, help="CSV file,instruments (instruments separated by ;, every class not "
                                                "listed is absent; default: AUDIO/labels.csv)")
     p.add_argument("--model", type=Path, help="a run, study or exported model folder (default: the shipped model)")
-    p.add_argument("--threshold", type=float, help="decision threshold (default: the model's, 0.5)")
-    p.add_argument("--out", type=Path, help="report folder (default: runs/evaluate-audio/<audio folder name>)")
+    p.add_argument("--threshold", type=PROBABILITY, help="decision threshold (default: the model's, 0.5)")
+    p.add_argument("--out", type=OUT_DIR, help="report folder (default: runs/evaluate-audio/<audio folder name>)")
     p.set_defaults(run=run_evaluate_audio)
 
 
 def run_evaluate_audio(args: argparse.Namespace) -> int:
-    from instrec.evaluation import evaluate_audio, format_evaluation, write_evaluation
+    from instrec.datasets.classes import OPENMIC_CLASSES
+    from instrec.evaluation import evaluate_audio, format_evaluation, read_labels, write_evaluation
     from instrec.predict import load_model
 
     if not args.audio.is_dir():
         raise InstrecError(f"{args.audio}: not a folder; --audio takes the folder the labels CSV names files in")
+    labels = args.labels or args.audio / "labels.csv"
+    read_labels(labels, args.audio, list(OPENMIC_CLASSES))  # a bad labels file is reported before the model loads
     model = load_model(args.model, args.threshold)
-    result = evaluate_audio(model, args.audio, args.labels or args.audio / "labels.csv")
+    result = evaluate_audio(model, args.audio, labels)
     out = args.out or Path("runs") / "evaluate-audio" / args.audio.resolve().name
     written = write_evaluation(result, out)
     print(format_evaluation(result))
@@ -314,7 +378,7 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting (max_epochs, patience, batch_size, lr, seed, precision, devices, "
                         "strategy, num_nodes, word_vectors, ...)")
-    p.add_argument("--out", type=Path, help="run folder (default: runs/pretrain-<objective>-s<seed>)")
+    p.add_argument("--out", type=OUT_DIR, help="run folder (default: runs/pretrain-<objective>-s<seed>)")
     p.set_defaults(run=run_pretrain)
 
 
@@ -335,11 +399,11 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
 
     r = Recipe()
     p = sub.add_parser("train-default", help="reproduce the model shipped with instrec (render, train, export)")
-    p.add_argument("--out", type=Path, default=Path("runs/default-model"), help="work and output folder "
+    p.add_argument("--out", type=OUT_DIR, default=Path("runs/default-model"), help="work and output folder "
                                                                                 "(default runs/default-model)")
-    p.add_argument("--size", type=int, default=r.size, help=f"clips to render (default {r.size})")
-    p.add_argument("--epochs", type=int, default=r.epochs, help=f"training epochs (default {r.epochs})")
-    p.add_argument("--seed", type=int, default=r.seed)
+    p.add_argument("--size", type=COUNT, default=r.size, help=f"clips to render (default {r.size})")
+    p.add_argument("--epochs", type=COUNT, default=r.epochs, help=f"training epochs (default {r.epochs})")
+    p.add_argument("--seed", type=SEED, default=r.seed)
     p.add_argument("--hold-out-bank", default=r.hold_out_bank,
                    help=f"bank kept out of training, the test split (default {r.hold_out_bank})")
     p.set_defaults(run=run_train_default)
@@ -370,9 +434,9 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--freesound", type=Path, help="a Freesound folder")
     p.add_argument("--weights", type=Path, help="AudioSet VGGish weights (default: the cache)")
     p.add_argument("--pca", type=Path, help="AudioSet PCA parameters (default: the cache)")
-    p.add_argument("--seeds", type=int, help="stage-2 seeds per row (default: the profile's)")
+    p.add_argument("--seeds", type=COUNT, help="stage-2 seeds per row (default: the profile's)")
     p.add_argument("--data-dir", type=Path, help="where the embedded data is rendered (default: data/embedded-<profile>)")
-    p.add_argument("--out", type=Path, help="study folder (default: runs/study-<profile>)")
+    p.add_argument("--out", type=OUT_DIR, help="study folder (default: runs/study-<profile>)")
     p.set_defaults(run=run_study_command)
 
 
@@ -393,9 +457,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", type=Path, help="audio files or folders (searched recursively)")
     p.add_argument("--model", type=Path, help="a run folder (train or study cell), a study folder (its best row) "
                                               "or an exported model; default: the model shipped with instrec")
-    p.add_argument("--threshold", type=float, help="decision threshold (default: the model's, 0.5)")
+    p.add_argument("--threshold", type=PROBABILITY, help="decision threshold (default: the model's, 0.5)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--plot", type=Path, help="write an activity-timeline PNG per file into this folder")
+    p.add_argument("--plot", type=_new_path("--plot"), help="write an activity-timeline PNG per file into this folder")
     p.set_defaults(run=run_predict)
 
 
@@ -407,10 +471,10 @@ def run_predict(args: argparse.Namespace) -> int:
     from instrec.errors import AudioError
     from instrec.predict import load_model
 
-    model = load_model(args.model, args.threshold)
     files = find_audio_files(args.paths)
     if not files:
         raise InstrecError(f"{' '.join(map(str, args.paths))}: no audio files found")
+    model = load_model(args.model, args.threshold)
     failed = 0
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
     if writer:
@@ -446,7 +510,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from instrec import __version__
 
-    parser = argparse.ArgumentParser(prog="instrec", description="Music instrument recognition toolkit")
+    parser = _Parser(prog="instrec", description="Music instrument recognition toolkit")
     parser.add_argument("--version", action="version", version=f"instrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_features(sub)
@@ -470,7 +534,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # usage errors (exit 2, one line), --help and --version (exit 0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.run(args)
     except InstrecError as exc:

@@ -33,6 +33,39 @@ class TrainConfig:
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     checkpoint_every: int = 1  # epochs between resumable checkpoints
 
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
+                     at_least_0=("weight_decay", "crop_examples", "num_threads", "seed"), positive=("lr",),
+                     unit=("threshold", "dropout"),
+                     choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn")})
+        if self.hidden % self.groups:
+            raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")
+
+
+def check_ranges(config, at_least_1=(), at_least_0=(), positive=(), unit=(), choices=None) -> None:
+    """One clear error for the first setting out of its range (numbers must also be finite)."""
+    import math
+
+    for name in (*at_least_1, *at_least_0, *positive, *unit):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InstrecError(f"{name}={value!r} must be a finite number")
+    for name in at_least_1:
+        if getattr(config, name) < 1:
+            raise InstrecError(f"{name}={getattr(config, name)} must be at least 1")
+    for name in at_least_0:
+        if getattr(config, name) < 0:
+            raise InstrecError(f"{name}={getattr(config, name)} must not be negative")
+    for name in positive:
+        if getattr(config, name) <= 0:
+            raise InstrecError(f"{name}={getattr(config, name)} must be positive")
+    for name in unit:
+        if not 0 <= getattr(config, name) <= 1:
+            raise InstrecError(f"{name}={getattr(config, name)} must be between 0 and 1")
+    for name, allowed in (choices or {}).items():
+        if getattr(config, name) not in allowed:
+            raise InstrecError(f"{name}={getattr(config, name)!r} must be one of {', '.join(allowed)}")
+
 
 def _coerce(value: str, kind: Any, key: str) -> Any:
     kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind) if isinstance(kind, str) else kind
@@ -59,7 +92,10 @@ def apply_overrides(config: T, overrides: list[str] | None) -> T:
         if key not in fields:
             raise InstrecError(f"--set {item}: unknown setting {key!r}; known: {', '.join(fields)}")
         changes[key] = _coerce(value, fields[key], key)
-    return dataclasses.replace(config, **changes)
+    try:
+        return dataclasses.replace(config, **changes)
+    except InstrecError as exc:
+        raise InstrecError(f"--set: {exc}") from None
 
 
 def from_dict(cls: type[T], data: dict) -> T:

@@ -275,10 +275,14 @@ def file_probability(windows: np.ndarray, examples: np.ndarray, rule: str = FILE
 def best_in_study(study_dir: str | Path) -> Path:
     """The seed-0 (or first) cell of the best row of a study that can run on audio."""
     study_dir = Path(study_dir)
-    results = json.loads((study_dir / "results.json").read_text())
-    ranked = sorted((r for r in results["rows"] if r["seeds"] and r["f1_macro"]["mean"] is not None
-                     and r["key"] != "openmic-rf-baseline" and "released" not in r["source"]),
-                    key=lambda r: -r["f1_macro"]["mean"])
+    try:
+        results = json.loads((study_dir / "results.json").read_text())
+        ranked = sorted((r for r in results["rows"] if r["seeds"] and r["f1_macro"]["mean"] is not None
+                         and r["key"] != "openmic-rf-baseline" and "released" not in r["source"]),
+                        key=lambda r: -r["f1_macro"]["mean"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InstrecError(f"{study_dir / 'results.json'}: not a readable study result ({type(exc).__name__}: "
+                           f"{str(exc)[:120]}); rerun `instrec study` with --out {study_dir} to rewrite it") from None
     for row in ranked:
         cells = sorted((study_dir / "cells" / row["key"]).glob("seed*/best.pt"))
         if cells:

@@ -67,9 +67,52 @@ def load_profile(name: str) -> dict:
         if not shipped.is_file():
             raise InstrecError(f"unknown profile {name!r}; use quick, paper, tiny or a .toml path")
         text = shipped.read_text()
-    profile = tomllib.loads(text)
+    source = path if path.suffix == ".toml" else f"profile {name}"
+    try:
+        profile = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InstrecError(f"{source}: not valid TOML ({exc}); fix the file") from None
+    check_profile(profile, str(source))
     profile["name"] = path.stem if path.suffix == ".toml" else name
     return profile
+
+
+PROFILE_DATA_KEYS = {"seed": int, "openmic_size": int, "nsynth_size": int, "freesound_size": int,
+                     "fetch_soundfonts": bool, "banks": list}
+
+
+def check_profile(profile: dict, source: str) -> None:
+    """Unknown tables and keys, wrong types and out-of-range values are errors: a typo must not go unnoticed."""
+    from instrec.pretraining.stage1 import PretrainConfig
+
+    tables = {"data": PROFILE_DATA_KEYS, "study": {"seeds": int},
+              "pretrain": {f.name: f.type for f in dataclasses.fields(PretrainConfig)},
+              "train": {f.name: f.type for f in dataclasses.fields(TrainConfig)}}
+    for table, values in profile.items():
+        if table not in tables:
+            raise InstrecError(f"{source}: unknown table [{table}]; known: {', '.join(f'[{t}]' for t in tables)}")
+        if not isinstance(values, dict):
+            raise InstrecError(f"{source}: {table} must be a table ([{table}]), not a value")
+        for key, value in values.items():
+            if key not in tables[table]:
+                raise InstrecError(f"{source}: unknown key {key!r} in [{table}]; known: {', '.join(tables[table])}")
+            kind = tables[table][key]
+            kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind)
+            ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool)) or \
+                (kind is float and isinstance(value, int) and not isinstance(value, bool))
+            if not ok:
+                raise InstrecError(f"{source}: [{table}] {key} = {value!r} must be a {getattr(kind, '__name__', kind)}")
+    data = profile.get("data", {})
+    for key in ("openmic_size", "nsynth_size", "freesound_size"):
+        if key in data and data[key] < 1:
+            raise InstrecError(f"{source}: [data] {key} = {data[key]} must be at least 1")
+    if profile.get("study", {}).get("seeds", 1) < 1:
+        raise InstrecError(f"{source}: [study] seeds must be at least 1")
+    for table, cls in (("pretrain", PretrainConfig), ("train", TrainConfig)):
+        try:
+            cls(**profile.get(table, {}))
+        except InstrecError as exc:
+            raise InstrecError(f"{source}: [{table}] {exc}") from None
 
 
 def _render_if_missing(kind: str, root: Path, marker: str, size: int, seed: int, soundfonts: list[Path]) -> Path:
@@ -108,6 +151,17 @@ def _record_failure(cell: Path, exc: BaseException) -> str:
     return message
 
 
+def _check_real_datasets(real: dict) -> None:
+    """Open each dataset folder the user named, so a wrong path fails at once, not after the rendering."""
+    from instrec.datasets.freesound import Freesound
+    from instrec.datasets.nsynth import NSynth
+    from instrec.datasets.openmic import OpenMIC
+
+    for kind, cls in (("openmic", OpenMIC), ("nsynth", NSynth), ("freesound", Freesound)):
+        if real[kind] is not None:
+            cls(real[kind])
+
+
 def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, openmic: str | Path | None = None,
               nsynth: str | Path | None = None, freesound: str | Path | None = None, weights=None, pca=None,
               data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
@@ -121,6 +175,7 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
     out = Path(out_dir or Path("runs") / f"study-{name}")
     data = profile.get("data", {})
     real = {"openmic": openmic, "nsynth": nsynth, "freesound": freesound}
+    _check_real_datasets(real)  # before minutes of rendering or training
     data_root = Path(data_dir or Path("data") / f"embedded-{name}")
     seed = int(data.get("seed", 0))
     # kind -> the file written last by its renderer (its presence means the rendering finished), default size

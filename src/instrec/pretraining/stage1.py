@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from instrec.config import check_ranges
 from instrec.errors import InstrecError
 from instrec.io import atomic_torch_save, atomic_write_json
 from instrec.pretraining.objectives import DenoisingDecoder, TagEncoder, TextualHead, corrupt, nt_xent, textual_loss
@@ -45,6 +46,12 @@ class PretrainConfig:
     final_relu: bool = True
     max_train_items: int = 0  # 0 = all (the quick study profile uses fewer)
     max_valid_items: int = 0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_1=("max_epochs", "batch_size", "devices", "num_nodes"),
+                     at_least_0=("patience", "seed", "max_train_items", "max_valid_items", "margin", "noise_std"),
+                     positive=("lr", "temperature"), unit=("keep_probability",),
+                     choices={"precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")})
 
 
 class Stage1(L.LightningModule):

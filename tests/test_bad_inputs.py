@@ -1,0 +1,184 @@
+"""Every bad input is one line, ``instrec: error: ...``, exit 2, and leaves no output behind.
+
+Each case runs the real command line in-process against small files made here; none renders, trains or
+downloads anything (the errors come before any work starts)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from instrec.cli import main
+
+REAL_DEV = Path(__file__).parent / "fixtures" / "real-dev"
+GOOD = "tinysol__Fl-ord-C4-mf-N-T14d.wav"
+
+
+@pytest.fixture
+def place(tmp_path, monkeypatch):
+    """A working folder with the files the cases point at; cwd is that folder."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REAL_DEV / GOOD, "good.wav")
+    Path("corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
+    Path("empty.flac").write_bytes(b"")
+    Path("exists.txt").write_text("a file\n")
+    sf.write("silent.wav", np.zeros(32000, np.float32), 16000)
+    for name, content in {"empty": b"", "zip": b"PK\x03\x04 truncated", "text": b"hello\n" * 20}.items():
+        Path(f"run-{name}").mkdir()
+        Path(f"run-{name}/best.pt").write_bytes(content)
+    Path("run-list").mkdir()
+    torch.save([1, 2, 3], "run-list/best.pt")
+    Path("exported").mkdir()
+    Path("exported/model.json").write_text("{broken")
+    Path("audio").mkdir()
+    shutil.copy(REAL_DEV / GOOD, "audio/a.wav")
+    labels = {"unknown": "file,instruments\na.wav,piano;kazoo\n", "missing": "file,instruments\nb.wav,piano\n",
+              "duplicate": "file,instruments\na.wav,piano\na.wav,flute\n", "header": "name,what\na.wav,piano\n",
+              "empty": "file,instruments\n"}
+    for name, text in labels.items():
+        Path(f"labels-{name}.csv").write_text(text)
+    profiles = {"malformed": "[train\nepochs = 3\n", "unknown-key": "[train]\nepohcs = 3\n",
+                "unknown-table": "[trian]\nepochs = 3\n", "wrong-type": "[train]\nepochs = \"many\"\n",
+                "zero-epochs": "[train]\nepochs = 0\n", "bad-lr": "[train]\nlr = -0.1\n",
+                "zero-size": "[data]\nopenmic_size = 0\n", "bad-variant": "[train]\nvariant = \"big\"\n",
+                "bad-pretrain": "[pretrain]\nmax_epochs = 0\n", "scalar-table": "data = 3\n"}
+    for name, text in profiles.items():
+        Path(f"{name}.toml").write_text(text)
+    Path("not-a-dataset").mkdir()
+    return tmp_path
+
+
+CASES = [
+    # features
+    (["features", "missing.wav", "--out", "o.npy"], "missing.wav"),
+    (["features", "corrupt.wav", "--out", "o.npy"], "corrupt.wav"),
+    (["features", "empty.flac", "--out", "o.npy"], "empty.flac"),
+    (["features", "good.wav", "--representation", "bogus", "--out", "o.npy"], "bogus"),
+    (["features", "good.wav", "--hop-frames", "0", "--out", "o.npy"], "--hop-frames: 0 must be at least 1"),
+    (["features", "good.wav", "--hop-frames", "x", "--out", "o.npy"], "not a whole number"),
+    (["features", "good.wav", "--postprocess", "norm", "--out", "o.npy"], "--stats"),
+    (["features", "good.wav", "--seed", "-1", "--out", "o.npy"], "--seed: -1 must be at least 0"),
+    (["features", "good.wav", "--postprocess", "zip", "--out", "o.npy"], "invalid choice"),
+    # predict
+    (["predict", "--threshold", "2", "good.wav"], "--threshold: 2 must be between"),
+    (["predict", "--threshold", "-0.1", "good.wav"], "must be between"),
+    (["predict", "--threshold", "nan", "good.wav"], "not a finite number"),
+    (["predict", "--threshold", "high", "good.wav"], "not a number"),
+    (["predict", "--format", "xml", "good.wav"], "invalid choice"),
+    (["predict", "--plot", "exists.txt", "good.wav"], "exists.txt is an existing file"),
+    (["predict", "--model", "no-such-run", "good.wav"], "no-such-run"),
+    (["predict", "--model", "run-empty", "good.wav"], "best.pt: not an instrec model bundle"),
+    (["predict", "--model", "run-zip", "good.wav"], "best.pt: not an instrec model bundle"),
+    (["predict", "--model", "run-text", "good.wav"], "best.pt: not an instrec model bundle"),
+    (["predict", "--model", "run-list", "good.wav"], "best.pt: not an instrec model bundle"),
+    (["predict", "--model", "exported", "good.wav"], "model.json: not a readable model description"),
+    (["predict", "not-a-dataset"], "no audio files found"),
+    (["predict", "-take1.wav"], "goes after --"),
+    # extract
+    (["extract", "--dataset", "missing-dir", "--representation", "logmel"], "missing-dir"),
+    (["extract", "--dataset", "not-a-dataset", "--representation", "logmel"], "not-a-dataset"),
+    (["extract", "--dataset", "not-a-dataset", "--representation", "logmel", "--batch-clips", "-3"],
+     "--batch-clips: -3 must be at least 1"),
+    (["extract", "--dataset", "not-a-dataset", "--representation", "logmel", "--batch-clips", "0"], "at least 1"),
+    (["extract", "--dataset", "not-a-dataset", "--representation", "bogus"], "bogus"),
+    (["extract", "--dataset", "not-a-dataset", "--representation", "logmel", "--seed", "-2"], "at least 0"),
+    # train
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "epochs=0"], "epochs=0 must be at least 1"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "lr=-1"], "lr=-1.0 must be positive"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "batch_size=abc"], "expected a int"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "epochz=3"], "unknown setting 'epochz'"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "variant=big"], "variant='big'"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "threshold=1.5"], "between 0 and 1"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "epochs"], "expected key=value"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--set", "groups=7"], "must divide hidden"),
+    (["train", "--dataset", "missing-dir", "--representation", "logmel"], "missing-dir"),
+    (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--out", "exists.txt"], "existing file"),
+    # evaluate, evaluate-audio
+    (["evaluate", "no-such-run"], "no trained model"),
+    (["evaluate", "run-zip"], "best.pt: not an instrec model bundle"),
+    (["evaluate-audio", "--audio", "missing-dir", "--model", "run-zip"], "missing-dir: not a folder"),
+    (["evaluate-audio", "--audio", "good.wav"], "good.wav: not a folder"),
+    (["evaluate-audio", "--audio", "audio", "--labels", "labels-unknown.csv"], "unknown instrument 'kazoo'"),
+    (["evaluate-audio", "--audio", "audio", "--labels", "labels-missing.csv"], "b.wav not found"),
+    (["evaluate-audio", "--audio", "audio", "--labels", "labels-duplicate.csv"], "listed twice"),
+    (["evaluate-audio", "--audio", "audio", "--labels", "labels-header.csv"], "file,instruments"),
+    (["evaluate-audio", "--audio", "audio", "--labels", "labels-empty.csv"], "no rows"),
+    (["evaluate-audio", "--audio", "audio"], "labels.csv: labels file not found"),
+    (["evaluate-audio", "--audio", "audio", "--labels", "labels-unknown.csv", "--out", "exists.txt"], "existing file"),
+    # data synth
+    (["data", "synth", "--kind", "openmic", "--size", "-5", "--out", "d"], "--size: -5 must be at least 1"),
+    (["data", "synth", "--kind", "openmic", "--size", "0", "--out", "d"], "--size: 0 must be at least 1"),
+    (["data", "synth", "--kind", "openmic", "--workers", "0", "--out", "d"], "--workers: 0 must be at least 1"),
+    (["data", "synth", "--kind", "openmic", "--seed", "-1", "--out", "d"], "at least 0"),
+    (["data", "synth", "--kind", "opera", "--out", "d"], "invalid choice"),
+    (["data", "synth", "--kind", "openmic", "--arrangement", "choir", "--out", "d"], "invalid choice"),
+    (["data", "synth", "--kind", "openmic", "--labels", "some", "--out", "d"], "invalid choice"),
+    (["data", "synth", "--kind", "openmic", "--out", "exists.txt"], "existing file"),
+    (["data", "synth", "--kind", "openmic", "--bank", "nosuchbank", "--out", "d"], "nosuchbank"),
+    (["data", "synth", "--kind", "openmic", "--soundfont", "missing.sf2", "--out", "d"], "missing.sf2"),
+    (["data", "synth", "--kind", "openmic", "--soundfont", "exists.txt", "--out", "d"], "exists.txt"),
+    (["data", "synth", "--kind", "openmic", "--hold-out-bank", "nosuchbank", "--out", "d"], "nosuchbank"),
+    # weights
+    (["weights", "download"], "invalid choice"),
+    (["weights", "fetch", "--base-url", "not-a-url"], "not an http(s):// or file:// URL"),
+    (["weights", "fetch", "--base-url", "ftp://host/x"], "not an http(s):// or file:// URL"),
+    # study
+    (["study", "--seeds", "-1"], "--seeds: -1 must be at least 1"),
+    (["study", "--seeds", "0"], "at least 1"),
+    (["study", "--profile", "missing.toml"], "missing.toml: profile not found"),
+    (["study", "--profile", "bogus"], "unknown profile 'bogus'"),
+    (["study", "--profile", "malformed.toml"], "not valid TOML"),
+    (["study", "--profile", "unknown-key.toml"], "unknown key 'epohcs' in [train]"),
+    (["study", "--profile", "unknown-table.toml"], "unknown table [trian]"),
+    (["study", "--profile", "wrong-type.toml"], "epochs = 'many' must be a int"),
+    (["study", "--profile", "zero-epochs.toml"], "epochs=0 must be at least 1"),
+    (["study", "--profile", "bad-lr.toml"], "lr=-0.1 must be positive"),
+    (["study", "--profile", "zero-size.toml"], "openmic_size = 0 must be at least 1"),
+    (["study", "--profile", "bad-variant.toml"], "variant='big'"),
+    (["study", "--profile", "bad-pretrain.toml"], "[pretrain] max_epochs=0"),
+    (["study", "--profile", "scalar-table.toml"], "data must be a table"),
+    (["study", "--out", "exists.txt"], "existing file"),
+    (["study", "--openmic", "missing-dir", "--out", "s"], "missing-dir"),
+    (["study", "--openmic", "not-a-dataset", "--out", "s"], "not-a-dataset"),
+    # holdout, train-default, pretrain
+    (["holdout", "--epochs", "abc"], "not a whole number"),
+    (["holdout", "--size", "0"], "at least 1"),
+    (["train-default", "--size", "0"], "at least 1"),
+    (["train-default", "--epochs", "-2"], "at least 1"),
+    (["pretrain", "--objective", "guess", "--dataset", "not-a-dataset"], "invalid choice"),
+    (["pretrain", "--objective", "align", "--dataset", "not-a-dataset", "--set", "max_epochs=0"], "max_epochs=0"),
+]
+
+
+@pytest.mark.parametrize("argv,message", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(place, capsys, argv, message):
+    before = {p.relative_to(place) for p in place.rglob("*")}
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("instrec: error: ") and message in err[0], err[0]
+    after = {p.relative_to(place) for p in place.rglob("*")}
+    assert after == before, f"left behind: {sorted(map(str, after - before))}"  # nothing half-written
+
+
+def test_enough_cases_per_command():
+    commands = {}
+    for argv, _ in CASES:
+        commands[argv[0]] = commands.get(argv[0], 0) + 1
+    assert len(CASES) >= 60
+    assert all(commands.get(c, 0) >= 3 for c in ("features", "predict", "extract", "train", "evaluate-audio", "data",
+                                                  "weights", "study"))
+
+
+def test_results_json_malformed_is_one_line(place, capsys):
+    Path("study").mkdir()
+    Path("study/results.json").write_text("{partial")
+    assert main(["predict", "--model", "study", "good.wav"]) == 2
+    assert "results.json" in capsys.readouterr().err
+    Path("study/results.json").write_text(json.dumps({"rows": "nope"}))
+    assert main(["predict", "--model", "study", "good.wav"]) == 2
+    assert "results.json" in capsys.readouterr().err
