@@ -182,3 +182,80 @@ def test_results_json_malformed_is_one_line(place, capsys):
     Path("study/results.json").write_text(json.dumps({"rows": "nope"}))
     assert main(["predict", "--model", "study", "good.wav"]) == 2
     assert "results.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")])
+def test_truncated_files_are_reported_not_silently_shortened(tmp_path, capsys, fmt, subtype):
+    import io
+
+    from instrec.audio import TruncatedAudioWarning, load_audio
+
+    signal = (0.1 * np.random.default_rng(0).standard_normal(16000 * 3)).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, signal, 16000, format=fmt, subtype=subtype)
+    whole, cut = tmp_path / f"whole.{fmt.lower()}", tmp_path / f"cut.{fmt.lower()}"
+    whole.write_bytes(buffer.getvalue())
+    cut.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.warns(TruncatedAudioWarning, match="cut.*truncated"):
+        load_audio(cut)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncatedAudioWarning)
+        load_audio(whole)  # a complete file: no warning
+    assert main(["features", str(cut), "--out", str(tmp_path / "f.npy")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(line.startswith("instrec: warning: ") and "cut." in line and "truncated" in line for line in err)
+
+
+def test_exactly_0_96_s_is_one_example_not_a_short_file(tmp_path, capsys):
+    from instrec.predict import examples_in_chunks
+
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(15360) / 16000).astype(np.float32)  # exactly 0.96 s
+    notes = {}
+    examples = list(examples_in_chunks(iter([tone]), notes=notes))
+    assert sum(len(e) for e in examples) == 1 and "padded_from_seconds" not in notes
+    notes = {}
+    list(examples_in_chunks(iter([tone[:15000]]), notes=notes))
+    assert notes["padded_from_seconds"] == pytest.approx(15000 / 16000)
+
+
+def _break_openmic(root: Path, how: str) -> None:
+    labels = root / "openmic-2018-aggregated-labels.csv"
+    text = labels.read_text().splitlines()
+    if how == "relevance":
+        text[1] = text[1].replace(",clarinet,0.17104999999999998,", ",clarinet,1.5,")
+    elif how == "relevance-text":
+        text[1] = text[1].replace(",clarinet,0.17104999999999998,", ",clarinet,high,")
+    elif how == "instrument":
+        text[1] = text[1].replace(",clarinet,", ",kazoo,")
+    elif how == "columns":
+        text[0] = "key,instrument,relevance,num_responses"
+    elif how == "class-map":
+        (root / "class-map.json").write_text("[not a map")
+    elif how in ("npz-classes", "npz-corrupt", "npz-missing"):
+        path = root / "openmic-2018.npz"
+        if how == "npz-corrupt":
+            path.write_bytes(b"PK\x03\x04 not really")
+        else:
+            arrays = {"sample_key": np.array(["000046_3840"]), "Y_true": np.zeros((1, 19), np.float32),
+                      "Y_mask": np.ones((1, 19), bool)}
+            arrays.pop("Y_mask") if how == "npz-missing" else None
+            np.savez(path, **arrays)
+    labels.write_text("\n".join(text) + "\n")
+
+
+@pytest.mark.parametrize("how,message", [
+    ("relevance", "relevance '1.5' must be a number in [0, 1]"), ("relevance-text", "relevance 'high'"),
+    ("instrument", "unknown instrument 'kazoo'"), ("columns", "sample_key, instrument, relevance"),
+    ("class-map", "class-map.json: not a class map"), ("npz-classes", "must both be (1, 20)"),
+    ("npz-corrupt", "not a readable npz"), ("npz-missing", "lacks the array Y_mask"),
+])
+def test_broken_openmic_folder_is_one_line(tmp_path, capsys, how, message):
+    root = tmp_path / "openmic"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "openmic-2018", root)
+    _break_openmic(root, how)
+    assert main(["train", "--dataset", str(root), "--representation", "logmel", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "run").exists()

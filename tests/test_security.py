@@ -45,7 +45,8 @@ def test_planted_best_pt_picked_from_a_study(tmp_path, capsys):
     target = tmp_path / "pwned"
     study = tmp_path / "study"
     study.mkdir()
-    row = {"key": "logmel", "label": "Log-Mel", "source": "embedded", "seeds": [0], "f1_macro": {"mean": 0.5}}
+    row = {"key": "logmel", "label": "Log-Mel", "source": "extracted from audio", "state": "ok", "from_audio": True,
+           "seeds": [0], "f1_macro": {"mean": 0.5}}
     (study / "results.json").write_text(json.dumps({"rows": [row]}))
     _plant(study / "cells" / "logmel" / "seed0" / "best.pt", target)
     line = _one_line_error(capsys, ["predict", "--model", str(study), "x.wav"])

@@ -39,7 +39,7 @@ def test_grid_has_every_row_and_matches_the_cells(grid):
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + 9 * 22
     assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 2
-    assert "released" not in results["rows"][2]["source"] and results["rows"][2]["source"].startswith("extracted")
+    assert results["rows"][2]["from_audio"] and results["rows"][2]["source"].startswith("extracted")
 
 
 def test_rerun_skips_finished_cells_and_a_failing_cell_loses_nothing(grid, monkeypatch):
@@ -60,7 +60,8 @@ def test_rerun_skips_finished_cells_and_a_failing_cell_loses_nothing(grid, monke
     results = study.run_study("tiny", **kwargs)
     assert done.stat().st_mtime_ns == stamp  # not recomputed
     textual = next(r for r in results["rows"] if r["key"] == "textual")
-    assert textual["seeds"] == 1 and textual["source"].startswith("failed: simulated failure")
+    assert textual["seeds"] == 1 and textual["state"] == "failed"
+    assert textual["source"].startswith("failed: simulated failure")
     assert "simulated failure" in (victim / "FAILED.txt").read_text()
     others = [r for r in results["rows"] if r["key"] != "textual"]
     assert all(r["seeds"] == 2 for r in others)

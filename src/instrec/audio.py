@@ -6,6 +6,8 @@ The VGGish reference does not peak-normalise; the OpenMIC feature script did, so
 
 from __future__ import annotations
 
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,47 @@ def check_audio_path(path: str | Path) -> Path:
     return path
 
 
+class TruncatedAudioWarning(UserWarning):
+    """The file ends before its header says it should: decoded as far as it goes, and reported."""
+
+
+def truncation(path: Path) -> str | None:
+    """Why ``path`` looks cut short, from its container, or None: a WAV whose data chunk promises more bytes
+    than the file holds, an Ogg stream whose last page is not marked end-of-stream."""
+    suffix = path.suffix.lower()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+            size = path.stat().st_size
+            if suffix == ".wav" and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                at = 12
+                while at + 8 <= len(head):
+                    chunk, length = head[at:at + 4], struct.unpack("<I", head[at + 4:at + 8])[0]
+                    if chunk == b"data":
+                        missing = at + 8 + length - size
+                        return f"the data chunk promises {missing} more bytes than the file holds" if missing > 0 \
+                            and length != 0xFFFFFFFF else None
+                    at += 8 + length + (length & 1)
+            if suffix in (".ogg", ".oga", ".opus") and head[:4] == b"OggS":
+                f.seek(max(0, size - (1 << 16)))
+                tail = f.read()
+                last = tail.rfind(b"OggS")
+                if last >= 0 and last + 5 < len(tail) and not tail[last + 5] & 0x04:
+                    return "its last Ogg page is not marked as the end of the stream"
+    except OSError:
+        return None
+    return None
+
+
+def warn_if_truncated(path: Path, frames_expected: int | None = None, frames_read: int | None = None) -> None:
+    why = truncation(path)
+    if why is None and frames_expected and frames_read is not None and frames_read < frames_expected:
+        why = f"its header promises {frames_expected} frames, {frames_read} could be decoded"
+    if why:
+        warnings.warn(f"{path}: truncated ({why}); using the audio up to where it ends; replace it with a complete "
+                      "copy", TruncatedAudioWarning, stacklevel=3)
+
+
 def unreadable(path: Path, exc: BaseException) -> AudioError:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return AudioError(f"{path}: not a readable audio file ({reason}); convert it to wav, flac, ogg or mp3")
@@ -73,9 +116,12 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, peak_normalize:
     """
     path = check_audio_path(path)
     try:
-        samples, source_rate = sf.read(str(path), dtype="float32", always_2d=False)
+        with sf.SoundFile(str(path)) as handle:
+            expected, source_rate = handle.frames, handle.samplerate
+            samples = handle.read(dtype="float32", always_2d=False)
     except DECODE_ERRORS as exc:
         raise unreadable(path, exc) from None
+    warn_if_truncated(path, expected, len(samples))
     check_samples(samples, str(path))
     samples = resample(to_mono(samples), source_rate, sample_rate)
     if peak_normalize:

@@ -448,7 +448,7 @@ def run_study_command(args: argparse.Namespace) -> int:
     print(results_markdown(results))
     out = args.out or Path("runs") / f"study-{results['config']['profile']}"
     print(f"{out}: report.md, results.{{md,csv,json}}, figures; {results['seconds'] / 60:.1f} min")
-    failed = [r["label"] for r in results["rows"] if r["source"].startswith("failed")]
+    failed = [r["label"] for r in results["rows"] if r["state"] == "failed"]
     return 1 if failed else 0
 
 
@@ -533,7 +533,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"instrec: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from instrec.audio import TruncatedAudioWarning
+
+    warnings.simplefilter("always", TruncatedAudioWarning)
+    warnings.showwarning = _show_warning
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # usage errors (exit 2, one line), --help and --version (exit 0)

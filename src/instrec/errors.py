@@ -7,3 +7,7 @@ class InstrecError(Exception):
 
 class AudioError(InstrecError):
     """An audio file that cannot be used (missing, empty, corrupt, NaN samples)."""
+
+
+class MissingWeightsError(InstrecError):
+    """Released weights (AudioSet VGGish, PCA) that are not in the cache and were not given."""

@@ -29,7 +29,7 @@ import torch
 
 from instrec import params as P
 from instrec.audio import (DECODE_ERRORS, check_audio_path, check_samples, check_waveform, resample, to_mono,
-                           unreadable)
+                           unreadable, warn_if_truncated)
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
 from instrec.bundle import is_exported, load_exported, load_run_bundle
@@ -91,12 +91,16 @@ def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
     with handle:
         rate = handle.samplerate
         resampler = soxr.ResampleStream(rate, P.SAMPLE_RATE, 1, dtype="float32", quality="HQ") if rate != P.SAMPLE_RATE else None
+        expected, frames = handle.frames, 0
         while True:
             try:
                 block = handle.read(int(block_seconds * rate), dtype="float32", always_2d=True)
             except DECODE_ERRORS as exc:
                 raise AudioError(f"{path}: decoding failed part-way ({str(exc).splitlines()[0]}); the file is damaged") from None
             last = len(block) < int(block_seconds * rate)
+            frames += len(block)
+            if last:
+                warn_if_truncated(path, expected, frames)
             mono = to_mono(block) if block.shape[1] > 1 else block[:, 0]
             if mono.size:
                 check_samples(mono, str(path))
@@ -139,7 +143,8 @@ def examples_in_chunks(blocks, chunk_examples: int = 64, notes: dict | None = No
     elif total < P.MIN_EXAMPLE_SAMPLES:
         if total == 0:
             raise AudioError("holds no audio samples; give a recording")
-        notes["padded_from_seconds"] = total / P.SAMPLE_RATE
+        if total < EXAMPLE_SAMPLES:  # a file of exactly 0.96 s is one example (its last window just needs 15 ms)
+            notes["padded_from_seconds"] = total / P.SAMPLE_RATE
         padded = np.concatenate([buffer, np.zeros(P.MIN_EXAMPLE_SAMPLES - buffer.size, np.float32)])
         with torch.inference_mode():
             yield emit(padded, buffer.size)
@@ -278,7 +283,7 @@ def best_in_study(study_dir: str | Path) -> Path:
     try:
         results = json.loads((study_dir / "results.json").read_text())
         ranked = sorted((r for r in results["rows"] if r["seeds"] and r["f1_macro"]["mean"] is not None
-                         and r["key"] != "openmic-rf-baseline" and "released" not in r["source"]),
+                         and r["from_audio"]),
                         key=lambda r: -r["f1_macro"]["mean"])
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InstrecError(f"{study_dir / 'results.json'}: not a readable study result ({type(exc).__name__}: "

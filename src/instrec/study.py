@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from instrec.config import TrainConfig, from_dict
-from instrec.errors import InstrecError
+from instrec.errors import InstrecError, MissingWeightsError
 from instrec.io import atomic_path, atomic_write_json, atomic_write_text
 
 
@@ -197,18 +197,19 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
     dataset = OpenMIC(sources["openmic"])
 
     tasks = [("pretrain", r) for r in ROWS if r.objective] + [("cell", r) for r in ROWS] + [("baseline", BASELINE)]
-    status: dict[str, str] = {}
+    status: dict[str, Status] = {}  # row key -> what happened
+    stores: dict[str, str] = {}  # row key -> its features store
     with tqdm(total=len(tasks) + (n_seeds - 1) * (len(ROWS) + 1), desc="study", unit="task", position=0) as bar:
         for kind, row in tasks:
             if kind == "pretrain":
                 status[row.key] = _pretrain(row, sources, out, pretrain_config)
                 bar.update(1)
                 continue
-            store, source = _features(row, dataset, out, status, weights, pca)
+            store, row_status = _features(row, dataset, out, status, stores, weights, pca)
             if row.objective and store is not None:
                 corpus = "Freesound" if row.objective == "align" else "NSynth"
-                source = f"{source}; VGGish {status[row.key]} on {corpus}"
-            status[row.key] = source
+                row_status.text = f"{row_status.text}; VGGish {status[row.key].text} on {corpus}"
+            status[row.key] = row_status
             for k in range(n_seeds):
                 cell = out / "cells" / row.key / f"seed{k}"
                 bar.set_postfix_str(f"{row.key} seed {k}")
@@ -217,7 +218,7 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
                         _run_cell(kind, dataset, store, dataclasses.replace(train_base, seed=k), cell)
                         (cell / "FAILED.txt").unlink(missing_ok=True)
                     except (Exception, SystemExit) as exc:  # one failing cell never loses the others
-                        status[row.key] = f"failed: {_record_failure(cell, exc)}"
+                        status[row.key] = Status("failed", f"failed: {_record_failure(cell, exc)}")
                 bar.update(1)
     results = aggregate(out, dataset.classes, n_seeds, status)
     results["seconds"] = time.perf_counter() - started
@@ -226,53 +227,63 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
     return results
 
 
-def _pretrain(row: Row, sources: dict, out: Path, config) -> str:
+@dataclass
+class Status:
+    """What happened to a row: ``state`` ok | skipped | failed (decisions read this, never ``text``), a line
+    for the reader, and whether its features were computed from the dataset's audio (a model of such a row
+    can run on recordings)."""
+
+    state: str
+    text: str
+    from_audio: bool = False
+
+
+def _pretrain(row: Row, sources: dict, out: Path, config) -> Status:
     from instrec.pretraining.stage1 import pretrain
 
     run = out / "pretrain" / row.objective
     if (run / "vggish.pt").exists():
-        return "pre-trained (cached)"
+        return Status("ok", "pre-trained (cached)")
     try:
         pretrain(row.objective, sources["freesound" if row.objective == "align" else "nsynth"], run, config)
-        return "pre-trained"
+        return Status("ok", "pre-trained")
     except (Exception, SystemExit) as exc:
-        return f"failed: {_record_failure(run, exc)}"
+        return Status("failed", f"failed: {_record_failure(run, exc)}")
 
 
-def _features(row: Row, dataset, out: Path, status: dict, weights, pca):
-    """(features store or None, a line saying where the features come from)."""
+def _features(row: Row, dataset, out: Path, status: dict, stores: dict, weights, pca):
+    """(features store or None, the row's :class:`Status`)."""
     from instrec.extract import FeatureStore, extract
     from instrec.representations.registry import build_representation
 
     try:
         if row is BASELINE:
             for candidate in ("vggish-audioset-pp", "logmel"):
-                store = status.get(f"{candidate}:store")
+                store = stores.get(candidate)
                 if store:
-                    return FeatureStore(store), f"random forest on the {candidate} features, time-averaged"
-            return None, "skipped: no features for the baseline"
+                    return FeatureStore(store), Status("ok", f"random forest on the {candidate} features, time-averaged")
+            return None, Status("skipped", "skipped: no features for the baseline")
         if row.representation == "vggish-audioset" and row.postprocess == "pca" and dataset.X is not None:
             from instrec.released import released_store
 
             store = released_store(dataset)
-            status[f"{row.key}:store"] = str(store.root)
-            return store, "released OpenMIC features (npz X): no weights, no audio decoding"
+            stores[row.key] = str(store.root)
+            return store, Status("ok", "released OpenMIC features (npz X): no weights, no audio decoding")
         if row.objective:
             checkpoint = out / "pretrain" / row.objective / "vggish.pt"
             if not checkpoint.exists():
-                return None, status.get(row.key, "skipped: pre-training did not finish")
+                return None, status.get(row.key, Status("skipped", "skipped: pre-training did not finish"))
             rep = build_representation(f"vggish:{checkpoint}", postprocess=row.postprocess)
         else:
             rep = build_representation(row.representation, weights=weights, pca=pca, postprocess=row.postprocess)
         store = FeatureStore(extract(dataset, rep))
-        status[f"{row.key}:store"] = str(store.root)
-        return store, "extracted from audio" + (f" ({rep.key})" if row.objective else "")
+        stores[row.key] = str(store.root)
+        return store, Status("ok", "extracted from audio" + (f" ({rep.key})" if row.objective else ""), from_audio=True)
+    except MissingWeightsError:
+        return None, Status("skipped", "skipped: no AudioSet VGGish weights; run `instrec weights fetch` "
+                                       "(or pass --weights/--pca) and rerun")
     except InstrecError as exc:
-        message = str(exc).splitlines()[0]
-        if row.representation == "vggish-audioset" and "not in the cache" in message:
-            return None, ("skipped: no AudioSet VGGish weights; run `instrec weights fetch` "
-                          "(or pass --weights/--pca) and rerun")
-        return None, f"failed: {message}"
+        return None, Status("failed", f"failed: {str(exc).splitlines()[0]}")
 
 
 def _run_cell(kind: str, dataset, store, config: TrainConfig, cell: Path) -> None:
@@ -292,7 +303,9 @@ def aggregate(out: Path, classes, n_seeds: int, status: dict) -> dict:
     for row in (*ROWS, BASELINE):
         reports = [json.loads((out / "cells" / row.key / f"seed{k}" / "test_metrics.json").read_text())
                    for k in range(n_seeds) if _cell_done(out / "cells" / row.key / f"seed{k}")]
-        entry = {"key": row.key, "label": row.label, "figure": row.figure, "source": status.get(row.key, ""),
+        row_status = status.get(row.key, Status("skipped", ""))
+        entry = {"key": row.key, "label": row.label, "figure": row.figure, "source": row_status.text,
+                 "state": row_status.state, "from_audio": row_status.from_audio,
                  "seeds": len(reports), "f1_macro": _stats([r["f1_macro"] for r in reports]),
                  "map": _stats([r["map"] for r in reports]),
                  "per_class": {c: _stats([r["per_class"][c]["f1_macro"] for r in reports]) for c in classes}}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,8 +53,12 @@ class OpenMIC(Dataset):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         require(self.root, "OpenMIC-2018 folder", GET_IT)
-        class_map = json.loads(require(self.root / "class-map.json", "class map", GET_IT).read_text())
-        self.classes: tuple[str, ...] = tuple(sorted(class_map, key=class_map.__getitem__))
+        map_file = require(self.root / "class-map.json", "class map", GET_IT)
+        try:
+            class_map = json.loads(map_file.read_text())
+            self.classes: tuple[str, ...] = tuple(sorted(class_map, key=class_map.__getitem__))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InstrecError(f"{map_file}: not a class map (JSON object class -> index) ({exc}); restore it") from None
         train = _read_keys(require(self.root / "partitions" / "split01_train.csv", "train partition", GET_IT))
         test = _read_keys(require(self.root / "partitions" / "split01_test.csv", "test partition", GET_IT))
         own_val = self.root / "partitions" / "split01_val_keys.csv"
@@ -63,12 +68,7 @@ class OpenMIC(Dataset):
             val = set(_read_keys(resources.files("instrec") / "data/openmic-2018/partitions/split01_val_keys.csv"))
         self.X: np.ndarray | None = None
         if (self.root / NPZ).exists():
-            with np.load(self.root / NPZ, allow_pickle=False) as data:
-                self.sample_keys = [str(k) for k in data["sample_key"]]
-                self.y_true = data["Y_true"].astype(np.float32)
-                self.y_mask = data["Y_mask"].astype(bool)
-                if "X" in data.files:
-                    self.X = data["X"]
+            self._read_npz(self.root / NPZ)
         else:
             self.sample_keys = sorted(set(train) | set(test))
         self.row_of = {k: i for i, k in enumerate(self.sample_keys)}
@@ -85,16 +85,52 @@ class OpenMIC(Dataset):
             "test": test,
         }
 
+    def _read_npz(self, path: Path) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                self.sample_keys = [str(k) for k in data["sample_key"]]
+                self.y_true = data["Y_true"].astype(np.float32)
+                self.y_mask = data["Y_mask"].astype(bool)
+                if "X" in data.files:
+                    self.X = data["X"]
+        except KeyError:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in ("sample_key", "Y_true", "Y_mask") if k not in data.files]
+            raise InstrecError(f"{path}: lacks the array {', '.join(missing)}; expected sample_key, Y_true, Y_mask "
+                               "(and X)") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise InstrecError(f"{path}: not a readable npz ({str(exc)[:120]}); re-download it") from None
+        expected = (len(self.sample_keys), len(self.classes))
+        if self.y_true.shape != expected or self.y_mask.shape != expected:
+            raise InstrecError(f"{path}: Y_true {self.y_true.shape} and Y_mask {self.y_mask.shape} must both be "
+                               f"{expected} (clips x the {len(self.classes)} classes of class-map.json); re-download it")
+        if self.X is not None and len(self.X) != len(self.sample_keys):
+            raise InstrecError(f"{path}: X has {len(self.X)} rows for {len(self.sample_keys)} sample keys; re-download it")
+        if not np.all((self.y_true >= 0) & (self.y_true <= 1)):
+            raise InstrecError(f"{path}: Y_true holds values outside [0, 1] (or NaN); relevances must be in [0, 1]")
+
     def _labels_from_csv(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         y_true = np.full((len(self.sample_keys), len(self.classes)), 0.5, np.float32)
         y_mask = np.zeros(y_true.shape, bool)
         with open(path, newline="") as f:
-            for rec in csv.DictReader(f):
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"sample_key", "instrument", "relevance"} <= set(reader.fieldnames):
+                raise InstrecError(f"{path}: needs the columns sample_key, instrument, relevance")
+            for line, rec in enumerate(reader, start=2):
                 row = self.row_of.get(rec["sample_key"])
                 if row is None:
                     continue
+                if rec["instrument"] not in self.classes:
+                    raise InstrecError(f"{path}:{line}: unknown instrument {rec['instrument']!r}; use the classes of "
+                                       "class-map.json")
+                try:
+                    relevance = float(rec["relevance"])
+                except (TypeError, ValueError):
+                    relevance = float("nan")
+                if not 0 <= relevance <= 1:
+                    raise InstrecError(f"{path}:{line}: relevance {rec['relevance']!r} must be a number in [0, 1]")
                 col = self.classes.index(rec["instrument"])
-                y_true[row, col] = float(rec["relevance"])
+                y_true[row, col] = relevance
                 y_mask[row, col] = True
         return y_true, y_mask
 

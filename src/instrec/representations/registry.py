@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from instrec import params as P
-from instrec.errors import InstrecError
+from instrec.errors import InstrecError, MissingWeightsError
 from instrec.representations.postprocess import pca_quantize
 from instrec.representations.vggish import VGGish, load_pca_params, load_vggish_weights
 
@@ -93,7 +93,7 @@ def build_representation(name: str, weights: str | Path | None = None, pca: str 
 
             weights = local_path("vggish")
             if weights is None:
-                raise InstrecError("vggish-audioset: the AudioSet weights are not in the cache; run "
+                raise MissingWeightsError("vggish-audioset: the AudioSet weights are not in the cache; run "
                                    "`instrec weights fetch` or pass --weights vggish-10086976.pth")
         weights = Path(weights)
         network = load_vggish_weights(weights, final_relu)
@@ -114,7 +114,7 @@ def build_representation(name: str, weights: str | Path | None = None, pca: str 
 
             pca = local_path("vggish-pca")
             if pca is None:
-                raise InstrecError(f"{name}: PCA post-processing needs the PCA file, which is not in the cache; "
+                raise MissingWeightsError(f"{name}: PCA post-processing needs the PCA file, which is not in the cache; "
                                    "run `instrec weights fetch` "
                                    "or pass --pca vggish_pca_params-970ea276.pth")
         pca_params = load_pca_params(pca)
