@@ -1,6 +1,7 @@
 """Model folders are data, never code: a pickle planted where instrec loads models is refused, not run."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +10,8 @@ from instrec.cli import main
 from instrec.config import TrainConfig
 from instrec.errors import InstrecError
 from instrec.training import SplitData, train_classifier
+
+REAL_DEV = Path(__file__).parent / "fixtures" / "real-dev"
 
 
 class _Plant:
@@ -77,3 +80,19 @@ def test_training_without_labelled_validation_writes_no_model(tmp_path):
     with pytest.raises(InstrecError, match="no model was written"):
         train_classifier(train, unlabelled, TrainConfig(epochs=2, hidden=16, groups=4), tmp_path / "run")
     assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_nan_weights_are_refused_not_used(tmp_path, capsys):
+    from instrec.representations.vggish import VGGish
+
+    state = VGGish().state_dict()
+    state["embeddings.0.weight"][0, 0] = float("nan")
+    torch.save(state, tmp_path / "nan.pth")
+    assert main(["features", str(REAL_DEV / "tinysol__Fl-ord-C4-mf-N-T14d.wav"), "--representation",
+                 f"vggish:{tmp_path / 'nan.pth'}", "--out", str(tmp_path / "f.npy")]) == 2
+    assert "NaN or infinite" in capsys.readouterr().err and not (tmp_path / "f.npy").exists()
+    from instrec.bundle import save_run_bundle
+
+    with pytest.raises(InstrecError, match="NaN or infinite"):
+        save_run_bundle(tmp_path / "best.pt", {"state_dict": {"w": torch.tensor([1.0, float("inf")])}})
+    assert not (tmp_path / "best.pt").exists()

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from instrec.errors import InstrecError
-from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
+from instrec.io import atomic_path, atomic_torch_save, atomic_write_json, nonfinite
 
 TENSORS, CARD = "model.safetensors", "model.json"
 FORMAT = "instrec-model-1"
@@ -56,9 +56,9 @@ def export_model(classifier: torch.nn.Module, bundle: dict, out: str | Path, abo
     tensors = {f"classifier.{k}": v.detach().contiguous() for k, v in classifier.state_dict().items()}
     for name, value in (bundle.get("norm_stats") or {}).items():
         tensors[_STATS + name] = torch.from_numpy(np.ascontiguousarray(value))
-    for value in tensors.values():
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            raise InstrecError(f"{out}: the model holds NaN or infinite values; it was not exported")
+    if nonfinite(tensors):
+        raise InstrecError(f"{out}: the model holds NaN or infinite values ({nonfinite(tensors)[0]}); it was not "
+                           "exported")
     with atomic_path(out / TENSORS) as tmp:
         save_file(tensors, str(tmp))
     card = {"format": FORMAT, "sha256": sha256(out / TENSORS), "model_args": classifier.args,
@@ -93,6 +93,8 @@ def load_exported(path: str | Path) -> tuple[torch.nn.Module, dict]:
         tensors = load_file(str(tensors_file))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InstrecError(f"{tensors_file}: not a readable safetensors file ({exc})") from None
+    if nonfinite(tensors):
+        raise InstrecError(f"{tensors_file}: {nonfinite(tensors)[0]} holds NaN or infinite values; restore the file")
     state = {k.removeprefix("classifier."): v for k, v in tensors.items() if k.startswith("classifier.")}
     stats = {k.removeprefix(_STATS): v.numpy() for k, v in tensors.items() if k.startswith(_STATS)}
     try:
@@ -125,10 +127,10 @@ def save_run_bundle(path: str | Path, bundle: dict) -> None:
     stats = bundle.get("norm_stats")
     if stats is not None:
         bundle = {**bundle, "norm_stats": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in stats.items()}}
-    for name, value in (bundle.get("state_dict") or {}).items():
-        if value.is_floating_point() and not torch.isfinite(value).all():
-            raise InstrecError(f"{path}: parameter {name} holds NaN or infinite values; the model was not written "
-                               "(lower the learning rate or check the features)")
+    bad = nonfinite(bundle.get("state_dict") or {})
+    if bad:
+        raise InstrecError(f"{path}: parameter {bad[0]} holds NaN or infinite values; the model was not written "
+                           "(lower the learning rate or check the features)")
     atomic_torch_save(path, bundle)
 
 
@@ -148,6 +150,9 @@ def load_run_bundle(path: str | Path) -> tuple[torch.nn.Module, dict]:
     stats = bundle.get("norm_stats")
     if stats is not None:
         bundle["norm_stats"] = {k: np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in stats.items()}
+    bad = nonfinite({**bundle["state_dict"], **(bundle.get("norm_stats") or {})})
+    if bad:
+        raise InstrecError(f"{path}: {bad[0]} holds NaN or infinite values; {fix}")
     try:
         model = build_classifier(bundle["model_args"])
         model.load_state_dict(bundle["state_dict"])

@@ -27,7 +27,7 @@ from instrec.audio import load_audio
 from instrec.datasets.base import Dataset
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
-from instrec.io import atomic_path, atomic_write_json, atomic_write_text, load_npz
+from instrec.io import atomic_path, atomic_write_json, atomic_write_text, load_npz, nonfinite
 from instrec.representations.postprocess import fit_min_max
 from instrec.representations.registry import Representation
 
@@ -113,6 +113,9 @@ def extract_split(dataset: Dataset, split: str, representation: Representation, 
             features = features.reshape(examples.shape[0], examples_per_clip, *representation.output_shape)
             for row in failed:
                 features[row] = 0
+            if nonfinite({"features": np.asarray(features)}):
+                raise InstrecError(f"{out_dir}: {representation.key} gave NaN or infinite features for clips "
+                                   f"{keys[start]}..; not written (check the weights)")
             rows[start:start + len(features)] = features
             rows.flush()
             progress["done"] = start + len(features)

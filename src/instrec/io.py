@@ -61,3 +61,17 @@ def atomic_torch_save(path: str | Path, obj: Any) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
+
+
+def nonfinite(arrays: dict) -> list[str]:
+    """Names of the float tensors/arrays in ``arrays`` that hold NaN or infinity."""
+    import torch
+
+    bad = []
+    for name, value in arrays.items():
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                bad.append(name)
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+            bad.append(name)
+    return bad

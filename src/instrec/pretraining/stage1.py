@@ -19,7 +19,7 @@ from torch import nn
 
 from instrec.config import check_ranges
 from instrec.errors import InstrecError
-from instrec.io import atomic_torch_save, atomic_write_json
+from instrec.io import atomic_torch_save, atomic_write_json, nonfinite
 from instrec.pretraining.objectives import DenoisingDecoder, TagEncoder, TextualHead, corrupt, nt_xent, textual_loss
 from instrec.representations.vggish import VGGish
 
@@ -167,6 +167,9 @@ def pretrain(objective: str, dataset_root: str | Path, run_dir: str | Path, conf
         return None  # rank 0 writes the result
     best = Stage1.load_from_checkpoint(checkpoints.best_model_path or str(last), map_location="cpu")
     out = run_dir / "vggish.pt"
+    if nonfinite(best.vggish.state_dict()):
+        raise InstrecError(f"{run_dir}: the pre-trained weights hold NaN or infinite values; vggish.pt was not "
+                           "written (lower the learning rate)")
     atomic_torch_save(out, {"vggish": best.vggish.state_dict(), "objective": objective,
                             "best_val_loss": float(checkpoints.best_model_score or float("nan")),
                             "epochs_run": trainer.current_epoch, "config": dataclasses.asdict(config)})

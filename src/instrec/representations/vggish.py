@@ -16,7 +16,7 @@ from torch import nn
 
 from instrec import params as P
 from instrec.errors import InstrecError
-from instrec.io import load_npz
+from instrec.io import load_npz, nonfinite
 
 # torchvggish state-dict layout: key -> shape
 VGGISH_SHAPES: dict[str, tuple[int, ...]] = {}
@@ -96,6 +96,8 @@ def load_vggish_weights(path: str | Path, final_relu: bool = True) -> VGGish:
     if isinstance(state, dict) and "vggish" in state and isinstance(state["vggish"], dict):
         state = state["vggish"]  # an instrec stage-1 checkpoint
     check_state_dict(state, str(path))
+    if nonfinite(state):
+        raise InstrecError(f"{path}: {nonfinite(state)[0]} holds NaN or infinite values; these weights cannot be used")
     model = VGGish(final_relu)
     model.load_state_dict(state, strict=True)
     return model
