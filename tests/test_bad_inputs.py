@@ -259,3 +259,22 @@ def test_broken_openmic_folder_is_one_line(tmp_path, capsys, how, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from instrec.io import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644

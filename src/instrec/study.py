@@ -301,7 +301,7 @@ def aggregate(out: Path, classes, n_seeds: int, status: dict) -> dict:
     """Mean and std over seeds of each row's per-class F1-macro, mean F1-macro and mAP, from the cells."""
     rows = []
     for row in (*ROWS, BASELINE):
-        reports = [json.loads((out / "cells" / row.key / f"seed{k}" / "test_metrics.json").read_text())
+        reports = [_read_report(out / "cells" / row.key / f"seed{k}" / "test_metrics.json")
                    for k in range(n_seeds) if _cell_done(out / "cells" / row.key / f"seed{k}")]
         row_status = status.get(row.key, Status("skipped", ""))
         entry = {"key": row.key, "label": row.label, "figure": row.figure, "source": row_status.text,
@@ -311,6 +311,16 @@ def aggregate(out: Path, classes, n_seeds: int, status: dict) -> dict:
                  "per_class": {c: _stats([r["per_class"][c]["f1_macro"] for r in reports]) for c in classes}}
         rows.append(entry)
     return {"classes": list(classes), "rows": rows}
+
+
+def _read_report(path: Path) -> dict:
+    try:
+        report = json.loads(path.read_text())
+        report["f1_macro"], report["map"], report["per_class"]  # noqa: B018  (the fields aggregate reads)
+        return report
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InstrecError(f"{path}: not a readable cell result ({type(exc).__name__}); delete it and rerun the "
+                           "study to recompute that cell") from None
 
 
 def _stats(values: list) -> dict:
