@@ -1,9 +1,12 @@
 """Score a trained model on the real recordings of tests/fixtures/real-dev and on held-out bank test splits.
 
-    python scripts/score_model.py MODEL_DIR [BANK ...] [--holdout-data runs/holdout/data] [--out FILE.json]
+    python scripts/score_model.py MODEL_DIR [BANK ...] [--holdout-data runs/holdout/data] [--dataset DIR ...]
+                                  [--threshold P] [--out FILE.json]
 
-MODEL_DIR is a run or study folder (what `instrec predict --model` takes); each BANK's test split is read from
-HOLDOUT_DATA/holdout-<BANK> (rendered by `instrec holdout`). Evaluation only: nothing here trains or selects.
+MODEL_DIR is a run, study or exported model folder (what `instrec predict --model` takes); each BANK's test
+split is read from HOLDOUT_DATA/holdout-<BANK> (rendered by `instrec holdout`); each --dataset is an
+OpenMIC-format folder whose test split is scored too (e.g. the held-out bank of `instrec train-default`).
+Evaluation only: nothing here trains or selects.
 """
 
 import argparse
@@ -21,15 +24,23 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("banks", nargs="*")
     parser.add_argument("--holdout-data", type=Path, default=Path("runs/holdout/data"))
+    parser.add_argument("--dataset", type=Path, action="append", default=[])
+    parser.add_argument("--threshold", type=float)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    model = load_model(args.model)
+    model = load_model(args.model, args.threshold)
     result = {"model": str(model.run), "representation": model.bundle["representation"]["key"]}
     real = evaluate_audio(model, REAL_DEV, REAL_DEV / "labels.csv")
-    result["real_dev"] = {k: real[k] for k in ("f1_macro_present", "map", "top1", "files")}
+    result["threshold"] = model.threshold
+    result["real_dev"] = {k: real[k] for k in ("f1_macro_present", "f1_macro", "map", "top1", "files")}
+    result["real_dev"]["per_class"] = {c: r for c, r in real["per_class"].items() if r["positives"]}
+    result["real_dev"]["confusion"] = real["confusion"]
     for bank in args.banks:
         held = evaluate_openmic_test(model, args.holdout_data / f"holdout-{bank}")
         result[bank] = {k: held[k] for k in ("f1_macro", "map", "files")}
+    for dataset in args.dataset:
+        held = evaluate_openmic_test(model, dataset)
+        result[str(dataset)] = {k: held[k] for k in ("f1_macro", "map", "files", "per_class")}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

@@ -406,6 +406,7 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=SEED, default=r.seed)
     p.add_argument("--hold-out-bank", default=r.hold_out_bank,
                    help=f"bank kept out of training, the test split (default {r.hold_out_bank})")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: a GPU only makes it faster")
     p.set_defaults(run=run_train_default)
 
 
@@ -418,7 +419,7 @@ def run_train_default(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
-                                 hold_out_bank=args.hold_out_bank)
+                                 hold_out_bank=args.hold_out_bank, device=args.device)
     train_default(args.out, recipe)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "
           "model.safetensors into src/instrec/models/default/ to ship it")

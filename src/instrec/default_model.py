@@ -36,10 +36,12 @@ class Recipe:
     hold_out_bank: str = "csound"
     candidate: str = "cnn"
     epochs: int = 30
+    device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
 
-def train_default(out: str | Path, recipe: Recipe = Recipe(), banks: list[str] | None = None) -> dict:
-    """Run the recipe into ``out`` (data/, run/, model/, scores.json); returns the scores."""
+def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] | None = None) -> dict:
+    """Run the recipe into ``out`` (data/, run/, model/, scores.json); returns the scores. ``pool``: the SoundFont
+    files to render from (default: the default banks, fetched first)."""
     from instrec.bundle import export_model
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.evaluation import evaluate_stored_test
@@ -52,12 +54,13 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), banks: list[str] |
     from instrec.training import load_bundle, load_split_data, predict_probs, run_training
 
     out = Path(out)
-    pool = _bank_pool({"banks": banks, "fetch_soundfonts": True})
+    pool = pool or _bank_pool({"fetch_soundfonts": True})
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
                       labels=recipe.labels)
-    representation, config = resolve_candidate(recipe.candidate, TrainConfig(epochs=recipe.epochs, seed=recipe.seed))
+    representation, config = resolve_candidate(recipe.candidate, TrainConfig(epochs=recipe.epochs, seed=recipe.seed,
+                                                                             device=recipe.device))
     run = out / "run"
     if not (run / "test_metrics.json").exists():
         run_training(data, build_representation(representation), config, run)
@@ -66,7 +69,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), banks: list[str] |
     probs = predict_probs(classifier, validation.x)
     threshold, by_threshold = choose_threshold(probs, validation.y.numpy(), validation.mask.numpy())
     bundle["config"] = {**bundle["config"], "threshold": threshold}
-    about = {"recipe": dataclasses.asdict(recipe), "command": "instrec train-default",
+    about = {"recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"},
+             "command": "instrec train-default",
              "pool": [p.name for p in pool], "validation_f1_macro_by_threshold": by_threshold}
     export_model(classifier, bundle, out / "model", about)
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": threshold,
