@@ -100,6 +100,7 @@ def test_file_probability_rules():
     np.testing.assert_allclose(file_probability(windows, lengths, "max"), [0.9, 0.7])
     np.testing.assert_allclose(file_probability(windows, lengths, "mean"), [(9 + 2 + 1 + 0.2) / 32, (1 + 1 + 7 + 0.2) / 32])
     np.testing.assert_allclose(file_probability(windows, lengths, "top3"), [0.4, 0.3])
+    np.testing.assert_allclose(file_probability(windows, lengths, "top-third"), [0.55, 0.4])  # top 2 of 4
     with pytest.raises(InstrecError, match="file rule"):
         file_probability(windows, lengths, "median")
 

@@ -92,8 +92,9 @@ def test_evaluate_audio_equals_sklearn(tmp_path, capsys):
     model = load_model()
     probs = np.array([[item["probs"][c] for c in model.classes] for item in result["items"]])
     truth = np.array([[c in item["truth"] for c in model.classes] for item in result["items"]])
+    assert result["threshold"] == model.threshold
     for c, name in enumerate(model.classes):
-        expected = classification_report(truth[:, c], probs[:, c] >= 0.5, output_dict=True, zero_division=0)
+        expected = classification_report(truth[:, c], probs[:, c] >= model.threshold, output_dict=True, zero_division=0)
         assert result["per_class"][name]["f1_macro"] == pytest.approx(expected["macro avg"]["f1-score"], abs=1e-6)
         if truth[:, c].any():
             assert result["per_class"][name]["ap"] == pytest.approx(average_precision_score(truth[:, c], probs[:, c]))

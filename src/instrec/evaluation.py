@@ -50,16 +50,18 @@ def read_labels(labels_csv: str | Path, audio_dir: str | Path, classes: list[str
 
 def score(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, classes: list[str], threshold: float,
           trained: np.ndarray | None = None) -> dict:
-    """metrics.report plus top-1 accuracy and a confusion table over the single-instrument items."""
+    """metrics.report plus top-1 accuracy and a confusion table over the single-instrument items. A class the
+    model never trained on counts as absent everywhere (probability 0), as ``predict`` reports it."""
+    if trained is not None:
+        probs = np.where(trained, probs, 0.0)
     result = report(probs, labels, mask, classes, threshold)
     occurring = [r["f1_macro"] for r in result["per_class"].values() if r["positives"] and r["f1_macro"] is not None]
     result["f1_macro_present"] = float(np.mean(occurring)) if occurring else None  # classes that occur in truth
     single = np.flatnonzero((labels * mask).sum(axis=1) == 1)
-    ranked = np.where(trained, probs, -np.inf) if trained is not None else probs
     confusion: dict[str, dict[str, int]] = {}
     hits = 0
     for i in single:
-        truth, guess = classes[int(np.argmax(labels[i] * mask[i]))], classes[int(np.argmax(ranked[i]))]
+        truth, guess = classes[int(np.argmax(labels[i] * mask[i]))], classes[int(np.argmax(probs[i]))]
         hits += truth == guess
         confusion.setdefault(truth, {}).setdefault(guess, 0)
         confusion[truth][guess] += 1
@@ -89,7 +91,8 @@ def evaluate_audio(model, audio_dir: str | Path, labels_csv: str | Path) -> dict
     result = score(probs, labels, mask, model.classes, model.threshold, model.trained)
     result.update(files=len(kept), failed=failed,
                   items=[{"file": rows[i][0].name, "truth": rows[i][1],
-                          "probs": {c: round(float(p), 4) for c, p in zip(model.classes, probs[k])}}
+                          "probs": {c: round(float(p), 4) if ok else 0.0
+                                    for c, p, ok in zip(model.classes, probs[k], model.trained)}}
                          for k, i in enumerate(kept)])
     return result
 
