@@ -19,6 +19,17 @@ from instrec.predict import load_model
 REAL_DEV = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real-dev"
 
 
+def validation_threshold(run: Path) -> float:
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.default_model import choose_threshold
+    from instrec.extract import FeatureStore
+    from instrec.training import load_bundle, load_split_data, predict_probs
+
+    classifier, bundle = load_bundle(run)
+    data = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), "validation")
+    return choose_threshold(predict_probs(classifier, data.x), data.y.numpy(), data.mask.numpy())[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
@@ -26,9 +37,14 @@ def main() -> None:
     parser.add_argument("--holdout-data", type=Path, default=Path("runs/holdout/data"))
     parser.add_argument("--dataset", type=Path, action="append", default=[])
     parser.add_argument("--threshold", type=float)
+    parser.add_argument("--validation-threshold", action="store_true",
+                        help="a run folder: the threshold with the best F1 on its validation split (as train-default)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    model = load_model(args.model, args.threshold)
+    threshold = args.threshold
+    if args.validation_threshold:
+        threshold = validation_threshold(args.model)
+    model = load_model(args.model, threshold)
     result = {"model": str(model.run), "representation": model.bundle["representation"]["key"]}
     real = evaluate_audio(model, REAL_DEV, REAL_DEV / "labels.csv")
     result["threshold"] = model.threshold
