@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from instrec.errors import InstrecError
-from instrec.io import atomic_path, atomic_torch_save, atomic_write_json, nonfinite
+from instrec.io import atomic_path, atomic_torch_save, atomic_write_json, nonfinite, numpy_safe_globals
 
 TENSORS, CARD = "model.safetensors", "model.json"
 FORMAT = "instrec-model-1"
@@ -109,10 +109,8 @@ def load_exported(path: str | Path) -> tuple[torch.nn.Module, dict]:
 
 def safe_torch_load(path: str | Path, what: str, fix: str, map_location="cpu") -> dict:
     """``torch.load(weights_only=True)`` of a dict, every failure one line: ``path: not <what> ...; <fix>``."""
-    from instrec.representations.vggish import _numpy_safe_globals
-
     try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
+        with torch.serialization.safe_globals(numpy_safe_globals()):
             obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refusals, truncated zips, foreign files: all the same to the user
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]

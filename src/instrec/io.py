@@ -75,3 +75,15 @@ def nonfinite(arrays: dict) -> list[str]:
         elif isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
             bad.append(name)
     return bad
+
+
+def numpy_safe_globals() -> list:
+    """What a torch-saved dict of float numpy arrays needs, under numpy 1 and numpy 2 names."""
+    core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
+    reconstruct = core.multiarray._reconstruct
+    allowed = [np.ndarray, np.dtype, (reconstruct, "numpy.core.multiarray._reconstruct"),
+               (reconstruct, "numpy._core.multiarray._reconstruct")]
+    for name in ("Float64DType", "Float32DType"):
+        if hasattr(np, "dtypes") and hasattr(np.dtypes, name):
+            allowed.append(getattr(np.dtypes, name))
+    return allowed

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -298,7 +299,7 @@ def best_in_study(study_dir: str | Path) -> Path:
     raise InstrecError(f"{study_dir}: the study has no trained model yet; let it finish or pass --model RUN_DIR")
 
 
-SHIPPED = Path(__file__).parent / "models" / "default"
+SHIPPED = Path(str(resources.files("instrec") / "models" / "default"))  # package data
 
 
 def load_model(model: str | Path | None = None, threshold: float | None = None, file_rule: str = FILE_RULE) -> Model:

@@ -16,7 +16,7 @@ from torch import nn
 
 from instrec import params as P
 from instrec.errors import InstrecError
-from instrec.io import load_npz, nonfinite
+from instrec.io import load_npz, nonfinite, numpy_safe_globals
 
 # torchvggish state-dict layout: key -> shape
 VGGISH_SHAPES: dict[str, tuple[int, ...]] = {}
@@ -103,16 +103,6 @@ def load_vggish_weights(path: str | Path, final_relu: bool = True) -> VGGish:
     return model
 
 
-def _numpy_safe_globals() -> list:
-    """What a torch-saved dict of float numpy arrays needs, under numpy 1 and numpy 2 names."""
-    core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
-    reconstruct = core.multiarray._reconstruct
-    allowed = [np.ndarray, np.dtype, (reconstruct, "numpy.core.multiarray._reconstruct"),
-               (reconstruct, "numpy._core.multiarray._reconstruct")]
-    for name in ("Float64DType", "Float32DType"):
-        if hasattr(np, "dtypes") and hasattr(np.dtypes, name):
-            allowed.append(getattr(np.dtypes, name))
-    return allowed
 
 
 def load_pca_params(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +119,7 @@ def load_pca_params(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         if path.suffix == ".npz":
             params = load_npz(path)
         else:
-            with torch.serialization.safe_globals(_numpy_safe_globals()):
+            with torch.serialization.safe_globals(numpy_safe_globals()):
                 params = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise InstrecError(f"{path}: cannot be read safely as VGGish PCA parameters "
