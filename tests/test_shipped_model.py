@@ -53,6 +53,13 @@ def test_predict_uses_the_shipped_model_without_a_study_or_network(tmp_path, mon
     assert load_model().run == SHIPPED
 
 
+def test_a_file_named_like_an_option_goes_after_double_dash(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REAL_DEV / "tinysol__Fl-ord-C4-mf-N-T14d.wav", "-take1.wav")
+    assert main(["predict", "--", "-take1.wav"]) == 0
+    assert capsys.readouterr().out.startswith("-take1.wav [")
+
+
 def test_a_one_shot_of_0_3_s_gets_a_prediction(tmp_path, capsys):
     sample, rate = sf.read(REAL_DEV / "tinysol__Cb-ord-A2-mf-2c-N.wav", dtype="float32")
     sf.write(tmp_path / "hit.wav", sample[: int(0.3 * rate)], rate)

@@ -8,8 +8,9 @@ Files are read in blocks and resampled with a streaming resampler, so memory sta
 How a file is judged. The audio becomes 0.96 s log-mel examples; a recording shorter than one example
 (one-shots, drum hits) is zero-padded to one, as the VGGish reference pads, and the prediction says so.
 An example whose samples stay within -80 dBFS of their mean (``QUIET_PEAK``: digital silence, a DC
-offset, faint hiss), or whose loudest mel cell is below ``SILENCE_LOGMEL``, carries no evidence: it is left out of the file decision and shown as silent in the
-timeline; a file of nothing else is refused as silent. The classifier was trained on 10 s clips, so the
+offset, faint hiss), or with fewer than ``MIN_SOUNDING_FRAMES`` frames whose loudest mel band rises above
+``SILENCE_LOGMEL`` (a click or a pop in silence), carries no evidence: it is left out of the file decision and
+shown as silent in the timeline; a file of nothing else is refused as silent. The classifier was trained on 10 s clips, so the
 remaining examples are cut into windows of 10, each window gets a probability per instrument, and the
 file's probability is ``FILE_RULE`` of its windows' (see :func:`file_probability`, chosen by measurement:
 docs/model-card.md). The timeline gives, per 0.96 s step, the probability of each instrument that the
@@ -38,6 +39,7 @@ from instrec.representations.postprocess import to_sequence
 
 WINDOW_EXAMPLES = 10  # the clip length the classifier was trained on (OpenMIC: 10 s)
 SILENCE_LOGMEL = float(np.log(2 * P.LOG_OFFSET))  # log-mel floor is log(0.01); a tone at about -80 dBFS reaches this
+MIN_SOUNDING_FRAMES = 5  # an example with fewer frames above the floor (50 ms: a click, a pop) holds no music
 QUIET_PEAK = 1e-4  # -80 dBFS around the mean: silence, a DC offset or faint hiss
 FILE_RULES = ("max", "mean", "top3", "top-third")
 FILE_RULE = "top3"  # chosen by measurement: scripts/file_rule.py, docs/model-card.md
@@ -219,7 +221,8 @@ class Model:
         try:
             chunks, silent = [], []
             for examples in examples_in_chunks(tracked(blocks), notes=notes):
-                silent.append((examples.amax(dim=(1, 2)) < SILENCE_LOGMEL).numpy())
+                sounding = (examples.amax(dim=2) >= SILENCE_LOGMEL).sum(dim=1)  # frames above the floor
+                silent.append((sounding < MIN_SOUNDING_FRAMES).numpy())
                 chunks.append(self._features(examples))
             silent = np.concatenate(silent) | np.array(notes.pop("quiet"), bool)
             if peak[0] < 1e-5 or silent.all():  # below -100 dBFS, or no example above the floor
