@@ -121,7 +121,7 @@ def test_train_default_recipe_end_to_end(tmp_path):
     import dataclasses
     import shutil
 
-    from instrec.bundle import sha256
+    from instrec.weights import sha256_of as sha256
     from instrec.datasets.synth.render import default_soundfont
     from instrec.default_model import Recipe, train_default
     from instrec.predict import load_model

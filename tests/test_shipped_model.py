@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from instrec.bundle import CARD, TENSORS, sha256
+from instrec.bundle import CARD, TENSORS
+from instrec.weights import sha256_of as sha256
 from instrec.cli import main
 from instrec.predict import SHIPPED, load_model
 

@@ -17,7 +17,6 @@ file, checked on every load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -26,18 +25,11 @@ import torch
 
 from instrec.errors import InstrecError
 from instrec.io import atomic_path, atomic_torch_save, atomic_write_json, nonfinite, numpy_safe_globals
+from instrec.weights import sha256_of
 
 TENSORS, CARD = "model.safetensors", "model.json"
 FORMAT = "instrec-model-1"
 _STATS = "norm_stats."
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_exported(path: str | Path) -> bool:
@@ -56,12 +48,12 @@ def export_model(classifier: torch.nn.Module, bundle: dict, out: str | Path, abo
     tensors = {f"classifier.{k}": v.detach().contiguous() for k, v in classifier.state_dict().items()}
     for name, value in (bundle.get("norm_stats") or {}).items():
         tensors[_STATS + name] = torch.from_numpy(np.ascontiguousarray(value))
-    if nonfinite(tensors):
-        raise InstrecError(f"{out}: the model holds NaN or infinite values ({nonfinite(tensors)[0]}); it was not "
-                           "exported")
+    bad = nonfinite(tensors)
+    if bad:
+        raise InstrecError(f"{out}: the model holds NaN or infinite values ({bad[0]}); it was not exported")
     with atomic_path(out / TENSORS) as tmp:
         save_file(tensors, str(tmp))
-    card = {"format": FORMAT, "sha256": sha256(out / TENSORS), "model_args": classifier.args,
+    card = {"format": FORMAT, "sha256": sha256_of(out / TENSORS), "model_args": classifier.args,
             "classes": list(bundle["classes"]), "trained_classes": list(bundle["trained_classes"]),
             "threshold": bundle["config"]["threshold"], "representation": rep, "config": bundle["config"],
             "epoch": bundle.get("epoch"), "best_val_f1_macro": bundle.get("best_val_f1_macro"), **(about or {})}
@@ -86,15 +78,16 @@ def load_exported(path: str | Path) -> tuple[torch.nn.Module, dict]:
     tensors_file = path / TENSORS
     if not tensors_file.is_file():
         raise InstrecError(f"{tensors_file}: missing; an exported model needs {TENSORS} beside {CARD}")
-    if sha256(tensors_file) != card.get("sha256"):
+    if sha256_of(tensors_file) != card.get("sha256"):
         raise InstrecError(f"{tensors_file}: sha256 differs from the one in {CARD}; the file is damaged or "
                            "was replaced; restore it (reinstall instrec for the shipped model)")
     try:
         tensors = load_file(str(tensors_file))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InstrecError(f"{tensors_file}: not a readable safetensors file ({exc})") from None
-    if nonfinite(tensors):
-        raise InstrecError(f"{tensors_file}: {nonfinite(tensors)[0]} holds NaN or infinite values; restore the file")
+    bad = nonfinite(tensors)
+    if bad:
+        raise InstrecError(f"{tensors_file}: {bad[0]} holds NaN or infinite values; restore the file")
     state = {k.removeprefix("classifier."): v for k, v in tensors.items() if k.startswith("classifier.")}
     stats = {k.removeprefix(_STATS): v.numpy() for k, v in tensors.items() if k.startswith(_STATS)}
     try:

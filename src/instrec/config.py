@@ -67,8 +67,13 @@ def check_ranges(config, at_least_1=(), at_least_0=(), positive=(), unit=(), cho
             raise InstrecError(f"{name}={getattr(config, name)!r} must be one of {', '.join(allowed)}")
 
 
+def field_type(kind: Any) -> Any:
+    """A dataclass field's type as a class (``from __future__ import annotations`` leaves it a string)."""
+    return {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind) if isinstance(kind, str) else kind
+
+
 def _coerce(value: str, kind: Any, key: str) -> Any:
-    kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind) if isinstance(kind, str) else kind
+    kind = field_type(kind)
     if kind is bool:
         if value.lower() in ("1", "true", "yes", "on"):
             return True

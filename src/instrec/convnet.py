@@ -65,7 +65,3 @@ def build_classifier(args: dict) -> nn.Module:
         return ConvAttentionClassifier(**args)
     return AttentionClassifier(**args)
 
-
-def steps_per_output(model: nn.Module) -> int:
-    """Input steps per step of the model's "activity" output: 96 frames for the CNN, 1 otherwise."""
-    return P.EXAMPLE_FRAMES if isinstance(model, ConvAttentionClassifier) else 1

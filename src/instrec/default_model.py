@@ -43,18 +43,18 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     """Run the recipe into ``out`` (data/, run/, model/, scores.json); returns the scores. ``pool``: the SoundFont
     files to render from (default: the default banks, fetched first)."""
     from instrec.bundle import export_model
+    from instrec.datasets.openmic import OpenMIC
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.evaluation import evaluate_stored_test
+    from instrec.extract import FeatureStore
     from instrec.generalisation import resolve_candidate
     from instrec.predict import Model
     from instrec.representations.registry import build_representation
-    from instrec.study import _bank_pool
-    from instrec.datasets.openmic import OpenMIC
-    from instrec.extract import FeatureStore
+    from instrec.study import bank_pool
     from instrec.training import load_bundle, load_split_data, predict_probs, run_training
 
     out = Path(out)
-    pool = pool or _bank_pool({"fetch_soundfonts": True})
+    pool = pool or bank_pool({"fetch_soundfonts": True})
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from instrec.config import TrainConfig, from_dict
+from instrec.config import TrainConfig, field_type, from_dict
 from instrec.errors import InstrecError, MissingWeightsError
 from instrec.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -96,8 +96,7 @@ def check_profile(profile: dict, source: str) -> None:
         for key, value in values.items():
             if key not in tables[table]:
                 raise InstrecError(f"{source}: unknown key {key!r} in [{table}]; known: {', '.join(tables[table])}")
-            kind = tables[table][key]
-            kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind)
+            kind = field_type(tables[table][key])
             ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool)) or \
                 (kind is float and isinstance(value, int) and not isinstance(value, bool))
             if not ok:
@@ -123,7 +122,7 @@ def _render_if_missing(kind: str, root: Path, marker: str, size: int, seed: int,
     return root
 
 
-def _bank_pool(data: dict) -> list[Path]:
+def bank_pool(data: dict) -> list[Path]:
     """The profile's SoundFont pool: ``banks`` (names; default: every default bank found here), fetched
     first when ``fetch_soundfonts`` is set. A bank that cannot be fetched is reported and left out."""
     from instrec.datasets.synth import soundfonts
@@ -181,7 +180,7 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
     # kind -> the file written last by its renderer (its presence means the rendering finished), default size
     rendered = {"openmic": ("synth-metadata.json", 400), "nsynth": ("nsynth-test/examples.json", 1200),
                 "freesound": ("metadata.json", 1000)}
-    pool = _bank_pool(data) if not all(real.values()) else []
+    pool = bank_pool(data) if not all(real.values()) else []
     sources = {kind: Path(real[kind]) if real[kind] else
                _render_if_missing(kind, data_root / kind, marker, data.get(f"{kind}_size", size), seed, pool)
                for kind, (marker, size) in rendered.items()}
