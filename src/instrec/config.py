@@ -24,6 +24,9 @@ class TrainConfig:
     architecture: str = "attention"  # attention (the paper) | cnn (convnet.ConvAttentionClassifier on log-mel)
     width: int = 16  # cnn: channels of the first convolution block (then 2x, 4x, 8x)
     crop_examples: int = 0  # train on a random run of this many 0.96 s examples per clip and step (0: whole clips)
+    mix: float = 0.0  # log-mel: probability that a training clip is mixed with another (augment.py)
+    eq_db: float = 0.0  # log-mel: largest gain of the random equaliser, dB (0: none)
+    shift_bands: int = 0  # log-mel: largest random shift of the spectrum, mel bands (0: none)
     hidden: int = 128
     groups: int = 16
     dropout: float = 0.6  # reference variant only
@@ -35,8 +38,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
-                     at_least_0=("weight_decay", "crop_examples", "num_threads", "seed"), positive=("lr",),
-                     unit=("threshold", "dropout"),
+                     at_least_0=("weight_decay", "crop_examples", "num_threads", "seed", "eq_db", "shift_bands"),
+                     positive=("lr",), unit=("threshold", "dropout", "mix"),
                      choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn")})
         if self.hidden % self.groups:
             raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")

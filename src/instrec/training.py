@@ -27,6 +27,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from instrec import params as P
+from instrec.augment import Augmenter
 from instrec.baseline import random_forest_report
 from instrec.bundle import load_checkpoint, save_run_bundle
 from instrec.bundle import load_run_bundle as load_bundle  # noqa: F401  (the name the rest of instrec uses)
@@ -119,6 +120,8 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
     if not bool(validation.mask.any()) or not bool(train.mask.any()):
         raise InstrecError(f"{run_dir}: the training or validation split has no labelled entry, so no epoch could "
                            "be judged; no model was written (check the dataset's labels)")
+    augment = Augmenter(config.mix, config.eq_db, config.shift_bands, (bundle_extra or {}).get("norm_stats"),
+                        train.x.shape[2])
     rank, world = _world()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -135,11 +138,11 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed + 1)  # dropout draws from the global generator: seeded here, restored after
         return _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, bundle_extra,
-                           stop_after_epochs, device, rank, world)
+                           stop_after_epochs, device, rank, world, augment)
 
 
 def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, bundle_extra, stop_after_epochs,
-                device, rank, world) -> dict:
+                device, rank, world, augment) -> dict:
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": -1, "best_state": None, "history": []}
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists():
@@ -171,7 +174,8 @@ def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, b
                 continue
             idx = batch.tensor_split(world)[rank]
             inputs = crop_batch(x[idx], config.crop_examples, per_example, shuffle)
-            loss = net(inputs, y[idx], mask[idx])["loss"]
+            inputs, targets, known = augment(inputs, y[idx], mask[idx], shuffle)
+            loss = net(inputs, targets, known)["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
