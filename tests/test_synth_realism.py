@@ -1,5 +1,6 @@
 """The real-timbre data: bank pool, recording chain, arrangements, hold-out-bank splits."""
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -155,6 +156,55 @@ def test_hold_out_bank_keeps_the_bank_out_of_train_and_validation(two_banks, tmp
     assert any(split == "test" for split, _ in items)
     for split, bank in items:
         assert (bank == "otherbank") == (split == "test"), (split, bank)
+
+
+@pytest.mark.parametrize("kind, size", [("openmic", 12), ("nsynth", 12), ("freesound", 12)])
+def test_an_interrupted_rendering_resumes_where_it_stopped(two_banks, tmp_path, monkeypatch, kind, size):
+    """Stopped at item 7 of 12, a rerun renders only the rest; the output equals an uninterrupted
+    run's, byte for byte, and the per-item cache is gone once the dataset is complete."""
+    from instrec.datasets.synth import pool
+
+    whole = synth_dataset(kind, tmp_path / "whole", size=size, soundfonts=two_banks, seed=4, workers=1)
+    real_call, rendered = pool._call, []
+
+    def stop_at_seven(args):
+        fn, item, cached = args
+        if cached is not None and not cached[0].exists():
+            if item.index == 7:
+                raise KeyboardInterrupt
+            rendered.append(item.index)
+        return real_call(args)
+
+    monkeypatch.setattr(pool, "_call", stop_at_seven)
+    with pytest.raises(KeyboardInterrupt):
+        synth_dataset(kind, tmp_path / "resumed", size=size, soundfonts=two_banks, seed=4, workers=1)
+    assert sorted(rendered) == list(range(7)) and (tmp_path / "resumed" / pool.RENDER_CACHE).is_dir()
+    rendered.clear()
+    monkeypatch.setattr(pool, "_call", lambda args: (rendered.append(args[1].index)
+                                                     if not args[2][0].exists() else None) or real_call(args))
+    synth_dataset(kind, tmp_path / "resumed", size=size, soundfonts=two_banks, seed=4, workers=1)
+    assert sorted(rendered) == list(range(7, size))
+    assert not (tmp_path / "resumed" / pool.RENDER_CACHE).exists()
+    files = sorted(p.relative_to(whole) for p in whole.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "resumed") for p in (tmp_path / "resumed").rglob("*")
+                           if p.is_file())
+    for name in files:
+        text = (whole / name).read_bytes().replace(str(tmp_path / "whole").encode(), b"ROOT")
+        assert text == (tmp_path / "resumed" / name).read_bytes().replace(str(tmp_path / "resumed").encode(), b"ROOT"), name
+
+
+def test_a_changed_job_is_rendered_again_not_taken_from_the_cache(two_banks, tmp_path):
+    from instrec.datasets.synth import pool
+    from instrec.datasets.synth.openmic import ClipJob, available_classes, render_clip, sample_key
+
+    renderer = Renderer(two_banks, SR)
+    job = ClipJob(0, 1, str(tmp_path), available_classes(renderer), SR, labels="full")
+    first = pool.render_all(render_clip, [job], renderer, workers=1, cache_dir=tmp_path / "cache")[0]
+    again = pool.render_all(render_clip, [job], renderer, workers=1, cache_dir=tmp_path / "cache")[0]
+    assert again == json.loads(json.dumps(first))
+    other = pool.render_all(render_clip, [dataclasses.replace(job, seed=2)], renderer, workers=1,
+                            cache_dir=tmp_path / "cache")[0]
+    assert other["sample_key"] == sample_key(0) and other != again
 
 
 def test_hold_out_bank_not_in_the_pool_is_one_clear_error(tmp_path):
