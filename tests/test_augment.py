@@ -100,7 +100,7 @@ def test_settings_are_range_checked():
             TrainConfig(**bad)
 
 
-def test_augmented_training_resumes_to_the_same_weights(tmp_path):
+def test_augmented_training_resumes_to_the_same_weights(tmp_path, interrupt_after):
     _, stats, x = _logmel(n=24, frames=192, seed=5)
     y = (torch.rand(24, 2, generator=torch.Generator().manual_seed(5)) < 0.5).float()
     data = SplitData(x, y, torch.ones_like(y, dtype=torch.bool), [str(i) for i in range(24)])
@@ -110,7 +110,7 @@ def test_augmented_training_resumes_to_the_same_weights(tmp_path):
              "trained_classes": [True, True], "norm_stats": stats}
     train_classifier(data, data, config, tmp_path / "whole", extra)
     with pytest.raises(KeyboardInterrupt):
-        train_classifier(data, data, config, tmp_path / "resumed", extra, stop_after_epochs=2)
+        train_classifier(data, data, config, tmp_path / "resumed", extra, after_epoch=interrupt_after(2))
     train_classifier(data, data, config, tmp_path / "resumed", extra)
     whole = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)
     resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)

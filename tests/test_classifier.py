@@ -52,12 +52,12 @@ def test_learns_a_separable_problem(tmp_path):
     assert (tmp_path / "log.csv").read_text().count("\n") == 41
 
 
-def test_resume_gives_the_same_weights(tmp_path):
+def test_resume_gives_the_same_weights(tmp_path, interrupt_after):
     config = TrainConfig(epochs=6, batch_size=16, lr=1e-3, hidden=16, groups=4, variant="reference", dropout=0.3)
     train, val = _separable(96, 2), _separable(32, 3)
     train_classifier(train, val, config, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        train_classifier(train, val, config, tmp_path / "resumed", stop_after_epochs=3)
+        train_classifier(train, val, config, tmp_path / "resumed", after_epoch=interrupt_after(3))
     train_classifier(train, val, config, tmp_path / "resumed")
     whole = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)
     resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)

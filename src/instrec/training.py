@@ -20,6 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -112,8 +113,10 @@ def crop_batch(x: torch.Tensor, examples: int, steps_per_example: int, generator
 
 
 def train_classifier(train: SplitData, validation: SplitData, config: TrainConfig, run_dir: str | Path,
-                     bundle_extra: dict | None = None, stop_after_epochs: int | None = None) -> dict:
-    """Train, keep the best validation epoch, write ``run_dir/best.pt``; resume from ``last.pt`` if there."""
+                     bundle_extra: dict | None = None, after_epoch: Callable[[int], None] | None = None) -> dict:
+    """Train, keep the best validation epoch, write ``run_dir/best.pt``; resume from ``last.pt`` if there.
+
+    ``after_epoch(epochs_done)`` is called after each epoch's checkpoint (tests interrupt a run from it)."""
     run_dir = Path(run_dir)
     if len(validation.keys) == 0 or len(train.keys) == 0:
         raise InstrecError(f"{run_dir}: the training or validation split is empty; use a larger dataset")
@@ -128,90 +131,123 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
     device = torch.device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    num_classes = train.y.shape[1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = new_classifier(config, train.x.shape[2], num_classes).to(device)
+        model = new_classifier(config, train.x.shape[2], train.y.shape[1]).to(device)
     # fused: one kernel for all parameters (CPU and CUDA); ~3x faster than foreach for this small model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
-    shuffle = torch.Generator().manual_seed(config.seed)
+    loop = _Loop(model, optimizer, torch.Generator().manual_seed(config.seed), train, validation, config, run_dir,
+                 device, rank, world, augment)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed + 1)  # dropout draws from the global generator: seeded here, restored after
-        return _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, bundle_extra,
-                           stop_after_epochs, device, rank, world, augment)
+        loop.resume()
+        started, first = time.perf_counter(), loop.state["epoch"]
+        bar = tqdm(range(first, config.epochs), desc="stage-2 training", unit="epoch", disable=rank != 0,
+                   initial=first, total=config.epochs)
+        for epoch in bar:
+            loop.run_epoch(epoch)
+            bar.set_postfix(val_f1=f"{loop.state['history'][-1]['val_f1_macro']:.3f}",
+                            best=f"{loop.state['best_f1']:.3f}")
+            if rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
+                loop.checkpoint()
+            if after_epoch is not None:
+                after_epoch(epoch + 1)
+        seconds = time.perf_counter() - started
+        if rank == 0:
+            loop.write(bundle_extra)
+    return {"best_epoch": loop.state["best_epoch"], "best_val_f1_macro": loop.state["best_f1"], "seconds": seconds,
+            "epochs_run": config.epochs - first}
 
 
-def _train_loop(model, optimizer, shuffle, train, validation, config, run_dir, bundle_extra, stop_after_epochs,
-                device, rank, world, augment) -> dict:
-    state = {"epoch": 0, "best_f1": -1.0, "best_epoch": -1, "best_state": None, "history": []}
-    last = run_dir / "checkpoints" / "last.pt"
-    if last.exists():
-        saved = load_checkpoint(last, map_location=device)
-        if saved["config"] != dataclasses.asdict(config):
-            raise InstrecError(f"{last}: was written with another config; use a new run folder or delete it")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        shuffle.set_state(saved["shuffle_rng"])
-        torch.set_rng_state(saved["torch_rng"])
-        state = saved["state"]
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    x, y, mask = train.x.to(device), train.y.to(device), train.mask.to(device)
-    log_rows = []
-    # one example is 96 log-mel frames or one embedding
-    per_example = P.EXAMPLE_FRAMES if x.shape[2] == P.NUM_MEL_BANDS and x.shape[1] % P.EXAMPLE_FRAMES == 0 else 1
-    epochs = range(state["epoch"], config.epochs)
-    bar = tqdm(epochs, desc="stage-2 training", unit="epoch", disable=rank != 0, initial=state["epoch"], total=config.epochs)
-    started = time.perf_counter()
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(len(x), generator=shuffle).to(device)
+@dataclass
+class _Loop:
+    """One training run's moving parts; ``state`` is what a checkpoint keeps besides the tensors' owners."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    shuffle: torch.Generator  # batch order, crops and augmentation
+    train: SplitData
+    validation: SplitData
+    config: TrainConfig
+    run_dir: Path
+    device: torch.device
+    rank: int
+    world: int
+    augment: Augmenter
+    state: dict = dataclasses.field(default_factory=lambda: {
+        "epoch": 0, "best_f1": -1.0, "best_epoch": -1, "best_state": None, "history": []})
+
+    @property
+    def last(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    def resume(self) -> None:
+        """Continue from ``last.pt`` if there; then move the training split to the device."""
+        if self.last.exists():
+            saved = load_checkpoint(self.last, map_location=self.device)
+            if saved["config"] != dataclasses.asdict(self.config):
+                raise InstrecError(f"{self.last}: was written with another config; use a new run folder or delete it")
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.shuffle.set_state(saved["shuffle_rng"])
+            torch.set_rng_state(saved["torch_rng"])
+            self.state = saved["state"]
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.x, self.y, self.mask = (t.to(self.device) for t in (self.train.x, self.train.y, self.train.mask))
+        # one example is 96 log-mel frames or one embedding
+        logmel = self.x.shape[2] == P.NUM_MEL_BANDS and self.x.shape[1] % P.EXAMPLE_FRAMES == 0
+        self.per_example = P.EXAMPLE_FRAMES if logmel else 1
+
+    def run_epoch(self, epoch: int) -> None:
+        """One pass over the training split, then the validation F1-macro (the best epoch's weights kept)."""
+        config = self.config
+        self.model.train()
+        order = torch.randperm(len(self.x), generator=self.shuffle).to(self.device)
         total, steps = 0.0, 0
         for start in range(0, len(order), config.batch_size):
             batch = order[start:start + config.batch_size]
-            if len(batch) < world:  # every rank must take part in every step (DDP all-reduces gradients)
+            if len(batch) < self.world:  # every rank must take part in every step (DDP all-reduces gradients)
                 continue
-            idx = batch.tensor_split(world)[rank]
-            inputs = crop_batch(x[idx], config.crop_examples, per_example, shuffle)
-            inputs, targets, known = augment(inputs, y[idx], mask[idx], shuffle)
-            loss = net(inputs, targets, known)["loss"]
-            optimizer.zero_grad(set_to_none=True)
+            idx = batch.tensor_split(self.world)[self.rank]
+            inputs = crop_batch(self.x[idx], config.crop_examples, self.per_example, self.shuffle)
+            inputs, targets, known = self.augment(inputs, self.y[idx], self.mask[idx], self.shuffle)
+            loss = self.net(inputs, targets, known)["loss"]
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             total += loss.item() if steps % 16 == 0 else 0.0
             steps += 1
-        probs = predict_probs(model, validation.x, device=device)
-        val_f1 = mean_f1_macro(probs, validation.y.numpy(), validation.mask.numpy(), config.threshold,
+        probs = predict_probs(self.model, self.validation.x, device=self.device)
+        val_f1 = mean_f1_macro(probs, self.validation.y.numpy(), self.validation.mask.numpy(), config.threshold,
                                config.strict_threshold)
-        if val_f1 > state["best_f1"]:
-            state.update(best_f1=val_f1, best_epoch=epoch, best_state=copy.deepcopy(model.state_dict()))
-        row = {"epoch": epoch, "train_loss_sampled": total / max(1, (steps + 15) // 16), "val_f1_macro": val_f1}
-        state["history"].append(row)
-        log_rows.append(row)
-        state["epoch"] = epoch + 1
-        bar.set_postfix(val_f1=f"{val_f1:.3f}", best=f"{state['best_f1']:.3f}")
-        if rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
-            atomic_torch_save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                     "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(),
-                                     "state": state, "config": dataclasses.asdict(config)})
-        if stop_after_epochs is not None and epoch + 1 - bar.initial >= stop_after_epochs and epoch + 1 < config.epochs:
-            raise KeyboardInterrupt  # tests: simulate an interruption
-    seconds = time.perf_counter() - started
-    bundle = {"model_args": model.args, "state_dict": state["best_state"], "config": dataclasses.asdict(config),
-              "epoch": state["best_epoch"], "best_val_f1_macro": state["best_f1"], **(bundle_extra or {})}
-    if rank == 0:
-        if state["best_state"] is None:
-            raise InstrecError(f"{run_dir}: no epoch gave a validation F1-macro (no labelled validation entry, or "
-                               "no epoch run); no model was written")
-        save_run_bundle(run_dir / "best.pt", bundle)
-        with atomic_path(run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as f:
+        if val_f1 > self.state["best_f1"]:
+            self.state.update(best_f1=val_f1, best_epoch=epoch, best_state=copy.deepcopy(self.model.state_dict()))
+        self.state["history"].append({"epoch": epoch, "train_loss_sampled": total / max(1, (steps + 15) // 16),
+                                      "val_f1_macro": val_f1})
+        self.state["epoch"] = epoch + 1
+
+    def checkpoint(self) -> None:
+        atomic_torch_save(self.last, {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                                      "shuffle_rng": self.shuffle.get_state(), "torch_rng": torch.get_rng_state(),
+                                      "state": self.state, "config": dataclasses.asdict(self.config)})
+
+    def write(self, bundle_extra: dict | None) -> None:
+        """``best.pt`` (the best epoch's bundle), ``log.csv`` and ``config.json``."""
+        if self.state["best_state"] is None:
+            raise InstrecError(f"{self.run_dir}: no epoch gave a validation F1-macro (no labelled validation entry, "
+                               "or no epoch run); no model was written")
+        save_run_bundle(self.run_dir / "best.pt", {
+            "model_args": self.model.args, "state_dict": self.state["best_state"],
+            "config": dataclasses.asdict(self.config), "epoch": self.state["best_epoch"],
+            "best_val_f1_macro": self.state["best_f1"], **(bundle_extra or {})})
+        with atomic_path(self.run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["epoch", "train_loss_sampled", "val_f1_macro"])
             writer.writeheader()
-            writer.writerows(state["history"])
-        atomic_write_json(run_dir / "config.json", dataclasses.asdict(config))
-    return {"best_epoch": state["best_epoch"], "best_val_f1_macro": state["best_f1"], "seconds": seconds,
-            "epochs_run": len(log_rows)}
+            writer.writerows(self.state["history"])
+        atomic_write_json(self.run_dir / "config.json", dataclasses.asdict(self.config))
 
 
 def evaluate_split(model: torch.nn.Module, data: SplitData, classes, threshold: float = 0.5,
