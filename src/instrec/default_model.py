@@ -30,7 +30,7 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 
 @dataclass(frozen=True)
 class Recipe:
-    size: int = 4000
+    size: int = 10000
     seed: int = 0
     labels: str = "full"
     hold_out_bank: str = "csound"
