@@ -35,12 +35,7 @@ def main() -> None:
     clips = {c["sample_key"]: c for c in json.loads((args.dataset / "synth-metadata.json").read_text())["clips"]}
     keys = dataset.keys("test")
     truth = np.array([[clips[k]["labels_full"].get(c, 0) for c in model.classes] for k in keys], bool)
-    cache = args.model / f"clip-probs-{args.dataset.name}.npy"  # the expensive part, kept beside the model
-    if cache.exists():
-        probs = np.load(cache)
-    else:
-        probs = np.stack([model.predict(dataset.audio_path(k)).probs for k in keys])
-        np.save(cache, probs)
+    probs = np.stack([model.predict(dataset.audio_path(k)).probs for k in keys])
     rng = np.random.default_rng(args.seed)
     solo = [i for i, k in enumerate(keys) if clips[k]["arrangement"] == "solo" and truth[i].sum() == 1]
     by_class: dict[int, list[int]] = {}

@@ -19,17 +19,6 @@ from instrec.predict import load_model
 REAL_DEV = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real-dev"
 
 
-def validation_threshold(run: Path) -> float:
-    from instrec.datasets.openmic import OpenMIC
-    from instrec.default_model import choose_threshold
-    from instrec.extract import FeatureStore
-    from instrec.training import load_bundle, load_split_data, predict_probs
-
-    classifier, bundle = load_bundle(run)
-    data = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), "validation")
-    return choose_threshold(predict_probs(classifier, data.x), data.y.numpy(), data.mask.numpy())[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
@@ -43,7 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     threshold = args.threshold
     if args.validation_threshold:
-        threshold = validation_threshold(args.model)
+        from instrec.default_model import validation_threshold
+        from instrec.training import load_bundle
+
+        threshold = validation_threshold(*load_bundle(args.model))[0]
     model = load_model(args.model, threshold)
     result = {"model": str(model.run), "representation": model.bundle["representation"]["key"]}
     real = evaluate_audio(model, REAL_DEV, REAL_DEV / "labels.csv")

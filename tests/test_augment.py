@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from instrec.augment import LOG_OFFSET, Augmenter
+from instrec.augment import Augmenter
+from instrec.params import LOG_OFFSET
 from instrec.config import TrainConfig
 from instrec.errors import InstrecError
 from instrec.training import SplitData, train_classifier

@@ -199,11 +199,11 @@ def test_a_changed_job_is_rendered_again_not_taken_from_the_cache(two_banks, tmp
 
     renderer = Renderer(two_banks, SR)
     job = ClipJob(0, 1, str(tmp_path), available_classes(renderer), SR, labels="full")
-    first = pool.render_all(render_clip, [job], renderer, workers=1, cache_dir=tmp_path / "cache")[0]
-    again = pool.render_all(render_clip, [job], renderer, workers=1, cache_dir=tmp_path / "cache")[0]
+    first = pool.render_all(render_clip, [job], renderer, workers=1, resume_in=tmp_path)[0]
+    again = pool.render_all(render_clip, [job], renderer, workers=1, resume_in=tmp_path)[0]
     assert again == json.loads(json.dumps(first))
     other = pool.render_all(render_clip, [dataclasses.replace(job, seed=2)], renderer, workers=1,
-                            cache_dir=tmp_path / "cache")[0]
+                            resume_in=tmp_path)[0]
     assert other["sample_key"] == sample_key(0) and other != again
 
 

@@ -24,7 +24,6 @@ import torch
 from instrec import params as P
 from instrec.errors import InstrecError
 
-LOG_OFFSET = 0.01  # VGGish: log(mel + 0.01)
 MIX_GAIN_DB = (-6.0, 0.0)
 
 
@@ -49,10 +48,10 @@ class Augmenter:
         return self.mix > 0 or self.eq_db > 0 or self.shift_bands > 0
 
     def _magnitude(self, x: torch.Tensor) -> torch.Tensor:
-        return (torch.exp(x * self.span + self.minimum) - LOG_OFFSET).clamp_min(0)
+        return (torch.exp(x * self.span + self.minimum) - P.LOG_OFFSET).clamp_min(0)
 
     def _normalised(self, magnitude: torch.Tensor) -> torch.Tensor:
-        return ((torch.log(magnitude + LOG_OFFSET) - self.minimum) / self.span).clamp(0, 1)
+        return ((torch.log(magnitude + P.LOG_OFFSET) - self.minimum) / self.span).clamp(0, 1)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -43,15 +43,13 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     """Run the recipe into ``out`` (data/, run/, model/, scores.json); returns the scores. ``pool``: the SoundFont
     files to render from (default: the default banks, fetched first)."""
     from instrec.bundle import export_model
-    from instrec.datasets.openmic import OpenMIC
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.evaluation import evaluate_stored_test
-    from instrec.extract import FeatureStore
     from instrec.generalisation import resolve_candidate
     from instrec.predict import Model
     from instrec.representations.registry import build_representation
     from instrec.study import bank_pool
-    from instrec.training import load_bundle, load_split_data, predict_probs, run_training
+    from instrec.training import load_bundle, run_training
 
     out = Path(out)
     pool = pool or bank_pool({"fetch_soundfonts": True})
@@ -65,9 +63,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     if not (run / "test_metrics.json").exists():
         run_training(data, build_representation(representation), config, run)
     classifier, bundle = load_bundle(run)
-    validation = load_split_data(OpenMIC(data), FeatureStore(bundle["store"]), "validation")
-    probs = predict_probs(classifier, validation.x)
-    threshold, by_threshold = choose_threshold(probs, validation.y.numpy(), validation.mask.numpy())
+    threshold, by_threshold = validation_threshold(classifier, bundle)
     bundle["config"] = {**bundle["config"], "threshold": threshold}
     about = {"recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"},
              "command": "instrec train-default",
@@ -87,3 +83,13 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) ->
     scores = {f"{t:.2f}": mean_f1_macro(probs, labels, mask, t) for t in THRESHOLDS}
     best = max(THRESHOLDS, key=lambda t: (scores[f"{t:.2f}"], -t))
     return float(best), scores
+
+
+def validation_threshold(classifier, bundle: dict) -> tuple[float, dict[str, float]]:
+    """:func:`choose_threshold` on the validation split of the dataset and features a run was trained on."""
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.extract import FeatureStore
+    from instrec.training import load_split_data, predict_probs
+
+    validation = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), "validation")
+    return choose_threshold(predict_probs(classifier, validation.x), validation.y.numpy(), validation.mask.numpy())

@@ -19,7 +19,7 @@ from instrec.datasets.classes import DRUM_KEYS, PITCH_RANGES
 from instrec.datasets.freesound import tag_vocabulary
 from instrec.datasets.synth.music import Song, chord_part, cymbal_part, drum_part, melody_part
 from instrec.datasets.synth.openmic import split_pools
-from instrec.datasets.synth.pool import RENDER_CACHE, drop_cache, render_all
+from instrec.datasets.synth.pool import drop_cache, render_all
 from instrec.datasets.synth.recording import apply_chain, describe, draw_chain
 from instrec.datasets.synth.render import DRUM_CHANNEL, Note, Part, Renderer, write_audio
 from instrec.datasets.synth.soundfonts import bank_name
@@ -120,9 +120,9 @@ def synth_freesound(out_dir: str | Path, size: int = 1000, soundfonts=None, seed
     rng = np.random.default_rng([seed, 1432])
     splits = [split_80_10_10(u) for u in rng.random(size)]
     jobs = [SoundJob(i, seed, str(out), pools[splits[i]], splits[i], recording) for i in range(size)]
-    sounds = render_all(render_sound, jobs, renderer, workers, "freesound sounds", cache_dir=out / RENDER_CACHE)
+    sounds = render_all(render_sound, jobs, renderer, workers, "freesound sounds", resume_in=out)
     vocabulary = tag_vocabulary((s["tags"] for s in sounds if s["split"] == "train"), vocabulary_size)
     atomic_write_text(out / "tag_vocabulary.txt", "".join(t + "\n" for t in vocabulary))
     atomic_write_json(out / "metadata.json", sounds)
-    drop_cache(out / RENDER_CACHE)
+    drop_cache(out)
     return out

@@ -27,7 +27,7 @@ import numpy as np
 
 from instrec.datasets.base import split_80_10_10
 from instrec.datasets.nsynth import QUALITIES
-from instrec.datasets.synth.pool import RENDER_CACHE, drop_cache, render_all
+from instrec.datasets.synth.pool import drop_cache, render_all
 from instrec.datasets.synth.render import Note, Part, Renderer, add_reverb, write_audio
 from instrec.datasets.synth.soundfonts import bank_name, split_banks
 from instrec.errors import InstrecError
@@ -164,7 +164,7 @@ def synth_nsynth(out_dir: str | Path, size: int = 1200, soundfonts=None, seed: i
             continue
         seen.add(note_str)
         jobs.append(NoteJob(len(jobs), seed, str(out), inst, pitch, velocity, note_str, split))
-    notes = render_all(render_note, jobs, renderer, workers, "nsynth notes", cache_dir=out / RENDER_CACHE)
+    notes = render_all(render_note, jobs, renderer, workers, "nsynth notes", resume_in=out)
     for split in ("train", "valid", "test"):
         examples = {n["note_str"]: n for n, j in zip(notes, jobs) if j.split == split}
         atomic_write_json(out / f"nsynth-{split}" / "examples.json", examples)
@@ -174,5 +174,5 @@ def synth_nsynth(out_dir: str | Path, size: int = 1200, soundfonts=None, seed: i
         "hold_out_bank": hold_out_bank,
         "notes": {j.note_str: {"split": j.split, "bank": j.instrument["bank"], "program": j.instrument["program"],
                                "preset": j.instrument["preset_name"]} for j in jobs}})
-    drop_cache(out / RENDER_CACHE)
+    drop_cache(out)
     return out

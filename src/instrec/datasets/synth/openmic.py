@@ -31,7 +31,7 @@ import numpy as np
 from instrec.datasets.classes import DRUM_KEYS, GM_PROGRAMS, OPENMIC_CLASSES
 from instrec.datasets.synth.music import (SOLO_MATERIALS, Song, draw_performance, ensemble_notes, part_notes, perform,
                                           register, solo_drums, solo_notes)
-from instrec.datasets.synth.pool import RENDER_CACHE, drop_cache, render_all
+from instrec.datasets.synth.pool import drop_cache, render_all
 from instrec.datasets.synth.recording import apply_chain, draw_chain
 from instrec.datasets.synth.render import DRUM_CHANNEL, Part, Renderer, write_audio
 from instrec.datasets.synth.soundfonts import bank_name, split_banks
@@ -185,7 +185,7 @@ def synth_openmic(out_dir: str | Path, size: int = 400, soundfonts=None, seed: i
     splits = assign_splits(size, seed, test_fraction, val_fraction)
     jobs = [ClipJob(i, seed, str(out), pools[splits[i]], sample_rate, splits[i], labels, recording, tuple(arrangements))
             for i in range(size)]
-    clips = render_all(render_clip, jobs, renderer, workers, "openmic clips", cache_dir=out / RENDER_CACHE)
+    clips = render_all(render_clip, jobs, renderer, workers, "openmic clips", resume_in=out)
     write_openmic_tables(out, clips)
     every = sorted(set(pools["train"]) | set(pools["test"]))
     atomic_write_json(out / "synth-metadata.json", {
@@ -196,7 +196,7 @@ def synth_openmic(out_dir: str | Path, size: int = 400, soundfonts=None, seed: i
         "never_labelled": [c for c in OPENMIC_CLASSES if c not in every],
         "clips": clips,
     })
-    drop_cache(out / RENDER_CACHE)
+    drop_cache(out)
     return out
 
 

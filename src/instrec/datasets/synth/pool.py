@@ -1,7 +1,7 @@
 """Render many items in worker processes; results in input order.
 
-With a ``cache_dir``, each finished item's result is written there (atomically, after its audio) with a
-fingerprint of its job and the SoundFonts; a rerun after an interruption takes those results instead of
+With ``resume_in`` (the dataset folder), each finished item's result is written to its ``render-cache/``
+(atomically, after its audio) with a fingerprint of its job and the SoundFonts; a rerun after an interruption takes those results instead of
 rendering again, so a 10,000-clip rendering stopped at clip 9,000 resumes at 9,000 with the same output.
 
 The SoundFonts are loaded once, in the calling process: forked workers share that synthesizer's
@@ -59,16 +59,17 @@ def _fingerprint(fn: Callable, item: Any, renderer: Renderer) -> str:
 
 
 def render_all(fn: Callable[[Renderer, Any], Any], items: list, renderer: Renderer,
-               workers: int | None = None, desc: str = "rendering", cache_dir: Path | None = None) -> list:
-    """``fn(renderer, item)`` for every item; each item must carry its own seed (and, with ``cache_dir``,
+               workers: int | None = None, desc: str = "rendering", resume_in: Path | None = None) -> list:
+    """``fn(renderer, item)`` for every item; each item must carry its own seed (and, with ``resume_in``,
     its ``index``) for determinism."""
     global _RENDERER
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
     _RENDERER = renderer
-    if cache_dir is not None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    calls = [(fn, item, None if cache_dir is None or not getattr(item, "write", True) else
-              (Path(cache_dir) / f"{item.index:06d}.json", _fingerprint(fn, item, renderer))) for item in items]
+    cache = None if resume_in is None else Path(resume_in) / RENDER_CACHE
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    calls = [(fn, item, None if cache is None or not getattr(item, "write", True) else
+              (cache / f"{item.index:06d}.json", _fingerprint(fn, item, renderer))) for item in items]
     if workers <= 1 or len(items) < 8:
         return [_call(call) for call in tqdm(calls, desc=desc, unit="item")]
     forking = "fork" in mp.get_all_start_methods()
@@ -79,6 +80,6 @@ def render_all(fn: Callable[[Renderer, Any], Any], items: list, renderer: Render
         return list(tqdm(jobs, total=len(items), desc=desc, unit="item"))
 
 
-def drop_cache(cache_dir: Path) -> None:
-    """Remove the per-item results once the dataset's own files hold them."""
-    shutil.rmtree(cache_dir, ignore_errors=True)
+def drop_cache(dataset_dir: Path) -> None:
+    """Remove the per-item results of ``render_all(resume_in=dataset_dir)`` once the dataset's own files hold them."""
+    shutil.rmtree(Path(dataset_dir) / RENDER_CACHE, ignore_errors=True)
