@@ -149,6 +149,7 @@ CASES = [
     (["holdout", "--size", "0"], "at least 1"),
     (["train-default", "--size", "0"], "at least 1"),
     (["train-default", "--epochs", "-2"], "at least 1"),
+    (["train-default", "--bank", "nosuch", "--out", "td"], "unknown SoundFont bank 'nosuch'"),
     (["pretrain", "--objective", "guess", "--dataset", "not-a-dataset"], "invalid choice"),
     (["pretrain", "--objective", "align", "--dataset", "not-a-dataset", "--set", "max_epochs=0"], "max_epochs=0"),
 ]

@@ -165,6 +165,7 @@ def _add_soundfonts(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["fetch", "list", "path"])
     p.add_argument("banks", nargs="*", help="bank names (default: the default pool; `all` for every known bank)")
     p.add_argument("--deb-dir", type=Path, help="take the .deb packages from this folder instead of apt-get download")
+    p.add_argument("--npm-dir", type=Path, help="take the npm tarballs of sample sets (tonejs) from this folder")
     p.add_argument("--soundfont", type=Path, action="append", default=[], help="also list this .sf2/.sf3 file")
     p.set_defaults(run=run_soundfonts)
 
@@ -177,7 +178,7 @@ def run_soundfonts(args: argparse.Namespace) -> int:
         print(soundfonts.soundfont_dir())
         return 0
     if args.action == "fetch":
-        got, failed = soundfonts.fetch(names, args.deb_dir)
+        got, failed = soundfonts.fetch(names, args.deb_dir, args.npm_dir)
         for name, path in got.items():
             print(f"{name}: {path} (sha256 verified)")
         for name, why in failed.items():
@@ -406,6 +407,8 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=SEED, default=r.seed)
     p.add_argument("--hold-out-bank", default=r.hold_out_bank,
                    help=f"bank kept out of training, the test split (default {r.hold_out_bank})")
+    p.add_argument("--bank", dest="banks", action="append",
+                   help=f"a bank of the pool, repeated (default: {' '.join(r.banks)})")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda: a GPU only makes it faster")
     p.set_defaults(run=run_train_default)
 
@@ -419,7 +422,8 @@ def run_train_default(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
-                                 hold_out_bank=args.hold_out_bank, device=args.device)
+                                 hold_out_bank=args.hold_out_bank, device=args.device,
+                                 banks=tuple(args.banks or Recipe().banks))
     train_default(args.out, recipe)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "
           "model.safetensors into src/instrec/models/default/ to ship it")

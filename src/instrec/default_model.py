@@ -26,6 +26,8 @@ from instrec.io import atomic_write_json
 from instrec.metrics import mean_f1_macro
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
+# the four General MIDI banks of the default pool (soundfonts.BANKS)
+RECIPE_BANKS = ("timgm6mb", "fluidr3", "musescore", "csound")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Recipe:
     seed: int = 0
     labels: str = "full"
     hold_out_bank: str = "csound"
+    banks: tuple[str, ...] = RECIPE_BANKS
     candidate: str = "cnn"
     epochs: int = 30
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
@@ -41,7 +44,7 @@ class Recipe:
 
 def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] | None = None) -> dict:
     """Run the recipe into ``out`` (data/, run/, model/, scores.json); returns the scores. ``pool``: the SoundFont
-    files to render from (default: the default banks, fetched first)."""
+    files to render from (default: the recipe's banks, fetched first)."""
     from instrec.bundle import export_model
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.evaluation import evaluate_stored_test
@@ -52,7 +55,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     from instrec.training import load_bundle, run_training
 
     out = Path(out)
-    pool = pool or bank_pool({"fetch_soundfonts": True})
+    pool = pool or bank_pool({"fetch_soundfonts": True, "banks": list(recipe.banks)})
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,

