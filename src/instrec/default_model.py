@@ -26,8 +26,8 @@ from instrec.io import atomic_write_json
 from instrec.metrics import mean_f1_macro
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
-# the four General MIDI banks of the default pool (soundfonts.BANKS)
-RECIPE_BANKS = ("timgm6mb", "fluidr3", "musescore", "csound")
+# the four General MIDI banks, the tonejs-instruments recordings and the two AVLdrums kits (soundfonts.BANKS)
+RECIPE_BANKS = ("timgm6mb", "fluidr3", "musescore", "csound", "tonejs", "avldrums-blackpearl", "avldrums-redzeppelin")
 
 
 @dataclass(frozen=True)
