@@ -150,6 +150,7 @@ CASES = [
     (["train-default", "--size", "0"], "at least 1"),
     (["train-default", "--epochs", "-2"], "at least 1"),
     (["train-default", "--bank", "nosuch", "--out", "td"], "unknown SoundFont bank 'nosuch'"),
+    (["train-default", "--member", "", "--member", "widht=32", "--out", "td"], "member 'widht=32': widht=32: unknown setting 'widht'"),
     (["pretrain", "--objective", "guess", "--dataset", "not-a-dataset"], "invalid choice"),
     (["pretrain", "--objective", "align", "--dataset", "not-a-dataset", "--set", "max_epochs=0"], "max_epochs=0"),
 ]

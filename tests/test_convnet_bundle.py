@@ -128,14 +128,95 @@ def test_train_default_recipe_end_to_end(tmp_path):
 
     other = tmp_path / "otherbank.sf2"
     shutil.copy(default_soundfont(), other)
-    recipe = dataclasses.replace(Recipe(), size=24, epochs=1, hold_out_bank="otherbank")
+    recipe = dataclasses.replace(Recipe(), size=24, epochs=1, hold_out_bank="otherbank", members=("", "mix=0.5"))
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other])
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["sha256"] == sha256(tmp_path / "out" / "model" / "model.safetensors")
-    assert card["model_args"]["architecture"] == "cnn" and card["recipe"]["size"] == 24
+    assert card["model_args"]["architecture"] == "ensemble" and card["recipe"]["size"] == 24
+    assert [m["config"]["mix"] for m in card["members"]] == [0.0, 0.5]  # the recipe's members, each trained apart
     assert 0.1 <= card["threshold"] <= 0.9 and scores["test"]["files"] > 0
     model = load_model(tmp_path / "out" / "model")
     assert model.predict(np.full(16000, 0.1) * np.sin(np.arange(16000)), sample_rate=16000).probs.shape == (20,)
-    stamp = (tmp_path / "out" / "run" / "best.pt").stat().st_mtime_ns
+    stamps = [(tmp_path / "out" / run / "best.pt").stat().st_mtime_ns for run in ("run", "run-1")]
     assert train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other]) == scores
-    assert (tmp_path / "out" / "run" / "best.pt").stat().st_mtime_ns == stamp  # resumed, not retrained
+    assert [(tmp_path / "out" / run / "best.pt").stat().st_mtime_ns for run in ("run", "run-1")] == stamps  # resumed
+    with pytest.raises(InstrecError, match="member 'mix=lots': mix=lots: expected a float"):
+        train_default(tmp_path / "bad", dataclasses.replace(recipe, members=("", "mix=lots")),
+                      pool=[default_soundfont(), other])
+    assert not (tmp_path / "bad").exists()  # refused before rendering anything
+
+
+def _members(seed_a=0, seed_b=1):
+    members = []
+    for seed in (seed_a, seed_b):
+        torch.manual_seed(seed)
+        members.append(ConvAttentionClassifier(num_classes=3, width=4).eval())
+    return members
+
+
+def test_ensemble_averages_its_members_and_round_trips(tmp_path):
+    from instrec.convnet import Ensemble
+
+    members = _members()
+    ensemble = Ensemble([m.args for m in members])
+    for target, member in zip(ensemble.members, members):
+        target.load_state_dict(member.state_dict())
+    ensemble.eval()
+    x = torch.rand(2, 4 * 96, 64)
+    with torch.inference_mode():
+        out = ensemble(x)
+        expected = [m(x) for m in members]
+        embedded = ensemble.head(ensemble.embed(x))
+    for key in ("probs", "attention", "activity"):
+        torch.testing.assert_close(out[key], (expected[0][key] + expected[1][key]) / 2)
+        torch.testing.assert_close(embedded[key], out[key])
+    assert not torch.allclose(expected[0]["probs"], expected[1]["probs"])  # two different members
+    assert len(ensemble.state_dict()) == 2 * len(members[0].state_dict())  # heads are not stored twice
+    bundle = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm", "output_shape": [96, 64]},
+              "classes": ["a", "b", "c"], "trained_classes": [True] * 3, "config": {"threshold": 0.5},
+              "norm_stats": {"min": np.zeros(64, np.float32), "max": np.ones(64, np.float32)}}
+    loaded, _ = load_exported(export_model(ensemble, bundle, tmp_path / "model"))
+    with torch.inference_mode():
+        np.testing.assert_array_equal(loaded(x)["probs"].numpy(), out["probs"].numpy())
+    with pytest.raises(ValueError, match="assembled from trained members"):
+        ensemble(x, torch.ones(2, 3), torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="two or more compact CNN"):
+        Ensemble([members[0].args])
+
+
+def test_predict_with_an_ensemble_is_the_mean_of_its_members(tmp_path):
+    """One window (3 s): the file probability of the ensemble equals the mean of the members' own predictions."""
+    from instrec.convnet import Ensemble
+    from instrec.predict import Model
+
+    bundle = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm", "output_shape": [96, 64]},
+              "classes": [f"c{i}" for i in range(3)], "trained_classes": [True] * 3, "config": {"threshold": 0.5},
+              "norm_stats": {"minimum": np.full(64, -12.0, np.float32), "maximum": np.full(64, 3.0, np.float32)}}
+    members = _members()
+    ensemble = Ensemble([m.args for m in members])
+    for target, member in zip(ensemble.members, members):
+        target.load_state_dict(member.state_dict())
+    folders = [export_model(m, bundle, tmp_path / f"m{i}") for i, m in enumerate([*members, ensemble.eval()])]
+    rng = np.random.default_rng(0)
+    audio = (0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 16000) + 0.05 * rng.standard_normal(48000)).astype(np.float32)
+    probs = [Model(folder).predict(audio, sample_rate=16000).probs for folder in folders]
+    np.testing.assert_allclose(probs[2], (probs[0] + probs[1]) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_assemble_refuses_members_trained_on_other_features(tmp_path):
+    from instrec.bundle import save_run_bundle
+    from instrec.default_model import assemble
+
+    runs = []
+    for i, (member, store) in enumerate(zip(_members(), ["features/a", "features/b"])):
+        runs.append(tmp_path / f"run{i}")
+        runs[-1].mkdir()
+        save_run_bundle(runs[-1] / "best.pt", {
+            "model_args": member.args, "state_dict": member.state_dict(), "classes": ["a", "b", "c"],
+            "trained_classes": [True] * 3, "store": store, "dataset": "data", "config": {"threshold": 0.5},
+            "representation": {"name": "logmel", "key": "logmel", "postprocess": "norm"},
+            "norm_stats": {"min": np.zeros(64, np.float32), "max": np.ones(64, np.float32)}})
+    with pytest.raises(InstrecError, match="run1: was trained on other features"):
+        assemble(runs)
+    classifier, bundle = assemble(runs[:1])
+    assert classifier.args["architecture"] == "cnn" and "members" not in bundle

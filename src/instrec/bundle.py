@@ -93,7 +93,7 @@ def load_exported(path: str | Path) -> tuple[torch.nn.Module, dict]:
     try:
         classifier = build_classifier(card["model_args"])
         classifier.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         raise InstrecError(f"{path}: the tensors do not match the model described in {CARD} ({exc})") from None
     bundle = {**card, "norm_stats": stats or None}
     bundle["config"] = {**card.get("config", {}), "threshold": card["threshold"]}

@@ -409,6 +409,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
                    help=f"bank kept out of training, the test split (default {r.hold_out_bank})")
     p.add_argument("--bank", dest="banks", action="append",
                    help=f"a bank of the pool, repeated (default: {' '.join(r.banks)})")
+    p.add_argument("--member", dest="members", action="append", metavar="SETTINGS",
+                   help="one network of the ensemble, as training settings key=value[,key=value] ('' for the "
+                        f"candidate's own), repeated (default: {' '.join(repr(m) for m in r.members)})")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda: a GPU only makes it faster")
     p.set_defaults(run=run_train_default)
 
@@ -423,7 +426,8 @@ def run_train_default(args: argparse.Namespace) -> int:
             raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
                                  hold_out_bank=args.hold_out_bank, device=args.device,
-                                 banks=tuple(args.banks or Recipe().banks))
+                                 banks=tuple(args.banks or Recipe().banks),
+                                 members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "
           "model.safetensors into src/instrec/models/default/ to ship it")

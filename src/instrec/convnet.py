@@ -58,10 +58,56 @@ class ConvAttentionClassifier(nn.Module):
         return self.head(self.embed(features), labels, mask)
 
 
+class _EnsembleHead(nn.Module):
+    """The members' heads on their parts of the concatenated embeddings; every output averaged."""
+
+    def __init__(self, heads: list[nn.Module], size: int) -> None:
+        super().__init__()
+        self.heads, self.size = heads, size  # a plain list: the members own the parameters
+
+    def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        outs = [head(part) for head, part in zip(self.heads, embeddings.split(self.size, dim=-1))]
+        return {key: torch.stack([out[key] for out in outs]).mean(dim=0) for key in outs[0]}
+
+
+class Ensemble(nn.Module):
+    """Compact CNNs trained apart on the same features (e.g. with and without mixing): a clip's probability of
+    each class is the mean of theirs. Built from trained members (``default_model.assemble``), never trained
+    as one. ``embed`` concatenates the members' embeddings and ``head`` splits them again, so ``predict``
+    embeds each example once and pools windows as it does for one CNN."""
+
+    def __init__(self, members: list[dict]) -> None:
+        super().__init__()
+        if len(members) < 2 or any(m.get("architecture") != "cnn" for m in members):
+            raise ValueError("an ensemble needs two or more compact CNN members")
+        self.members = nn.ModuleList(ConvAttentionClassifier(**{k: v for k, v in m.items() if k != "architecture"})
+                                     for m in members)
+        if len({m.args["embedding"] for m in self.members}) != 1:
+            raise ValueError("ensemble members must share the embedding size")
+        self.args = {"architecture": "ensemble", "members": [m.args for m in self.members]}
+
+    @property
+    def head(self) -> nn.Module:
+        return _EnsembleHead([m.head for m in self.members], self.members[0].args["embedding"])
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, T x 96, 64) -> (B, T, members x embedding)."""
+        return torch.cat([member.embed(features) for member in self.members], dim=-1)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if labels is not None:
+            raise ValueError("an ensemble is assembled from trained members; train each member instead")
+        return self.head(self.embed(features))
+
+
 def build_classifier(args: dict) -> nn.Module:
     """The classifier a bundle's ``model_args`` describe (the attention classifier unless ``architecture``)."""
     args = dict(args)
-    if args.pop("architecture", "attention") == "cnn":
+    architecture = args.pop("architecture", "attention")
+    if architecture == "cnn":
         return ConvAttentionClassifier(**args)
+    if architecture == "ensemble":
+        return Ensemble(args["members"])
     return AttentionClassifier(**args)
 

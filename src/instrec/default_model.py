@@ -6,9 +6,11 @@ recording chain) with full labels (every class a clip's banks can play is labell
 tagger for real recordings must learn that most instruments are absent, which OpenMIC-like partial labels,
 about half of them positive, do not teach); the bank ``hold_out_bank`` never enters training and makes the
 test split, the model's held-out-bank score; compute log-mel examples; train the candidate (the compact
-CNN, ``generalisation.CANDIDATES``); choose the decision threshold that maximises the mean per-class F1-macro
-on the validation split (rendered from the training banks; a fully labelled tagger's probabilities need
-not centre on 0.5); export ``model/`` (``bundle.export_model``) and score the held-out bank.
+CNN, ``generalisation.CANDIDATES``) once per member of ``members`` (``run/``, ``run-1/``, ...: the same
+features, each member with its own training settings on top), and average the members' probabilities
+(``convnet.Ensemble``); choose the decision threshold that maximises the mean per-class F1-macro on the
+validation split (rendered from the training banks; a fully labelled tagger's probabilities need not centre
+on 0.5); export ``model/`` (``bundle.export_model``) and score the held-out bank.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from instrec.config import TrainConfig
+from instrec.config import TrainConfig, apply_overrides
+from instrec.errors import InstrecError
 from instrec.io import atomic_write_json
 from instrec.metrics import mean_f1_macro
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 # the four General MIDI banks, the tonejs-instruments recordings and the two AVLdrums kits (soundfonts.BANKS)
 RECIPE_BANKS = ("timgm6mb", "fluidr3", "musescore", "csound", "tonejs", "avldrums-blackpearl", "avldrums-redzeppelin")
+# the ensemble's members: TrainConfig settings ("key=value,key=value") on top of the candidate's, one network each
+RECIPE_MEMBERS = ("",)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Recipe:
     hold_out_bank: str = "csound"
     banks: tuple[str, ...] = RECIPE_BANKS
     candidate: str = "cnn"
+    members: tuple[str, ...] = RECIPE_MEMBERS
     epochs: int = 30
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -47,37 +53,83 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     files to render from (default: the recipe's banks, fetched first)."""
     from instrec.bundle import export_model
     from instrec.datasets.synth.openmic import synth_openmic
-    from instrec.evaluation import evaluate_stored_test
+    from instrec.evaluation import evaluate_stored_split
     from instrec.generalisation import resolve_candidate
-    from instrec.predict import Model
     from instrec.representations.registry import build_representation
     from instrec.study import bank_pool
-    from instrec.training import load_bundle, run_training
+    from instrec.training import run_training
 
     out = Path(out)
+    representation, config = resolve_candidate(recipe.candidate, TrainConfig(epochs=recipe.epochs, seed=recipe.seed,
+                                                                             device=recipe.device))
+    members = [member_config(config, settings) for settings in recipe.members]  # a bad one fails before rendering
     pool = pool or bank_pool({"fetch_soundfonts": True, "banks": list(recipe.banks)})
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
                       labels=recipe.labels)
-    representation, config = resolve_candidate(recipe.candidate, TrainConfig(epochs=recipe.epochs, seed=recipe.seed,
-                                                                             device=recipe.device))
-    run = out / "run"
-    if not (run / "test_metrics.json").exists():
-        run_training(data, build_representation(representation), config, run)
-    classifier, bundle = load_bundle(run)
+    runs = member_runs(out, len(members))
+    for run, member in zip(runs, members):
+        if not (run / "test_metrics.json").exists():
+            run_training(data, build_representation(representation), member, run)
+    classifier, bundle = assemble(runs)
     threshold, by_threshold = validation_threshold(classifier, bundle)
     bundle["config"] = {**bundle["config"], "threshold": threshold}
     about = {"recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"},
              "command": "instrec train-default",
-             "pool": [p.name for p in pool], "validation_f1_macro_by_threshold": by_threshold}
+             "pool": [p.name for p in pool], "validation_f1_macro_by_threshold": by_threshold,
+             **({"members": bundle["members"]} if "members" in bundle else {})}
     export_model(classifier, bundle, out / "model", about)
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": threshold,
-              "test": evaluate_stored_test(Model(run, threshold))}
+              "test": evaluate_stored_split(classifier, bundle, threshold)}
     atomic_write_json(out / "scores.json", scores)
     print(f"{out / 'model'}: exported; held-out bank {recipe.hold_out_bank}: F1-macro "
           f"{scores['test']['f1_macro']:.3f}, mAP {scores['test']['map']:.3f}", file=sys.stderr)
     return json.loads((out / "scores.json").read_text())
+
+
+def member_config(config: TrainConfig, settings: str) -> TrainConfig:
+    """``config`` with a member's settings ("key=value,key=value"; "" keeps it)."""
+    try:
+        return apply_overrides(config, [item for item in settings.split(",") if item])
+    except InstrecError as exc:
+        raise InstrecError(f"member {settings!r}: {str(exc).removeprefix('--set ')}") from None
+
+
+def member_runs(out: Path, count: int) -> list[Path]:
+    """The run folders of a recipe's members: ``run`` (the first, as a one-network recipe), ``run-1``, ..."""
+    if count < 1:
+        raise InstrecError("the recipe needs at least one member")
+    return [out / ("run" if i == 0 else f"run-{i}") for i in range(count)]
+
+
+def assemble(runs: list[Path]) -> tuple:
+    """One trained run's classifier and bundle, or the :class:`~instrec.convnet.Ensemble` of several runs trained on
+    the same features (the first run's bundle, with each member's settings, epoch and validation score)."""
+    from instrec.convnet import Ensemble
+    from instrec.training import load_bundle
+
+    loaded = [load_bundle(run) for run in runs]
+    if len(loaded) == 1:
+        return loaded[0]
+    first = loaded[0][1]
+    def inputs(bundle: dict) -> tuple:
+        stats = bundle.get("norm_stats") or {}
+        return (bundle["store"], list(bundle["classes"]), bundle.get("trained_classes"),
+                {k: np.asarray(v).tolist() for k, v in stats.items()})
+
+    for run, (classifier, bundle) in zip(runs[1:], loaded[1:]):
+        if inputs(bundle) != inputs(first):
+            raise InstrecError(f"{run}: was trained on other features or classes than {runs[0]}; the members of an "
+                               "ensemble must be trained on one feature store")
+        if classifier.args.get("architecture") != "cnn":
+            raise InstrecError(f"{run}: only compact CNNs (architecture cnn) can be members of an ensemble")
+    ensemble = Ensemble([classifier.args for classifier, _ in loaded])
+    for member, (classifier, _) in zip(ensemble.members, loaded):
+        member.load_state_dict(classifier.state_dict())
+    members = [{"config": bundle["config"], "epoch": bundle.get("epoch"),
+                "best_val_f1_macro": bundle.get("best_val_f1_macro")} for _, bundle in loaded]
+    return ensemble.eval(), {**first, "members": members}
 
 
 def choose_threshold(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> tuple[float, dict[str, float]]:

@@ -100,13 +100,19 @@ def evaluate_audio(model, audio_dir: str | Path, labels_csv: str | Path) -> dict
 def evaluate_stored_test(model) -> dict:
     """Score ``model`` (a predict.Model) on the test split of the dataset it was trained on, from the features
     stored when it was trained: the same windows ``evaluate_openmic_test`` would embed again."""
+    return evaluate_stored_split(model.classifier, model.bundle, model.threshold)
+
+
+def evaluate_stored_split(classifier, bundle: dict, threshold: float, split: str = "test") -> dict:
+    """Score a classifier on ``split`` of the dataset and feature store its bundle names (``training.load_bundle``)."""
     from instrec.datasets.openmic import OpenMIC
     from instrec.extract import FeatureStore
     from instrec.training import load_split_data, predict_probs
 
-    data = load_split_data(OpenMIC(model.bundle["dataset"]), FeatureStore(model.bundle["store"]), "test")
-    probs = predict_probs(model.classifier, data.x)
-    result = score(probs, data.y.numpy(), data.mask.numpy(), model.classes, model.threshold, model.trained)
+    data = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), split)
+    trained = np.array(bundle.get("trained_classes", [True] * len(bundle["classes"])), dtype=bool)
+    result = score(predict_probs(classifier, data.x), data.y.numpy(), data.mask.numpy(), list(bundle["classes"]),
+                   threshold, trained)
     result.update(files=len(data.keys), failed=[])
     return result
 
