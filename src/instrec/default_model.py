@@ -63,12 +63,12 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     representation, config = resolve_candidate(recipe.candidate, TrainConfig(epochs=recipe.epochs, seed=recipe.seed,
                                                                              device=recipe.device))
     members = [member_config(config, settings) for settings in recipe.members]  # a bad one fails before rendering
+    runs = member_runs(out, len(members))
     pool = pool or bank_pool({"fetch_soundfonts": True, "banks": list(recipe.banks)})
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
                       labels=recipe.labels)
-    runs = member_runs(out, len(members))
     for run, member in zip(runs, members):
         if not (run / "test_metrics.json").exists():
             run_training(data, build_representation(representation), member, run)
@@ -103,6 +103,13 @@ def member_runs(out: Path, count: int) -> list[Path]:
     return [out / ("run" if i == 0 else f"run-{i}") for i in range(count)]
 
 
+def _inputs(bundle: dict) -> tuple:
+    """What ensemble members must share: the feature store, the classes and the normalisation statistics."""
+    stats = bundle.get("norm_stats") or {}
+    return (bundle["store"], list(bundle["classes"]), bundle.get("trained_classes"),
+            {k: np.asarray(v).tolist() for k, v in stats.items()})
+
+
 def assemble(runs: list[Path]) -> tuple:
     """One trained run's classifier and bundle, or the :class:`~instrec.convnet.Ensemble` of several runs trained on
     the same features (the first run's bundle, with each member's settings, epoch and validation score)."""
@@ -113,13 +120,8 @@ def assemble(runs: list[Path]) -> tuple:
     if len(loaded) == 1:
         return loaded[0]
     first = loaded[0][1]
-    def inputs(bundle: dict) -> tuple:
-        stats = bundle.get("norm_stats") or {}
-        return (bundle["store"], list(bundle["classes"]), bundle.get("trained_classes"),
-                {k: np.asarray(v).tolist() for k, v in stats.items()})
-
     for run, (classifier, bundle) in zip(runs[1:], loaded[1:]):
-        if inputs(bundle) != inputs(first):
+        if _inputs(bundle) != _inputs(first):
             raise InstrecError(f"{run}: was trained on other features or classes than {runs[0]}; the members of an "
                                "ensemble must be trained on one feature store")
         if classifier.args.get("architecture") != "cnn":
