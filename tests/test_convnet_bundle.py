@@ -154,14 +154,26 @@ def _members(seed_a=0, seed_b=1):
     return members
 
 
+def _ensemble_of(members):
+    from instrec.convnet import Ensemble
+
+    ensemble = Ensemble([m.args for m in members])
+    for target, member in zip(ensemble.members, members):
+        target.load_state_dict(member.state_dict())
+    return ensemble.eval()
+
+
+def _logmel_bundle(low, high):
+    return {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm", "output_shape": [96, 64]},
+            "classes": ["a", "b", "c"], "trained_classes": [True] * 3, "config": {"threshold": 0.5},
+            "norm_stats": {"minimum": np.full(64, low, np.float32), "maximum": np.full(64, high, np.float32)}}
+
+
 def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     from instrec.convnet import Ensemble
 
     members = _members()
-    ensemble = Ensemble([m.args for m in members])
-    for target, member in zip(ensemble.members, members):
-        target.load_state_dict(member.state_dict())
-    ensemble.eval()
+    ensemble = _ensemble_of(members)
     x = torch.rand(2, 4 * 96, 64)
     with torch.inference_mode():
         out = ensemble(x)
@@ -172,10 +184,7 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
         torch.testing.assert_close(embedded[key], out[key])
     assert not torch.allclose(expected[0]["probs"], expected[1]["probs"])  # two different members
     assert len(ensemble.state_dict()) == 2 * len(members[0].state_dict())  # heads are not stored twice
-    bundle = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm", "output_shape": [96, 64]},
-              "classes": ["a", "b", "c"], "trained_classes": [True] * 3, "config": {"threshold": 0.5},
-              "norm_stats": {"min": np.zeros(64, np.float32), "max": np.ones(64, np.float32)}}
-    loaded, _ = load_exported(export_model(ensemble, bundle, tmp_path / "model"))
+    loaded, _ = load_exported(export_model(ensemble, _logmel_bundle(0.0, 1.0), tmp_path / "model"))
     with torch.inference_mode():
         np.testing.assert_array_equal(loaded(x)["probs"].numpy(), out["probs"].numpy())
     with pytest.raises(ValueError, match="assembled from trained members"):
@@ -186,17 +195,11 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
 
 def test_predict_with_an_ensemble_is_the_mean_of_its_members(tmp_path):
     """One window (3 s): the file probability of the ensemble equals the mean of the members' own predictions."""
-    from instrec.convnet import Ensemble
     from instrec.predict import Model
 
-    bundle = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm", "output_shape": [96, 64]},
-              "classes": [f"c{i}" for i in range(3)], "trained_classes": [True] * 3, "config": {"threshold": 0.5},
-              "norm_stats": {"minimum": np.full(64, -12.0, np.float32), "maximum": np.full(64, 3.0, np.float32)}}
     members = _members()
-    ensemble = Ensemble([m.args for m in members])
-    for target, member in zip(ensemble.members, members):
-        target.load_state_dict(member.state_dict())
-    folders = [export_model(m, bundle, tmp_path / f"m{i}") for i, m in enumerate([*members, ensemble.eval()])]
+    bundle = _logmel_bundle(-12.0, 3.0)
+    folders = [export_model(m, bundle, tmp_path / f"m{i}") for i, m in enumerate([*members, _ensemble_of(members)])]
     rng = np.random.default_rng(0)
     audio = (0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 16000) + 0.05 * rng.standard_normal(48000)).astype(np.float32)
     probs = [Model(folder).predict(audio, sample_rate=16000).probs for folder in folders]

@@ -80,8 +80,7 @@ class Ensemble(nn.Module):
         super().__init__()
         if len(members) < 2 or any(m.get("architecture") != "cnn" for m in members):
             raise ValueError("an ensemble needs two or more compact CNN members")
-        self.members = nn.ModuleList(ConvAttentionClassifier(**{k: v for k, v in m.items() if k != "architecture"})
-                                     for m in members)
+        self.members = nn.ModuleList(build_classifier(m) for m in members)
         if len({m.args["embedding"] for m in self.members}) != 1:
             raise ValueError("ensemble members must share the embedding size")
         self.args = {"architecture": "ensemble", "members": [m.args for m in self.members]}

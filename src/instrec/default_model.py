@@ -144,9 +144,7 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) ->
 
 def validation_threshold(classifier, bundle: dict) -> tuple[float, dict[str, float]]:
     """:func:`choose_threshold` on the validation split of the dataset and features a run was trained on."""
-    from instrec.datasets.openmic import OpenMIC
-    from instrec.extract import FeatureStore
-    from instrec.training import load_split_data, predict_probs
+    from instrec.evaluation import stored_split_probs
 
-    validation = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), "validation")
-    return choose_threshold(predict_probs(classifier, validation.x), validation.y.numpy(), validation.mask.numpy())
+    probs, validation = stored_split_probs(classifier, bundle, "validation")
+    return choose_threshold(probs, validation.y.numpy(), validation.mask.numpy())

@@ -103,16 +103,22 @@ def evaluate_stored_test(model) -> dict:
     return evaluate_stored_split(model.classifier, model.bundle, model.threshold)
 
 
-def evaluate_stored_split(classifier, bundle: dict, threshold: float, split: str = "test") -> dict:
-    """Score a classifier on ``split`` of the dataset and feature store its bundle names (``training.load_bundle``)."""
+def stored_split_probs(classifier, bundle: dict, split: str):
+    """A classifier's probabilities on ``split`` of the dataset and feature store its bundle names
+    (``training.load_bundle``), and that split's data (labels, mask, keys)."""
     from instrec.datasets.openmic import OpenMIC
     from instrec.extract import FeatureStore
     from instrec.training import load_split_data, predict_probs
 
     data = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), split)
+    return predict_probs(classifier, data.x), data
+
+
+def evaluate_stored_split(classifier, bundle: dict, threshold: float) -> dict:
+    """Score a classifier on the test split of the dataset and feature store its bundle names."""
+    probs, data = stored_split_probs(classifier, bundle, "test")
     trained = np.array(bundle.get("trained_classes", [True] * len(bundle["classes"])), dtype=bool)
-    result = score(predict_probs(classifier, data.x), data.y.numpy(), data.mask.numpy(), list(bundle["classes"]),
-                   threshold, trained)
+    result = score(probs, data.y.numpy(), data.mask.numpy(), list(bundle["classes"]), threshold, trained)
     result.update(files=len(data.keys), failed=[])
     return result
 
