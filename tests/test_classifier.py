@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,7 @@ import torch
 from instrec.classifier import AttentionClassifier, masked_bce
 from instrec.config import TrainConfig, apply_overrides
 from instrec.errors import InstrecError
-from instrec.training import SplitData, load_bundle, train_classifier
+from instrec.training import SplitData, load_bundle, scheduled_lr, train_classifier
 
 
 @pytest.mark.parametrize("variant,dim,steps", [("paper", 128, 10), ("reference", 128, 10), ("paper", 64, 960)])
@@ -52,8 +54,10 @@ def test_learns_a_separable_problem(tmp_path):
     assert (tmp_path / "log.csv").read_text().count("\n") == 41
 
 
-def test_resume_gives_the_same_weights(tmp_path, interrupt_after):
-    config = TrainConfig(epochs=6, batch_size=16, lr=1e-3, hidden=16, groups=4, variant="reference", dropout=0.3)
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resume_gives_the_same_weights(tmp_path, interrupt_after, schedule):
+    config = TrainConfig(epochs=6, batch_size=16, lr=1e-3, hidden=16, groups=4, variant="reference", dropout=0.3,
+                         lr_schedule=schedule)
     train, val = _separable(96, 2), _separable(32, 3)
     train_classifier(train, val, config, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
@@ -135,3 +139,48 @@ def test_the_reference_variant_loss_is_masked_bce():
     torch.testing.assert_close(out["loss"], masked_bce(model(x)["probs"], labels, mask))
     with pytest.raises(ValueError, match="mask"):
         model(x, labels)
+
+
+def test_cosine_schedule_falls_from_lr_to_zero():
+    config = TrainConfig(lr=2e-3, lr_schedule="cosine")
+    rates = [scheduled_lr(config, step, 100) for step in range(101)]
+    assert rates[0] == 2e-3 and rates[100] == 0.0 and rates[50] == pytest.approx(1e-3)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert scheduled_lr(TrainConfig(lr=2e-3), 77, 100) == 2e-3
+    with pytest.raises(InstrecError, match="lr_schedule"):
+        apply_overrides(TrainConfig(), ["lr_schedule=linear"])
+
+
+def test_cosine_run_steps_with_the_scheduled_rate(tmp_path):
+    """The optimizer's last step used the schedule's rate for the run's last batch, and the weights differ
+    from a constant-rate run with the same seed."""
+    train, val = _separable(96, 2), _separable(32, 3)
+    runs = {}
+    for schedule in ("constant", "cosine"):
+        config = TrainConfig(epochs=3, batch_size=16, lr=1e-2, hidden=16, groups=4, lr_schedule=schedule)
+        train_classifier(train, val, config, tmp_path / schedule)
+        runs[schedule] = torch.load(tmp_path / schedule / "checkpoints" / "last.pt", weights_only=True)
+    steps = 96 // 16
+    assert runs["constant"]["optimizer"]["param_groups"][0]["lr"] == 1e-2
+    last = runs["cosine"]["optimizer"]["param_groups"][0]["lr"]
+    assert last == pytest.approx(scheduled_lr(config, 3 * steps - 1, 3 * steps)) and 0 < last < 1e-3
+    assert any(not torch.equal(runs["cosine"]["model"][k], v) for k, v in runs["constant"]["model"].items())
+
+
+def test_a_checkpoint_written_before_a_setting_existed_resumes(tmp_path, interrupt_after):
+    """A ``last.pt`` whose config lacks a setting added later (here lr_schedule) resumes under its default."""
+    config = TrainConfig(epochs=4, batch_size=16, hidden=16, groups=4)
+    train, val = _separable(64, 4), _separable(32, 5)
+    train_classifier(train, val, config, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(train, val, config, tmp_path / "old", after_epoch=interrupt_after(2))
+    last = tmp_path / "old" / "checkpoints" / "last.pt"
+    saved = torch.load(last, weights_only=True)
+    del saved["config"]["lr_schedule"]
+    torch.save(saved, last)
+    train_classifier(train, val, config, tmp_path / "old")
+    whole = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)
+    resumed = torch.load(last, weights_only=True)
+    assert whole["state"]["history"] == resumed["state"]["history"]
+    with pytest.raises(InstrecError, match="another config"):
+        train_classifier(train, val, dataclasses.replace(config, lr_schedule="cosine"), tmp_path / "old")

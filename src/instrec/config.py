@@ -19,6 +19,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 5e-4
     weight_decay: float = 0.0  # the paper names none; AttentionMIC used 1e-5
+    lr_schedule: str = "constant"  # constant (the paper) | cosine: lr falls to 0 over the run, step by step
     seed: int = 0
     variant: str = "paper"  # paper | reference
     architecture: str = "attention"  # attention (the paper) | cnn (convnet.ConvAttentionClassifier on log-mel)
@@ -40,7 +41,8 @@ class TrainConfig:
         check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
                      at_least_0=("weight_decay", "crop_examples", "num_threads", "seed", "eq_db", "shift_bands"),
                      positive=("lr",), unit=("threshold", "dropout", "mix"),
-                     choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn")})
+                     choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn"),
+                              "lr_schedule": ("constant", "cosine")})
         if self.hidden % self.groups:
             raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")
 

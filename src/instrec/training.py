@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -112,6 +113,14 @@ def crop_batch(x: torch.Tensor, examples: int, steps_per_example: int, generator
     return x[:, start:start + examples * steps_per_example]
 
 
+def scheduled_lr(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) of ``total_steps``: ``config.lr`` throughout
+    (constant), or half a cosine from ``config.lr`` down to 0 at the end of the run (cosine)."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+
+
 def train_classifier(train: SplitData, validation: SplitData, config: TrainConfig, run_dir: str | Path,
                      bundle_extra: dict | None = None, after_epoch: Callable[[int], None] | None = None) -> dict:
     """Train, keep the best validation epoch, write ``run_dir/best.pt``; resume from ``last.pt`` if there.
@@ -185,7 +194,9 @@ class _Loop:
         """Continue from ``last.pt`` if there; then move the training split to the device."""
         if self.last.exists():
             saved = load_checkpoint(self.last, map_location=self.device)
-            if saved["config"] != dataclasses.asdict(self.config):
+            # a setting added since the checkpoint was written counts as its default
+            written = {**dataclasses.asdict(TrainConfig()), **saved["config"]}
+            if written != dataclasses.asdict(self.config):
                 raise InstrecError(f"{self.last}: was written with another config; use a new run folder or delete it")
             self.model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -207,7 +218,11 @@ class _Loop:
         self.model.train()
         order = torch.randperm(len(self.x), generator=self.shuffle).to(self.device)
         total, steps = 0.0, 0
+        per_epoch = -(-len(order) // config.batch_size)
         for start in range(0, len(order), config.batch_size):
+            for group in self.optimizer.param_groups:
+                group["lr"] = scheduled_lr(config, epoch * per_epoch + start // config.batch_size,
+                                           config.epochs * per_epoch)
             batch = order[start:start + config.batch_size]
             if len(batch) < self.world:  # every rank must take part in every step (DDP all-reduces gradients)
                 continue
