@@ -123,7 +123,8 @@ def test_train_default_recipe_end_to_end(tmp_path):
 
     from instrec.weights import sha256_of as sha256
     from instrec.datasets.synth.render import default_soundfont
-    from instrec.default_model import Recipe, train_default
+    from instrec.config import TrainConfig
+    from instrec.default_model import Recipe, check_finished_member, train_default
     from instrec.predict import load_model
 
     other = tmp_path / "otherbank.sf2"
@@ -140,6 +141,13 @@ def test_train_default_recipe_end_to_end(tmp_path):
     stamps = [(tmp_path / "out" / run / "best.pt").stat().st_mtime_ns for run in ("run", "run-1")]
     assert train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other]) == scores
     assert [(tmp_path / "out" / run / "best.pt").stat().st_mtime_ns for run in ("run", "run-1")] == stamps  # resumed
+    # a changed recipe does not ship the old networks: a finished member trained otherwise is refused
+    with pytest.raises(InstrecError, match="run-1: was trained with mix=0.5, but the recipe's member 'mix=0.25' has "
+                                           "mix=0.25; delete"):
+        train_default(tmp_path / "out", dataclasses.replace(recipe, members=("", "mix=0.25")),
+                      pool=[default_soundfont(), other])
+    written = TrainConfig(**json.loads((tmp_path / "out" / "run" / "config.json").read_text()))
+    check_finished_member(tmp_path / "out" / "run", dataclasses.replace(written, device="cuda", num_threads=2), "")
     with pytest.raises(InstrecError, match="member 'mix=lots': mix=lots: expected a float"):
         train_default(tmp_path / "bad", dataclasses.replace(recipe, members=("", "mix=lots")),
                       pool=[default_soundfont(), other])

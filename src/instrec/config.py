@@ -47,6 +47,13 @@ class TrainConfig:
             raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")
 
 
+def train_settings_with_defaults(saved: dict) -> dict:
+    """A run's written training settings, with a setting added to :class:`TrainConfig` since taken as its default."""
+    import dataclasses
+
+    return {**dataclasses.asdict(TrainConfig()), **saved}
+
+
 def check_ranges(config, at_least_1=(), at_least_0=(), positive=(), unit=(), choices=None) -> None:
     """One clear error for the first setting out of its range (numbers must also be finite)."""
     import math

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from instrec.config import TrainConfig, apply_overrides
+from instrec.config import TrainConfig, apply_overrides, train_settings_with_defaults
 from instrec.errors import InstrecError
 from instrec.io import atomic_write_json
 from instrec.metrics import mean_f1_macro
@@ -69,8 +69,10 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
                       labels=recipe.labels)
-    for run, member in zip(runs, members):
-        if not (run / "test_metrics.json").exists():
+    for run, member, settings in zip(runs, members, recipe.members):
+        if (run / "test_metrics.json").exists():
+            check_finished_member(run, member, settings)
+        else:
             run_training(data, build_representation(representation), member, run)
     classifier, bundle = assemble(runs)
     threshold, by_threshold = validation_threshold(classifier, bundle)
@@ -94,6 +96,23 @@ def member_config(config: TrainConfig, settings: str) -> TrainConfig:
         return apply_overrides(config, [item for item in settings.split(",") if item])
     except InstrecError as exc:
         raise InstrecError(f"member {settings!r}: {str(exc).removeprefix('--set ')}") from None
+
+
+# how a run was computed, not what it learnt: a finished member trained on a GPU stands for the same recipe
+RUNTIME_SETTINGS = ("device", "num_threads", "checkpoint_every")
+
+
+def check_finished_member(run: Path, member: TrainConfig, settings: str) -> None:
+    """A finished run in the recipe's folder must have been trained with its member's settings (a changed recipe
+    would otherwise ship the old networks)."""
+    written = train_settings_with_defaults(json.loads((run / "config.json").read_text()))
+    wanted = dataclasses.asdict(member)
+    differ = [k for k in wanted if k not in RUNTIME_SETTINGS and written.get(k) != wanted[k]]
+    if differ:
+        name = differ[0]
+        raise InstrecError(f"{run}: was trained with {name}={written.get(name)!r}, but the recipe's member "
+                           f"{settings!r} has {name}={wanted[name]!r}; delete {run} to train it again, or use "
+                           "another --out")
 
 
 def member_runs(out: Path, count: int) -> list[Path]:
