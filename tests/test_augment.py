@@ -95,8 +95,47 @@ def test_the_same_seed_draws_the_same_batch():
     assert torch.equal(first[0], again[0]) and not torch.equal(first[0], other[0])
 
 
+def _silenced_run(kept: np.ndarray) -> tuple[int, int]:
+    """Start and width of the one run of False in a boolean vector (width 0: none); fails if there are two."""
+    where = np.flatnonzero(~kept)
+    if len(where) == 0:
+        return 0, 0
+    assert np.array_equal(where, np.arange(where[0], where[-1] + 1))  # one contiguous run
+    return int(where[0]), len(where)
+
+
+def test_band_mask_silences_one_run_of_bands_in_each_clip():
+    magnitude, stats, x = _logmel(n=32, frames=192)
+    out = _magnitude(Augmenter(0.0, 0.0, 0, stats, 64, mask_bands=8)(
+        x, torch.zeros(32, 1), torch.ones(32, 1, dtype=torch.bool), torch.Generator().manual_seed(3))[0], stats)
+    widths = []
+    for clip in range(32):
+        silent = np.all(out[clip] < 1e-5, axis=0)  # bands silent in every frame
+        start, width = _silenced_run(~silent)
+        widths.append(width)
+        np.testing.assert_allclose(out[clip][:, ~silent], magnitude[clip][:, ~silent], rtol=1e-4, atol=1e-5)
+    assert max(widths) <= 8 and len(set(widths)) > 3  # random widths up to the bound
+
+
+def test_frame_mask_silences_one_run_of_frames_in_each_example():
+    magnitude, stats, x = _logmel(n=8, frames=192)  # two examples a clip
+    out = _magnitude(Augmenter(0.0, 0.0, 0, stats, 64, mask_frames=20)(
+        x, torch.zeros(8, 1), torch.ones(8, 1, dtype=torch.bool), torch.Generator().manual_seed(4))[0], stats)
+    widths = []
+    for clip in range(8):
+        for example in range(2):
+            frames = slice(96 * example, 96 * (example + 1))
+            silent = np.all(out[clip, frames] < 1e-5, axis=1)
+            _, width = _silenced_run(~silent)
+            widths.append(width)
+            np.testing.assert_allclose(out[clip, frames][~silent], magnitude[clip, frames][~silent], rtol=1e-4,
+                                       atol=1e-5)
+    assert max(widths) <= 20 and len(set(widths)) > 3
+
+
 def test_settings_are_range_checked():
-    for bad in ({"mix": 1.5}, {"eq_db": -1.0}, {"shift_bands": -2}):
+    for bad in ({"mix": 1.5}, {"eq_db": -1.0}, {"shift_bands": -2}, {"mask_bands": -1}, {"mask_bands": 65},
+                {"mask_frames": 97}):
         with pytest.raises(InstrecError):
             TrainConfig(**bad)
 
@@ -106,7 +145,7 @@ def test_augmented_training_resumes_to_the_same_weights(tmp_path, interrupt_afte
     y = (torch.rand(24, 2, generator=torch.Generator().manual_seed(5)) < 0.5).float()
     data = SplitData(x, y, torch.ones_like(y, dtype=torch.bool), [str(i) for i in range(24)])
     config = TrainConfig(epochs=4, batch_size=8, lr=1e-3, architecture="cnn", width=4, crop_examples=1,
-                         mix=0.5, eq_db=6.0, shift_bands=2)
+                         mix=0.5, eq_db=6.0, shift_bands=2, mask_bands=8, mask_frames=20)
     extra = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm"}, "classes": ["a", "b"],
              "trained_classes": [True, True], "norm_stats": stats}
     train_classifier(data, data, config, tmp_path / "whole", extra)

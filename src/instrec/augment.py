@@ -9,6 +9,9 @@ differently, drawn from the training loop's seeded generator (so a resumed run d
   above 1 kHz): another register, formants that are not the sample's;
 - ``mix``: the probability that a clip is mixed with another clip of the batch at -6..0 dB: new line-ups.
   Labels: a class is present if present in either, absent if absent in both, unknown otherwise.
+- ``mask_bands`` / ``mask_frames``: SpecAugment's masks (Park et al. 2019): one run of up to this many mel bands
+  silenced in each clip, and one run of up to this many frames in each 0.96 s example: the model cannot lean on
+  one band or one moment (a partial that a microphone misses, a note that is not there).
 
 The stored features are min-max normalised log-mel values (log(mel + 0.01), VGGish); the augmentations
 act on the mel magnitudes, recovered with the training statistics, and the result is normalised again.
@@ -31,13 +34,15 @@ class Augmenter:
     """Augments a training batch (B, T x 96, 64) of normalised log-mel frames; ``stats``: the minimum and
     maximum the features were normalised with (per band)."""
 
-    def __init__(self, mix: float, eq_db: float, shift_bands: int, stats: dict | None, bands: int) -> None:
+    def __init__(self, mix: float, eq_db: float, shift_bands: int, stats: dict | None, bands: int,
+                 mask_bands: int = 0, mask_frames: int = 0) -> None:
         self.mix, self.eq_db, self.shift_bands = mix, eq_db, shift_bands
+        self.mask_bands, self.mask_frames = mask_bands, mask_frames
         if not self.active:
             return
         if stats is None or bands != P.NUM_MEL_BANDS:
-            raise InstrecError("augmentation (mix, eq_db, shift_bands) needs min-max normalised log-mel features; "
-                               "extract with --representation logmel or set them to 0")
+            raise InstrecError("augmentation (mix, eq_db, shift_bands, mask_bands, mask_frames) needs min-max "
+                               "normalised log-mel features; extract with --representation logmel or set them to 0")
         self.minimum = torch.as_tensor(np.asarray(stats["minimum"], np.float32))
         self.span = torch.as_tensor(np.maximum(np.asarray(stats["maximum"], np.float32) - self.minimum.numpy(), 1e-8))
         position = torch.linspace(0, math.pi, bands)
@@ -45,7 +50,7 @@ class Augmenter:
 
     @property
     def active(self) -> bool:
-        return self.mix > 0 or self.eq_db > 0 or self.shift_bands > 0
+        return self.mix > 0 or self.eq_db > 0 or self.shift_bands > 0 or self.mask_bands > 0 or self.mask_frames > 0
 
     def _magnitude(self, x: torch.Tensor) -> torch.Tensor:
         return (torch.exp(x * self.span + self.minimum) - P.LOG_OFFSET).clamp_min(0)
@@ -86,7 +91,22 @@ class Augmenter:
         if self.shift_bands > 0:
             shifts = torch.randint(-self.shift_bands, self.shift_bands + 1, (batch,), generator=generator)
             magnitude = torch.stack([_shift(m, int(s)) for m, s in zip(magnitude, shifts)])
+        if self.mask_bands > 0:
+            keep = _runs_kept(batch, 1, magnitude.shape[2], self.mask_bands, generator).to(device)  # (B, 1, bands)
+            magnitude = magnitude * keep
+        if self.mask_frames > 0:
+            examples = magnitude.shape[1] // P.EXAMPLE_FRAMES
+            keep = _runs_kept(batch, examples, P.EXAMPLE_FRAMES, self.mask_frames, generator).to(device)
+            magnitude = magnitude * keep.reshape(batch, -1, 1)
         return self._normalised(magnitude), y, mask
+
+
+def _runs_kept(rows: int, groups: int, length: int, longest: int, generator: torch.Generator) -> torch.Tensor:
+    """(rows, groups, length) of 1s with, in each group, one run of 0 to ``longest`` zeros at a random place."""
+    width = torch.randint(0, longest + 1, (rows, groups, 1), generator=generator)
+    start = (torch.rand(rows, groups, 1, generator=generator) * (length - width + 1)).floor()
+    position = torch.arange(length)
+    return ((position < start) | (position >= start + width)).float()
 
 
 def _shift(magnitude: torch.Tensor, bands: int) -> torch.Tensor:

@@ -28,6 +28,8 @@ class TrainConfig:
     mix: float = 0.0  # log-mel: probability that a training clip is mixed with another (augment.py)
     eq_db: float = 0.0  # log-mel: largest gain of the random equaliser, dB (0: none)
     shift_bands: int = 0  # log-mel: largest random shift of the spectrum, mel bands (0: none)
+    mask_bands: int = 0  # log-mel: widest run of mel bands silenced per clip (SpecAugment; 0: none)
+    mask_frames: int = 0  # log-mel: widest run of frames silenced per 0.96 s example (SpecAugment; 0: none)
     hidden: int = 128
     groups: int = 16
     dropout: float = 0.6  # reference variant only
@@ -39,12 +41,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
-                     at_least_0=("weight_decay", "crop_examples", "num_threads", "seed", "eq_db", "shift_bands"),
+                     at_least_0=("weight_decay", "crop_examples", "num_threads", "seed", "eq_db", "shift_bands",
+                                 "mask_bands", "mask_frames"),
                      positive=("lr",), unit=("threshold", "dropout", "mix"),
                      choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn"),
                               "lr_schedule": ("constant", "cosine")})
         if self.hidden % self.groups:
             raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")
+        if self.mask_bands > 64 or self.mask_frames > 96:
+            raise InstrecError(f"mask_bands={self.mask_bands}, mask_frames={self.mask_frames}: at most the 64 mel "
+                               "bands and the 96 frames of an example")
 
 
 def train_settings_with_defaults(saved: dict) -> dict:
