@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from instrec import params as P
 from instrec.errors import InstrecError
 
 T = TypeVar("T")
@@ -48,15 +49,13 @@ class TrainConfig:
                               "lr_schedule": ("constant", "cosine")})
         if self.hidden % self.groups:
             raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")
-        if self.mask_bands > 64 or self.mask_frames > 96:
-            raise InstrecError(f"mask_bands={self.mask_bands}, mask_frames={self.mask_frames}: at most the 64 mel "
-                               "bands and the 96 frames of an example")
+        if self.mask_bands > P.NUM_MEL_BANDS or self.mask_frames > P.EXAMPLE_FRAMES:
+            raise InstrecError(f"mask_bands={self.mask_bands}, mask_frames={self.mask_frames}: at most the "
+                               f"{P.NUM_MEL_BANDS} mel bands and the {P.EXAMPLE_FRAMES} frames of an example")
 
 
 def train_settings_with_defaults(saved: dict) -> dict:
     """A run's written training settings, with a setting added to :class:`TrainConfig` since taken as its default."""
-    import dataclasses
-
     return {**dataclasses.asdict(TrainConfig()), **saved}
 
 
