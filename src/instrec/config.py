@@ -54,9 +54,12 @@ class TrainConfig:
                                f"{P.NUM_MEL_BANDS} mel bands and the {P.EXAMPLE_FRAMES} frames of an example")
 
 
-def train_settings_with_defaults(saved: dict) -> dict:
-    """A run's written training settings, with a setting added to :class:`TrainConfig` since taken as its default."""
-    return {**dataclasses.asdict(TrainConfig()), **saved}
+def changed_settings(saved: dict, config: TrainConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The names of the settings in which a run's written training settings ``saved`` differ from ``config``,
+    except ``ignore``; a setting added to :class:`TrainConfig` since the run was written counts as its default."""
+    written = {**dataclasses.asdict(TrainConfig()), **saved}
+    wanted = dataclasses.asdict(config)
+    return [k for k in {**written, **wanted} if k not in ignore and written.get(k) != wanted.get(k)]
 
 
 def check_ranges(config, at_least_1=(), at_least_0=(), positive=(), unit=(), choices=None) -> None:

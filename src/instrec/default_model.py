@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from instrec.config import TrainConfig, apply_overrides, train_settings_with_defaults
+from instrec.config import TrainConfig, apply_overrides, changed_settings
 from instrec.errors import InstrecError
 from instrec.io import atomic_write_json
 from instrec.metrics import mean_f1_macro
@@ -105,14 +105,14 @@ RUNTIME_SETTINGS = ("device", "num_threads", "checkpoint_every")
 def check_finished_member(run: Path, member: TrainConfig, settings: str) -> None:
     """A finished run in the recipe's folder must have been trained with its member's settings (a changed recipe
     would otherwise ship the old networks)."""
-    written = train_settings_with_defaults(json.loads((run / "config.json").read_text()))
-    wanted = dataclasses.asdict(member)
-    differ = [k for k in wanted if k not in RUNTIME_SETTINGS and written.get(k) != wanted[k]]
+    written = json.loads((run / "config.json").read_text())
+    differ = changed_settings(written, member, ignore=RUNTIME_SETTINGS)
     if differ:
         name = differ[0]
-        raise InstrecError(f"{run}: was trained with {name}={written.get(name)!r}, but the recipe's member "
-                           f"{settings!r} has {name}={wanted[name]!r}; delete {run} to train it again, or use "
-                           "another --out")
+        was = written.get(name, getattr(TrainConfig(), name, None))
+        raise InstrecError(f"{run}: was trained with {name}={was!r}, but the recipe's member {settings!r} has "
+                           f"{name}={getattr(member, name, None)!r}; delete {run} to train it again, or use another "
+                           "--out")
 
 
 def member_runs(out: Path, count: int) -> list[Path]:

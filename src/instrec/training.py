@@ -34,7 +34,7 @@ from instrec.baseline import random_forest_report
 from instrec.bundle import load_checkpoint, save_run_bundle
 from instrec.bundle import load_run_bundle as load_bundle  # noqa: F401  (the name the rest of instrec uses)
 from instrec.classifier import AttentionClassifier
-from instrec.config import TrainConfig, train_settings_with_defaults
+from instrec.config import TrainConfig, changed_settings
 from instrec.convnet import ConvAttentionClassifier
 from instrec.errors import InstrecError
 from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
@@ -194,7 +194,7 @@ class _Loop:
         """Continue from ``last.pt`` if there; then move the training split to the device."""
         if self.last.exists():
             saved = load_checkpoint(self.last, map_location=self.device)
-            if train_settings_with_defaults(saved["config"]) != dataclasses.asdict(self.config):
+            if changed_settings(saved["config"], self.config):
                 raise InstrecError(f"{self.last}: was written with another config; use a new run folder or delete it")
             self.model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
