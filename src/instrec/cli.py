@@ -342,13 +342,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+THRESHOLD_HELP = ("decision threshold (default: the model's own: the shipped model's was chosen on validation; a "
+                  "trained run's is 0.5 unless it was trained with --set threshold=T)")
+
+
 def _add_evaluate_audio(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate-audio", help="score a model on your own labelled recordings (F1, AP, top-1, confusion)")
     p.add_argument("--audio", type=Path, required=True, help="folder of recordings")
     p.add_argument("--labels", type=Path, help="CSV file,instruments (instruments separated by ;, every class not "
                                                "listed is absent; default: AUDIO/labels.csv)")
     p.add_argument("--model", type=Path, help="a run, study or exported model folder (default: the shipped model)")
-    p.add_argument("--threshold", type=PROBABILITY, help="decision threshold (default: the model's, 0.5)")
+    p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
     p.add_argument("--out", type=OUT_DIR, help="report folder (default: runs/evaluate-audio/<audio folder name>)")
     p.set_defaults(run=run_evaluate_audio)
 
@@ -466,7 +470,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", type=Path, help="audio files or folders (searched recursively)")
     p.add_argument("--model", type=Path, help="a run folder (train or study cell), a study folder (its best row) "
                                               "or an exported model; default: the model shipped with instrec")
-    p.add_argument("--threshold", type=PROBABILITY, help="decision threshold (default: the model's, 0.5)")
+    p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--plot", type=_new_path("--plot"), help="write an activity-timeline PNG per file into this folder")
     p.set_defaults(run=run_predict)
