@@ -87,3 +87,43 @@ def test_holdout_protocol_end_to_end(tmp_path):
     again = run_holdout(["otherbank"], ["logmel"], tmp_path / "out", size=16, epochs=1, seed=0,
                         real=(real, real / "labels.csv"), pool=[default_soundfont(), other])
     assert again["cells"] == results["cells"]  # resumed from the cache, same numbers
+
+
+def _score_ensemble_script():
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "scripts" / "score_ensemble.py"
+    spec = importlib.util.spec_from_file_location("score_ensemble", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_per_class_thresholds_separate_each_class_at_its_own_level():
+    script = _score_ensemble_script()
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]], np.float32)
+    probs = np.array([[0.32, 0.60, 0.9], [0.35, 0.80, 0.9], [0.20, 0.85, 0.9], [0.20, 0.65, 0.9]])
+    mask = np.ones_like(labels, bool)
+    mask[:, 2] = False  # never labelled
+    thresholds = script.per_class_thresholds(probs, labels, mask)
+    # class 0: every threshold in (0.20, 0.32] separates it, the lowest of the grid is 0.25; class 1: (0.65, 0.80]
+    np.testing.assert_allclose(thresholds, [0.25, 0.70, 0.5])
+    predicted = probs >= thresholds
+    assert (predicted[:, :2] == labels[:, :2].astype(bool)).all()
+
+
+def test_runs_of_examples_average_the_classifier_over_shorter_runs():
+    import torch
+
+    from instrec import params as P
+
+    script = _score_ensemble_script()
+    # example k of the clip holds the value k; the "classifier" reports the largest value it is shown
+    x = torch.arange(10, dtype=torch.float32).repeat_interleave(P.EXAMPLE_FRAMES)[None, :, None].expand(2, -1, 4)
+
+    def loudest(features):
+        return {"probs": features.amax(dim=(1, 2))[:, None]}
+
+    np.testing.assert_allclose(script.probabilities(loudest, x, 0), [[9.0], [9.0]])
+    # runs of 3 start at examples 0..7 and reach up to examples 2..9: mean 5.5
+    np.testing.assert_allclose(script.probabilities(loudest, x, 3), [[5.5], [5.5]])

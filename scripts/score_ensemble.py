@@ -1,0 +1,73 @@
+"""Score runs and ensembles of runs on the held-out test split of the data they were trained on.
+
+    python scripts/score_ensemble.py RUN[+RUN...] ... [--per-class-threshold] [--runs-of N]
+
+Each argument is one model: a run folder of `instrec train` (or `train-default`'s run/, run-1/), or several joined
+by "+" (averaged as convnet.Ensemble, as the shipped model is). Its threshold is chosen on the validation split as
+`instrec train-default` does; with --per-class-threshold, each class's own (the model card's "T"). With --runs-of N,
+a 10 s clip's probabilities are the mean over its runs of N consecutive examples instead of one pass over the whole
+clip (the model card's "W", N = 3). Prints F1-macro and mAP on the test split (for the recipe's folds: the held-out
+bank). Evaluation only: nothing here trains, and real-dev is not read.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from instrec import params as P
+from instrec.default_model import THRESHOLDS, assemble, choose_threshold
+from instrec.datasets.openmic import OpenMIC
+from instrec.extract import FeatureStore
+from instrec.metrics import average_precision_per_class, f1_macro_per_class
+from instrec.training import load_split_data
+
+
+def probabilities(classifier, x: torch.Tensor, runs_of: int) -> np.ndarray:
+    """The classifier's probabilities of each clip, or their mean over its runs of ``runs_of`` examples."""
+    if not runs_of:
+        return classifier(x)["probs"].numpy()
+    step = P.EXAMPLE_FRAMES
+    starts = range(0, x.shape[1] // step - runs_of + 1)
+    return np.mean([classifier(x[:, s * step:(s + runs_of) * step])["probs"].numpy() for s in starts], axis=0)
+
+
+def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each class's threshold of THRESHOLDS with its best F1-macro (the lowest on a tie; 0.5 for a class never
+    labelled)."""
+    scores = np.stack([f1_macro_per_class(probs, labels, mask, t) for t in THRESHOLDS])  # (thresholds, classes)
+    best = np.argmax(np.nan_to_num(scores, nan=-1.0), axis=0)
+    return np.where(np.isnan(scores).all(axis=0), 0.5, np.asarray(THRESHOLDS)[best])
+
+
+def score(runs: list[Path], per_class: bool, runs_of: int) -> dict:
+    classifier, bundle = assemble(runs)
+    trained = np.array(bundle.get("trained_classes", [True] * len(bundle["classes"])), dtype=bool)
+    splits = {}
+    for name in ("validation", "test"):
+        data = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), name)
+        probs = np.concatenate([probabilities(classifier, data.x[i:i + 256], runs_of)
+                                for i in range(0, len(data.x), 256)])
+        splits[name] = (np.where(trained, probs, 0.0), data.y.numpy(), data.mask.numpy())
+    threshold = per_class_thresholds(*splits["validation"]) if per_class else choose_threshold(*splits["validation"])[0]
+    probs, labels, mask = splits["test"]
+    return {"threshold": threshold, "f1_macro": float(np.nanmean(f1_macro_per_class(probs, labels, mask, threshold))),
+            "map": float(np.nanmean(average_precision_per_class(probs, labels, mask)))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="RUN or RUN+RUN+...")
+    parser.add_argument("--per-class-threshold", action="store_true")
+    parser.add_argument("--runs-of", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    for model in args.models:
+        result = score([Path(run) for run in model.split("+")], args.per_class_threshold, args.runs_of)
+        threshold = np.round(result["threshold"], 2).tolist()
+        print(f"{model}: F1-macro {result['f1_macro']:.3f}, mAP {result['map']:.3f}, threshold {threshold}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
