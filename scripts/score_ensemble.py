@@ -30,6 +30,8 @@ def probabilities(classifier, x: torch.Tensor, runs_of: int) -> np.ndarray:
         return classifier(x)["probs"].numpy()
     step = P.EXAMPLE_FRAMES
     starts = range(0, x.shape[1] // step - runs_of + 1)
+    if not starts:
+        raise SystemExit(f"--runs-of {runs_of}: a clip has only {x.shape[1] // step} examples")
     return np.mean([classifier(x[:, s * step:(s + runs_of) * step])["probs"].numpy() for s in starts], axis=0)
 
 
@@ -62,6 +64,8 @@ def main() -> None:
     parser.add_argument("--per-class-threshold", action="store_true")
     parser.add_argument("--runs-of", type=int, default=0, metavar="N")
     args = parser.parse_args()
+    if args.runs_of < 0:
+        parser.error("--runs-of: at least 1 (0: the whole clip at once)")
     torch.set_grad_enabled(False)
     for model in args.models:
         result = score([Path(run) for run in model.split("+")], args.per_class_threshold, args.runs_of)
