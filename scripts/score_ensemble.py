@@ -17,11 +17,10 @@ import numpy as np
 import torch
 
 from instrec import params as P
+from instrec.bundle import trained_classes
 from instrec.default_model import THRESHOLDS, assemble, choose_threshold
-from instrec.datasets.openmic import OpenMIC
-from instrec.extract import FeatureStore
+from instrec.evaluation import stored_split_data
 from instrec.metrics import average_precision_per_class, f1_macro_per_class
-from instrec.training import load_split_data
 
 
 def probabilities(classifier, x: torch.Tensor, runs_of: int) -> np.ndarray:
@@ -45,10 +44,10 @@ def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray
 
 def score(runs: list[Path], per_class: bool, runs_of: int) -> dict:
     classifier, bundle = assemble(runs)
-    trained = np.array(bundle.get("trained_classes", [True] * len(bundle["classes"])), dtype=bool)
+    trained = trained_classes(bundle)
     splits = {}
     for name in ("validation", "test"):
-        data = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), name)
+        data = stored_split_data(bundle, name)
         probs = np.concatenate([probabilities(classifier, data.x[i:i + 256], runs_of)
                                 for i in range(0, len(data.x), 256)])
         splits[name] = (np.where(trained, probs, 0.0), data.y.numpy(), data.mask.numpy())

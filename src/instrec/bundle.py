@@ -162,3 +162,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise InstrecError(f"{path}: not an instrec training checkpoint (no {', '.join(missing)}); delete it to "
                            "start the run afresh")
     return saved
+
+
+def trained_classes(bundle: dict) -> np.ndarray:
+    """Which of a bundle's classes its model was trained on (all, for bundles written before that was recorded)."""
+    return np.array(bundle.get("trained_classes", [True] * len(bundle["classes"])), dtype=bool)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from instrec.bundle import trained_classes
 from instrec.errors import AudioError, InstrecError
 from instrec.io import atomic_path, atomic_write_json
 from instrec.metrics import report
@@ -103,21 +104,29 @@ def evaluate_stored_test(model) -> dict:
     return evaluate_stored_split(model.classifier, model.bundle, model.threshold)
 
 
-def stored_split_probs(classifier, bundle: dict, split: str):
-    """A classifier's probabilities on ``split`` of the dataset and feature store its bundle names
-    (``training.load_bundle``), and that split's data (labels, mask, keys)."""
+def stored_split_data(bundle: dict, split: str):
+    """``split`` of the dataset and feature store a bundle names (``training.load_bundle``): features, labels,
+    mask, keys."""
     from instrec.datasets.openmic import OpenMIC
     from instrec.extract import FeatureStore
-    from instrec.training import load_split_data, predict_probs
+    from instrec.training import load_split_data
 
-    data = load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), split)
+    return load_split_data(OpenMIC(bundle["dataset"]), FeatureStore(bundle["store"]), split)
+
+
+def stored_split_probs(classifier, bundle: dict, split: str):
+    """A classifier's probabilities on ``split`` of the dataset and feature store its bundle names, and that
+    split's data (labels, mask, keys)."""
+    from instrec.training import predict_probs
+
+    data = stored_split_data(bundle, split)
     return predict_probs(classifier, data.x), data
 
 
 def evaluate_stored_split(classifier, bundle: dict, threshold: float) -> dict:
     """Score a classifier on the test split of the dataset and feature store its bundle names."""
     probs, data = stored_split_probs(classifier, bundle, "test")
-    trained = np.array(bundle.get("trained_classes", [True] * len(bundle["classes"])), dtype=bool)
+    trained = trained_classes(bundle)
     result = score(probs, data.y.numpy(), data.mask.numpy(), list(bundle["classes"]), threshold, trained)
     result.update(files=len(data.keys), failed=[])
     return result

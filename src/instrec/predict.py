@@ -34,7 +34,7 @@ from instrec.audio import (DECODE_ERRORS, check_audio_path, check_samples, check
                            unreadable, warn_if_truncated)
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
-from instrec.bundle import is_exported, load_exported, load_run_bundle
+from instrec.bundle import is_exported, load_exported, load_run_bundle, trained_classes
 from instrec.representations.postprocess import to_sequence
 
 WINDOW_EXAMPLES = 10  # the clip length the classifier was trained on (OpenMIC: 10 s)
@@ -190,7 +190,7 @@ class Model:
             raise InstrecError(f"{self.run}: the representation rebuilt ({self.representation.key}) differs from "
                                f"the one trained with ({rep['key']}); check the weights and PCA files")
         self.norm_stats = bundle.get("norm_stats")
-        self.trained = np.array(bundle.get("trained_classes", [True] * len(self.classes)), dtype=bool)
+        self.trained = trained_classes(bundle)
 
     def _features(self, examples: torch.Tensor) -> np.ndarray:
         """(n, 96, 64) -> classifier steps (n * steps_per_example, D)."""
