@@ -45,7 +45,7 @@ PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 @dataclass(frozen=True)
 class Zone:
     """One recorded note: mono int16 ``samples`` at ``sample_rate``, pitch ``root_key``, played on keys
-    ``key_low``..``key_high``."""
+    ``key_low``..``key_high`` at velocities ``vel_low``..``vel_high``."""
 
     name: str
     samples: np.ndarray
@@ -53,6 +53,8 @@ class Zone:
     root_key: int
     key_low: int
     key_high: int
+    vel_low: int = 0
+    vel_high: int = 127
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Preset:
 
 
 # SoundFont 2.01 generator numbers (section 8.1.2 of the specification)
-GEN_RELEASE_VOL_ENV, GEN_INSTRUMENT, GEN_KEY_RANGE, GEN_SAMPLE_ID, GEN_SAMPLE_MODES = 38, 41, 43, 53, 54
+GEN_RELEASE_VOL_ENV, GEN_INSTRUMENT, GEN_KEY_RANGE, GEN_VEL_RANGE, GEN_SAMPLE_ID, GEN_SAMPLE_MODES = 38, 41, 43, 44, 53, 54
 SAMPLE_PADDING = 46  # zero data points the specification asks after each sample
 RELEASE_TIMECENTS = -2400  # 0.25 s release (1200 * log2(seconds)): no click when a note is cut
 
@@ -85,12 +87,13 @@ def _gen(oper: int, amount: int) -> bytes:
     return struct.pack("<Hh", oper, amount)
 
 
-def _key_range(low: int, high: int) -> bytes:
-    return struct.pack("<HBB", GEN_KEY_RANGE, low, high)
+def _range(oper: int, low: int, high: int) -> bytes:
+    return struct.pack("<HBB", oper, low, high)
 
 
 def write_sf2(path: str | Path, name: str, presets: list[Preset]) -> None:
-    """Write ``presets`` as a SoundFont 2.01 file (atomically): one instrument per preset, one zone per note."""
+    """Write ``presets`` as a SoundFont 2.01 file (atomically): one instrument per preset, one zone per note
+    (a velocity range only where a zone has one, so banks without layers are written as they always were)."""
     smpl, shdr = [], []
     phdr, pbag, pgen, inst, ibag, igen = [], [], [], [], [], []
     offset = 0
@@ -101,7 +104,10 @@ def write_sf2(path: str | Path, name: str, presets: list[Preset]) -> None:
         inst.append(_name(preset.name) + struct.pack("<H", len(ibag)))
         for zone in preset.zones:
             ibag.append(struct.pack("<HH", len(igen), 0))
-            igen += [_key_range(zone.key_low, zone.key_high), _gen(GEN_SAMPLE_MODES, 0),
+            igen.append(_range(GEN_KEY_RANGE, zone.key_low, zone.key_high))  # the specification: first, then velocity
+            if (zone.vel_low, zone.vel_high) != (0, 127):
+                igen.append(_range(GEN_VEL_RANGE, zone.vel_low, zone.vel_high))
+            igen += [_gen(GEN_SAMPLE_MODES, 0),
                      _gen(GEN_RELEASE_VOL_ENV, RELEASE_TIMECENTS), _gen(GEN_SAMPLE_ID, len(shdr))]
             data = np.ascontiguousarray(zone.samples, "<i2")
             end = offset + data.size

@@ -10,7 +10,8 @@ it is, once its checksum matches. TimGM6mb also ships inside the pretty_midi whe
 
 To place the files by hand: copy ``FluidR3_GM.sf2``, ``MuseScore_General_Lite.sf3`` and ``sf_GMbank.sf2``
 (from the packages named in ``BANKS``) into ``instrec soundfonts path``; for the other kinds pass the folder
-holding the downloaded .deb (``--deb-dir``) or npm tarballs (``--npm-dir``).
+holding the downloaded .deb (``--deb-dir``) or npm tarballs (``--npm-dir``). A fourth kind is sung here
+(``singing.py``): the Festival speech synthesizer and its diphone voices, from Debian packages, sing the voice class.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Bank:
     licence: str
     default: bool = True
     kind: str = "deb"  # deb (the file as it is) | deb-drumkit (a kit moved to bank 128) | npm (samplebank.py)
+    # | festival (sung by the Festival synthesizer from Debian packages: singing.py)
     source_sha256: str = ""  # deb-drumkit: the digest of the package's file before it is moved
 
     @property
@@ -72,6 +74,10 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
          "usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2",
          ("ff37632ed9acbaea425f89676c939365b61d411613e072355e8bd45de39774f9",), "avldrums", "CC-BY-SA-3.0", default=False, kind="deb-drumkit",
          source_sha256="e8710b899ece8f83b109d0e2f6a89b007b864c8c088ca3ad3cd6e47bd8e629cc"),
+    # the voice class sung by nine recorded speakers (Festival's diphone voices; singing.PACKAGES)
+    Bank("festival", "festival-singers-1.sf2", "festival + festvox-* voices", "", (), "festival",
+         "MIT-style (English voices), GPL-2+ (Italian), GPL-3+ (Czech), LGPL-2+ (Finnish)", default=False,
+         kind="festival"),
 )}
 DEFAULT_POOL = tuple(name for name, bank in BANKS.items() if bank.default)
 
@@ -104,23 +110,25 @@ def locate(name: str, verify: bool = False) -> Path | None:
     return None
 
 
-def _find_deb(bank: Bank, deb_dir: Path | None, workdir: Path) -> Path:
-    """The bank's .deb: from ``deb_dir`` (a local mirror or fixture) or ``apt-get download``."""
+def find_deb(package: str, deb_dir: Path | None, workdir: Path, by_hand: str, version: str | None = None) -> Path:
+    """The .deb of ``package`` (at ``version`` where given): from ``deb_dir`` (a local mirror or fixture) or
+    ``apt-get download`` into ``workdir``. ``by_hand`` ends the error messages: how to do without apt."""
+    # apt writes an epoch as "1%3a" in the file name: match the version after it
+    pattern = f"{package}_*{version.split(':')[-1]}_*.deb" if version else f"{package}_*.deb"
     if deb_dir is not None:
-        found = sorted(Path(deb_dir).glob(f"{bank.package}_*.deb"))
+        found = sorted(Path(deb_dir).glob(pattern))
         if not found:
-            raise InstrecError(f"{deb_dir}: no {bank.package}_*.deb there")
+            raise InstrecError(f"{deb_dir}: no {pattern} there")
         return found[-1]
     apt = shutil.which("apt-get")
     if apt is None:
-        raise InstrecError(f"apt-get not found: this is not a Debian/Ubuntu system; copy {bank.filename} "
-                           f"(package {bank.package}) into {soundfont_dir()} by hand")
-    done = subprocess.run([apt, "download", bank.package], cwd=workdir, capture_output=True, text=True)
-    found = sorted(workdir.glob(f"{bank.package}_*.deb"))
+        raise InstrecError(f"apt-get not found: this is not a Debian/Ubuntu system; {by_hand}")
+    done = subprocess.run([apt, "download", f"{package}={version}" if version else package], cwd=workdir,
+                          capture_output=True, text=True)
+    found = sorted(workdir.glob(pattern))
     if done.returncode != 0 or not found:
         reason = (done.stderr.strip().splitlines() or ["no file"])[-1]
-        raise InstrecError(f"apt-get download {bank.package} failed ({reason}); run `apt-get update` "
-                           f"or copy {bank.filename} into {soundfont_dir()} by hand")
+        raise InstrecError(f"apt-get download {package} failed ({reason}); run `apt-get update` or {by_hand}")
     return found[-1]
 
 
@@ -138,6 +146,10 @@ def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path
         return build_sample_set(name, target, npm_dir or os.environ.get("INSTREC_NPM_DIR") or None)
     if deb_dir is None and os.environ.get("INSTREC_DEB_DIR"):
         deb_dir = os.environ["INSTREC_DEB_DIR"]
+    if bank.kind == "festival":
+        from instrec.datasets.synth.singing import build_festival_bank
+
+        return build_festival_bank(target, deb_dir)
     dpkg = shutil.which("dpkg-deb")
     if dpkg is None:
         raise InstrecError(f"dpkg-deb not found; copy {bank.filename} (package {bank.package}) into "
@@ -145,7 +157,8 @@ def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         work = Path(tmp)
-        deb = _find_deb(bank, Path(deb_dir) if deb_dir else None, work)
+        deb = find_deb(bank.package, Path(deb_dir) if deb_dir else None, work,
+                       f"copy {bank.filename} (package {bank.package}) into {soundfont_dir()} by hand")
         unpacked = work / "unpacked"
         done = subprocess.run([dpkg, "-x", str(deb), str(unpacked)], capture_output=True, text=True)
         member = unpacked / bank.member
