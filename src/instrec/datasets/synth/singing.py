@@ -132,7 +132,7 @@ def sung_notes() -> list[SungNote]:
         for low, high, singers in registers:
             roots = list(range(max(low, SUNG_KEYS[0]), min(high, SUNG_KEYS[1]) + 1, ROOT_STEP))
             ranges = [(max(a, low), min(b, high)) for a, b in key_ranges(roots)]
-            for i, (root, (key_low, key_high)) in enumerate(zip(roots, ranges)):
+            for root, (key_low, key_high) in zip(roots, ranges):
                 for layer, (singer, (vel_low, vel_high)) in enumerate(zip(singers, ((1, VELOCITY_SPLIT - 1),
                                                                                      (VELOCITY_SPLIT, 127)))):
                     syllable = SYLLABLES[(root + 3 * layer + program) % len(SYLLABLES)]
