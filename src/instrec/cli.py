@@ -195,7 +195,8 @@ def run_soundfonts(args: argparse.Namespace) -> int:
             print(f"{name}: not here (`instrec soundfonts fetch {name}`)")
             continue
         classes = sorted(available_classes(Renderer([path])))
-        print(f"{name}: {path} ({path.stat().st_size / 1e6:.0f} MB); plays {len(classes)} classes: {', '.join(classes)}")
+        print(f"{name}: {path} ({path.stat().st_size / 1e6:.0f} MB); plays {len(classes)} class{'es' if len(classes) != 1 else ''}: "
+              f"{', '.join(classes)}")
     return 0
 
 
