@@ -96,8 +96,9 @@ LAYOUT: dict[int, tuple[tuple[int, int, tuple[str, str]], ...]] = {
     53: ((0, 59, ("ked", "pc")), (60, 67, ("pc", "lj")), (68, 127, ("lj", "dita"))),
 }
 VELOCITY_SPLIT = 80
-# the voice class plays keys 53-76. Festival's diphone synthesis crashes above about 500 Hz (key 71), so the
-# highest root, 71, also plays the keys above it (up to 5 semitones up by resampling, as any SoundFont zone)
+# the voice class plays keys 53-76. Festival's diphone synthesis crashes above about 500 Hz (key 71), so roots
+# stop there (the top register's highest is 70) and the highest root also plays the keys above it (key 76: 6
+# semitones up, resampled as in any SoundFont zone)
 SUNG_KEYS = (51, 71)
 ROOT_STEP = 2
 # (onset consonant or "", vowel index into Singer.vowels): a e i o u
