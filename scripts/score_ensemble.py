@@ -21,17 +21,18 @@ from instrec.bundle import trained_classes
 from instrec.default_model import THRESHOLDS, assemble, choose_threshold
 from instrec.evaluation import stored_split_data
 from instrec.metrics import average_precision_per_class, f1_macro_per_class
+from instrec.training import predict_probs
 
 
 def probabilities(classifier, x: torch.Tensor, runs_of: int) -> np.ndarray:
     """The classifier's probabilities of each clip, or their mean over its runs of ``runs_of`` examples."""
     if not runs_of:
-        return classifier(x)["probs"].numpy()
+        return predict_probs(classifier, x)
     step = P.EXAMPLE_FRAMES
     starts = range(0, x.shape[1] // step - runs_of + 1)
     if not starts:
         raise SystemExit(f"--runs-of {runs_of}: a clip has only {x.shape[1] // step} examples")
-    return np.mean([classifier(x[:, s * step:(s + runs_of) * step])["probs"].numpy() for s in starts], axis=0)
+    return np.mean([predict_probs(classifier, x[:, s * step:(s + runs_of) * step]) for s in starts], axis=0)
 
 
 def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -48,8 +49,7 @@ def score(runs: list[Path], per_class: bool, runs_of: int) -> dict:
     splits = {}
     for name in ("validation", "test"):
         data = stored_split_data(bundle, name)
-        probs = np.concatenate([probabilities(classifier, data.x[i:i + 256], runs_of)
-                                for i in range(0, len(data.x), 256)])
+        probs = probabilities(classifier, data.x, runs_of)  # predict_probs batches the clips
         splits[name] = (np.where(trained, probs, 0.0), data.y.numpy(), data.mask.numpy())
     threshold = per_class_thresholds(*splits["validation"]) if per_class else choose_threshold(*splits["validation"])[0]
     probs, labels, mask = splits["test"]

@@ -121,8 +121,11 @@ def test_runs_of_examples_average_the_classifier_over_shorter_runs():
     # example k of the clip holds the value k; the "classifier" reports the largest value it is shown
     x = torch.arange(10, dtype=torch.float32).repeat_interleave(P.EXAMPLE_FRAMES)[None, :, None].expand(2, -1, 4)
 
-    def loudest(features):
-        return {"probs": features.amax(dim=(1, 2))[:, None]}
+    class Loudest(torch.nn.Module):
+        def forward(self, features):
+            return {"probs": features.amax(dim=(1, 2))[:, None]}
+
+    loudest = Loudest()
 
     np.testing.assert_allclose(script.probabilities(loudest, x, 0), [[9.0], [9.0]])
     # runs of 3 start at examples 0..7 and reach up to examples 2..9: mean 5.5

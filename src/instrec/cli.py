@@ -195,8 +195,8 @@ def run_soundfonts(args: argparse.Namespace) -> int:
             print(f"{name}: not here (`instrec soundfonts fetch {name}`)")
             continue
         classes = sorted(available_classes(Renderer([path])))
-        print(f"{name}: {path} ({path.stat().st_size / 1e6:.0f} MB); plays {len(classes)} class{'es' if len(classes) != 1 else ''}: "
-              f"{', '.join(classes)}")
+        plays = f"{len(classes)} class" + ("" if len(classes) == 1 else "es")
+        print(f"{name}: {path} ({path.stat().st_size / 1e6:.0f} MB); plays {plays}: {', '.join(classes)}")
     return 0
 
 
