@@ -36,8 +36,13 @@ def test_interrupted_extraction_resumes_to_the_same_bytes(small_openmic, tmp_pat
     dataset = OpenMIC(small_openmic)
     rep = build_representation("vggish-random", seed=0)
     whole = extract_split(dataset, "train", rep, tmp_path / "whole", batch_clips=1)
+
+    def kill_after_two(done: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
-        extract_split(dataset, "train", rep, tmp_path / "resumed", batch_clips=1, stop_after_batches=2)
+        extract_split(dataset, "train", rep, tmp_path / "resumed", batch_clips=1, after_batch=kill_after_two)
     progress = json.loads((tmp_path / "resumed" / "train.progress.json").read_text())
     assert progress["done"] == 2 and not (tmp_path / "resumed" / "train.npy").exists()
     resumed = extract_split(dataset, "train", rep, tmp_path / "resumed", batch_clips=2)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,9 @@ class _Clips:
 
 def extract_split(dataset: Dataset, split: str, representation: Representation, out_dir: Path,
                   examples_per_clip: int = OPENMIC_EXAMPLES_PER_CLIP, batch_clips: int = 16,
-                  peak_normalize: bool = False, stop_after_batches: int | None = None) -> Path:
-    """Embed every clip of ``split`` into ``out_dir/<split>.npy``; resumes a partial run."""
+                  peak_normalize: bool = False, after_batch: Callable[[int], None] | None = None) -> Path:
+    """Embed every clip of ``split`` into ``out_dir/<split>.npy``; resumes a partial run. ``after_batch`` is
+    called with the count of clips done once each batch is safely on disk (tests interrupt there, as a kill would)."""
     final = out_dir / f"{split}.npy"
     if final.exists():
         return final
@@ -103,7 +105,6 @@ def extract_split(dataset: Dataset, split: str, representation: Representation, 
     rows = np.lib.format.open_memmap(partial, mode="r+")
     decode = _Clips(dataset, examples_per_clip, peak_normalize, LogMelExamples())
     starts = list(range(progress["done"], len(keys), batch_clips))
-    batches_done = 0
     # Decoding and the front end run in line: they cost ~6% of the forward pass; a helper thread
     # competes with the network for the two cores and made the whole slower (benchmarks/bench_embed.py).
     with tqdm(total=len(keys), initial=progress["done"], unit="clip", desc=f"{representation.key} {split}") as bar:
@@ -124,9 +125,8 @@ def extract_split(dataset: Dataset, split: str, representation: Representation, 
             for message in failed.values():
                 tqdm.write(f"skipped {message}", file=sys.stderr)
             bar.update(len(features))
-            batches_done += 1
-            if stop_after_batches is not None and batches_done >= stop_after_batches and progress["done"] < len(keys):
-                raise KeyboardInterrupt  # tests: simulate an interruption
+            if after_batch is not None:
+                after_batch(progress["done"])
     del rows
     atomic_write_json(out_dir / f"{split}.failed.json", progress["failed"])
     atomic_write_text(out_dir / f"{split}.keys.txt", "".join(k + "\n" for k in keys))
