@@ -389,8 +389,8 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from instrec.config import apply_overrides
-    from instrec.pretraining.stage1 import PretrainConfig, pretrain
+    from instrec.config import PretrainConfig, apply_overrides
+    from instrec.pretraining.stage1 import pretrain
 
     config = apply_overrides(PretrainConfig(), args.set)
     out = args.out or Path("runs") / f"pretrain-{args.objective}-s{config.seed}"

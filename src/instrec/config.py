@@ -54,6 +54,36 @@ class TrainConfig:
                                f"{P.NUM_MEL_BANDS} mel bands and the {P.EXAMPLE_FRAMES} frames of an example")
 
 
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Stage-1 pre-training of VGGish (``instrec pretrain --set``, a profile's ``[pretrain]`` table)."""
+
+    max_epochs: int = 50
+    patience: int = 5
+    batch_size: int = 64
+    lr: float = 1e-4
+    seed: int = 0
+    precision: str = "32-true"  # or bf16-mixed
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"  # ddp for several devices / nodes
+    num_nodes: int = 1
+    word_vectors: str = ""  # GloVe .txt / word2vec .bin; default: the shipped GloVe 6B 50-d subset
+    margin: float = 0.5
+    temperature: float = 0.1
+    noise_std: float = 0.1
+    keep_probability: float = 0.5
+    final_relu: bool = True
+    max_train_items: int = 0  # 0 = all (the quick study profile uses fewer)
+    max_valid_items: int = 0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, at_least_1=("max_epochs", "batch_size", "devices", "num_nodes"),
+                     at_least_0=("patience", "seed", "max_train_items", "max_valid_items", "margin", "noise_std"),
+                     positive=("lr", "temperature"), unit=("keep_probability",),
+                     choices={"precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")})
+
+
 def changed_settings(saved: dict, config: TrainConfig, ignore: tuple[str, ...] = ()) -> list[str]:
     """The names of the settings in which a run's written training settings ``saved`` differ from ``config``,
     except ``ignore``; a setting added to :class:`TrainConfig` since the run was written counts as its default."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from instrec.config import TrainConfig, field_type, from_dict
+from instrec.config import PretrainConfig, TrainConfig, field_type, from_dict
 from instrec.errors import InstrecError, MissingWeightsError
 from instrec.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -83,8 +83,6 @@ PROFILE_DATA_KEYS = {"seed": int, "openmic_size": int, "nsynth_size": int, "free
 
 def check_profile(profile: dict, source: str) -> None:
     """Unknown tables and keys, wrong types and out-of-range values are errors: a typo must not go unnoticed."""
-    from instrec.pretraining.stage1 import PretrainConfig
-
     tables = {"data": PROFILE_DATA_KEYS, "study": {"seeds": int},
               "pretrain": {f.name: f.type for f in dataclasses.fields(PretrainConfig)},
               "train": {f.name: f.type for f in dataclasses.fields(TrainConfig)}}
@@ -166,7 +164,6 @@ def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, op
               data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
     """Run (or resume) the whole grid; returns the aggregated results and writes tables, figures and report."""
     from instrec.datasets.openmic import OpenMIC
-    from instrec.pretraining.stage1 import PretrainConfig
 
     started = time.perf_counter()
     profile = load_profile(profile_name)

@@ -11,47 +11,18 @@ Lightning's DDP: ``--set devices=N --set strategy=ddp [--set num_nodes=M]``; ``-
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from instrec.config import check_ranges
+from instrec.config import PretrainConfig  # noqa: F401  (the settings of pretrain(); also importable from here)
 from instrec.errors import InstrecError
 from instrec.io import atomic_torch_save, atomic_write_json, nonfinite
 from instrec.pretraining.objectives import DenoisingDecoder, TagEncoder, TextualHead, corrupt, nt_xent, textual_loss
 from instrec.representations.vggish import VGGish
 
 import lightning as L  # noqa: E402  (imported here: only stage-1 training needs Lightning)
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    max_epochs: int = 50
-    patience: int = 5
-    batch_size: int = 64
-    lr: float = 1e-4
-    seed: int = 0
-    precision: str = "32-true"  # or bf16-mixed
-    accelerator: str = "auto"
-    devices: int = 1
-    strategy: str = "auto"  # ddp for several devices / nodes
-    num_nodes: int = 1
-    word_vectors: str = ""  # GloVe .txt / word2vec .bin; default: the shipped GloVe 6B 50-d subset
-    margin: float = 0.5
-    temperature: float = 0.1
-    noise_std: float = 0.1
-    keep_probability: float = 0.5
-    final_relu: bool = True
-    max_train_items: int = 0  # 0 = all (the quick study profile uses fewer)
-    max_valid_items: int = 0
-
-    def __post_init__(self) -> None:
-        check_ranges(self, at_least_1=("max_epochs", "batch_size", "devices", "num_nodes"),
-                     at_least_0=("patience", "seed", "max_train_items", "max_valid_items", "margin", "noise_std"),
-                     positive=("lr", "temperature"), unit=("keep_probability",),
-                     choices={"precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")})
 
 
 class Stage1(L.LightningModule):
