@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from instrec.config import PretrainConfig  # noqa: F401  (the settings of pretrain(); also importable from here)
+from instrec.config import PretrainConfig
 from instrec.errors import InstrecError
 from instrec.io import atomic_torch_save, atomic_write_json, nonfinite
 from instrec.pretraining.objectives import DenoisingDecoder, TagEncoder, TextualHead, corrupt, nt_xent, textual_loss
