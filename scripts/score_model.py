@@ -45,10 +45,11 @@ def main() -> None:
     result["real_dev"]["confusion"] = real["confusion"]
     for bank in args.banks:
         held = evaluate_openmic_test(model, args.holdout_data / f"holdout-{bank}")
-        result[bank] = {k: held[k] for k in ("f1_macro", "map", "files")}
+        result[bank] = {k: held[k] for k in ("f1_macro", "map", "top1", "single_instrument_items", "files")}
     for dataset in args.dataset:
         held = evaluate_openmic_test(model, dataset)
-        result[str(dataset)] = {k: held[k] for k in ("f1_macro", "map", "files", "per_class")}
+        result[str(dataset)] = {k: held[k] for k in ("f1_macro", "map", "top1", "single_instrument_items", "files",
+                                                     "per_class")}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

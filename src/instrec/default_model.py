@@ -37,7 +37,7 @@ RECIPE_MEMBERS = ("", "seed=1")
 
 @dataclass(frozen=True)
 class Recipe:
-    size: int = 10000
+    size: int = 20000
     seed: int = 0
     labels: str = "full"
     hold_out_bank: str = "csound"

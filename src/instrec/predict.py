@@ -42,7 +42,7 @@ SILENCE_LOGMEL = float(np.log(2 * P.LOG_OFFSET))  # log-mel floor is log(0.01); 
 MIN_SOUNDING_FRAMES = 5  # an example with fewer frames above the floor (50 ms: a click, a pop) holds no music
 QUIET_PEAK = 1e-4  # -80 dBFS around the mean: silence, a DC offset or faint hiss
 FILE_RULES = ("max", "mean", "top3", "top-third")
-FILE_RULE = "top-third"  # chosen by measurement with the shipped model: scripts/file_rule.py, docs/model-card.md
+FILE_RULE = "max"  # chosen by measurement with the shipped model: scripts/file_rule.py, docs/model-card.md
 EXAMPLE_SAMPLES = P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES  # 15,360: one example hop
 BLOCK_SECONDS = 60
 
