@@ -17,6 +17,7 @@ from instrec.evaluation import evaluate_audio, evaluate_openmic_test
 from instrec.predict import load_model
 
 REAL_DEV = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real-dev"
+HELD_OUT_KEYS = ("f1_macro", "map", "top1", "single_instrument_items", "files")  # of each held-out test split
 
 
 def main() -> None:
@@ -45,11 +46,10 @@ def main() -> None:
     result["real_dev"]["confusion"] = real["confusion"]
     for bank in args.banks:
         held = evaluate_openmic_test(model, args.holdout_data / f"holdout-{bank}")
-        result[bank] = {k: held[k] for k in ("f1_macro", "map", "top1", "single_instrument_items", "files")}
+        result[bank] = {k: held[k] for k in HELD_OUT_KEYS}
     for dataset in args.dataset:
         held = evaluate_openmic_test(model, dataset)
-        result[str(dataset)] = {k: held[k] for k in ("f1_macro", "map", "top1", "single_instrument_items", "files",
-                                                     "per_class")}
+        result[str(dataset)] = {k: held[k] for k in (*HELD_OUT_KEYS, "per_class")}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
