@@ -231,3 +231,39 @@ def test_assemble_refuses_members_trained_on_other_features(tmp_path):
         assemble(runs)
     classifier, bundle = assemble(runs[:1])
     assert classifier.args["architecture"] == "cnn" and "members" not in bundle
+
+
+def _swa_run(tmp_path, name, config, after_epoch=None, seen=None):
+    def record(done):
+        if seen is not None:
+            seen[done] = torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)["model"]
+        if after_epoch is not None:
+            after_epoch(done)
+    extra = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm"},
+             "classes": ["low", "high", "none"], "trained_classes": [True] * 3}
+    train_classifier(_split(16, 1), _split(8, 2), config, tmp_path / name, extra, after_epoch=record)
+    return torch.load(tmp_path / name / "best.pt", weights_only=True)
+
+
+def test_swa_keeps_the_mean_of_the_last_epochs_weights_with_fresh_batch_norm(tmp_path, interrupt_after):
+    config = TrainConfig(epochs=4, batch_size=32, lr=3e-3, architecture="cnn", width=4, crop_examples=2, swa_epochs=2)
+    seen = {}
+    bundle = _swa_run(tmp_path, "whole", config, seen=seen)
+    assert bundle["averaged_epochs"] == 2 and bundle["epoch"] == 3
+    model = ConvAttentionClassifier(num_classes=3, width=4)
+    params = {name for name, _ in model.named_parameters()}
+    for name in params:  # the mean of epochs 3 and 4, not any one epoch's
+        torch.testing.assert_close(bundle["state_dict"][name], (seen[3][name] + seen[4][name]) / 2)
+    assert any(not torch.equal(bundle["state_dict"][n], seen[4][n]) for n in params)
+    model.load_state_dict(bundle["state_dict"])
+    examples = _split(16, 1).x.reshape(-1, 1, 96, 64)  # one batch of every training clip: its exact mean
+    with torch.no_grad():
+        torch.testing.assert_close(model.convs[1].running_mean, model.convs[0](examples).mean(dim=(0, 2, 3)))
+    with pytest.raises(KeyboardInterrupt):  # stopped after averaging began: the resumed run ends the same
+        _swa_run(tmp_path, "resumed", config, after_epoch=interrupt_after(3))
+    resumed = _swa_run(tmp_path, "resumed", config)
+    for key, value in bundle["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], value, rtol=0, atol=0)
+    assert resumed["best_val_f1_macro"] == bundle["best_val_f1_macro"]
+    with pytest.raises(InstrecError, match="swa_epochs=5: at most the 4 epochs"):
+        TrainConfig(epochs=4, swa_epochs=5)

@@ -31,6 +31,7 @@ class TrainConfig:
     shift_bands: int = 0  # log-mel: largest random shift of the spectrum, mel bands (0: none)
     mask_bands: int = 0  # log-mel: widest run of mel bands silenced per clip (SpecAugment; 0: none)
     mask_frames: int = 0  # log-mel: widest run of frames silenced per 0.96 s example (SpecAugment; 0: none)
+    swa_epochs: int = 0  # keep the mean of the last N epochs' weights (SWA) instead of the best epoch's (0: off)
     hidden: int = 128
     groups: int = 16
     dropout: float = 0.6  # reference variant only
@@ -43,12 +44,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
                      at_least_0=("weight_decay", "crop_examples", "num_threads", "seed", "eq_db", "shift_bands",
-                                 "mask_bands", "mask_frames"),
+                                 "mask_bands", "mask_frames", "swa_epochs"),
                      positive=("lr",), unit=("threshold", "dropout", "mix"),
                      choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn"),
                               "lr_schedule": ("constant", "cosine")})
         if self.hidden % self.groups:
             raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")
+        if self.swa_epochs > self.epochs:
+            raise InstrecError(f"swa_epochs={self.swa_epochs}: at most the {self.epochs} epochs of the run")
         if self.mask_bands > P.NUM_MEL_BANDS or self.mask_frames > P.EXAMPLE_FRAMES:
             raise InstrecError(f"mask_bands={self.mask_bands}, mask_frames={self.mask_frames}: at most the "
                                f"{P.NUM_MEL_BANDS} mel bands and the {P.EXAMPLE_FRAMES} frames of an example")

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
 from instrec import params as P
@@ -146,7 +147,7 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
     # fused: one kernel for all parameters (CPU and CUDA); ~3x faster than foreach for this small model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     loop = _Loop(model, optimizer, torch.Generator().manual_seed(config.seed), train, validation, config, run_dir,
-                 device, rank, world, augment)
+                 device, rank, world, augment, AveragedModel(model) if config.swa_epochs else None)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed + 1)  # dropout draws from the global generator: seeded here, restored after
         loop.resume()
@@ -165,7 +166,20 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
         if rank == 0:
             loop.write(bundle_extra)
     return {"best_epoch": loop.state["best_epoch"], "best_val_f1_macro": loop.state["best_f1"], "seconds": seconds,
-            "epochs_run": config.epochs - first}
+            "epochs_run": config.epochs - first,
+            **({"swa_val_f1_macro": loop.state["swa_f1"]} if "swa_f1" in loop.state else {})}
+
+
+def finish_average(swa: AveragedModel, train_x: torch.Tensor, validation: SplitData, config: TrainConfig,
+                   device: torch.device | str = "cpu") -> float:
+    """Averaged weights made usable (stochastic weight averaging, Izmailov et al. 2018): batch-norm statistics
+    from one pass over the training clips, whole, in batches of ``config.batch_size``; returns the averaged
+    model's validation F1-macro."""
+    update_bn((train_x[i:i + config.batch_size] for i in range(0, len(train_x), config.batch_size)), swa,
+              torch.device(device))
+    probs = predict_probs(swa.module, validation.x, device=device)
+    return mean_f1_macro(probs, validation.y.numpy(), validation.mask.numpy(), config.threshold,
+                         config.strict_threshold)
 
 
 @dataclass
@@ -183,6 +197,7 @@ class _Loop:
     rank: int
     world: int
     augment: Augmenter
+    swa: AveragedModel | None  # the running mean of the last config.swa_epochs epochs' weights
     state: dict = dataclasses.field(default_factory=lambda: {
         "epoch": 0, "best_f1": -1.0, "best_epoch": -1, "best_state": None, "history": []})
 
@@ -201,6 +216,8 @@ class _Loop:
             self.shuffle.set_state(saved["shuffle_rng"])
             torch.set_rng_state(saved["torch_rng"])
             self.state = saved["state"]
+            if self.swa is not None:
+                self.swa.load_state_dict(saved["swa"])
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -233,6 +250,8 @@ class _Loop:
             self.optimizer.step()
             total += loss.item() if steps % 16 == 0 else 0.0
             steps += 1
+        if self.swa is not None and epoch >= config.epochs - config.swa_epochs:
+            self.swa.update_parameters(self.model)
         probs = predict_probs(self.model, self.validation.x, device=self.device)
         val_f1 = mean_f1_macro(probs, self.validation.y.numpy(), self.validation.mask.numpy(), config.threshold,
                                config.strict_threshold)
@@ -245,17 +264,23 @@ class _Loop:
     def checkpoint(self) -> None:
         atomic_torch_save(self.last, {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                                       "shuffle_rng": self.shuffle.get_state(), "torch_rng": torch.get_rng_state(),
-                                      "state": self.state, "config": dataclasses.asdict(self.config)})
+                                      "state": self.state, "config": dataclasses.asdict(self.config),
+                                      **({"swa": self.swa.state_dict()} if self.swa is not None else {})})
 
     def write(self, bundle_extra: dict | None) -> None:
-        """``best.pt`` (the best epoch's bundle), ``log.csv`` and ``config.json``."""
+        """``best.pt`` (the best epoch's bundle, or with ``swa_epochs`` the averaged weights'), ``log.csv`` and
+        ``config.json``."""
         if self.state["best_state"] is None:
             raise InstrecError(f"{self.run_dir}: no epoch gave a validation F1-macro (no labelled validation entry, "
                                "or no epoch run); no model was written")
+        kept = {"state_dict": self.state["best_state"], "epoch": self.state["best_epoch"],
+                "best_val_f1_macro": self.state["best_f1"]}
+        if self.swa is not None:
+            self.state["swa_f1"] = finish_average(self.swa, self.x, self.validation, self.config, self.device)
+            kept = {"state_dict": self.swa.module.state_dict(), "epoch": self.config.epochs - 1,
+                    "averaged_epochs": self.config.swa_epochs, "best_val_f1_macro": self.state["swa_f1"]}
         save_run_bundle(self.run_dir / "best.pt", {
-            "model_args": self.model.args, "state_dict": self.state["best_state"],
-            "config": dataclasses.asdict(self.config), "epoch": self.state["best_epoch"],
-            "best_val_f1_macro": self.state["best_f1"], **(bundle_extra or {})})
+            "model_args": self.model.args, **kept, "config": dataclasses.asdict(self.config), **(bundle_extra or {})})
         with atomic_path(self.run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["epoch", "train_loss_sampled", "val_f1_macro"])
             writer.writeheader()
