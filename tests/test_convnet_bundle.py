@@ -250,6 +250,10 @@ def test_swa_keeps_the_mean_of_the_last_epochs_weights_with_fresh_batch_norm(tmp
     seen = {}
     bundle = _swa_run(tmp_path, "whole", config, seen=seen)
     assert bundle["averaged_epochs"] == 2 and bundle["epoch"] == 3
+    best = torch.load(tmp_path / "whole" / "best-epoch.pt", weights_only=True)  # kept beside it
+    assert best["state_dict"].keys() == bundle["state_dict"].keys() and "averaged_epochs" not in best
+    for key, value in best["state_dict"].items():
+        torch.testing.assert_close(value, seen[best["epoch"] + 1][key], rtol=0, atol=0)
     model = ConvAttentionClassifier(num_classes=3, width=4)
     params = {name for name, _ in model.named_parameters()}
     for name in params:  # the mean of epochs 3 and 4, not any one epoch's

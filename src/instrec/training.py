@@ -268,19 +268,20 @@ class _Loop:
                                       **({"swa": self.swa.state_dict()} if self.swa is not None else {})})
 
     def write(self, bundle_extra: dict | None) -> None:
-        """``best.pt`` (the best epoch's bundle, or with ``swa_epochs`` the averaged weights'), ``log.csv`` and
-        ``config.json``."""
+        """``best.pt`` (the best epoch's bundle; with ``swa_epochs``, the averaged weights', and the best epoch's in
+        ``best-epoch.pt``), ``log.csv`` and ``config.json``."""
         if self.state["best_state"] is None:
             raise InstrecError(f"{self.run_dir}: no epoch gave a validation F1-macro (no labelled validation entry, "
                                "or no epoch run); no model was written")
-        kept = {"state_dict": self.state["best_state"], "epoch": self.state["best_epoch"],
+        common = {"model_args": self.model.args, "config": dataclasses.asdict(self.config), **(bundle_extra or {})}
+        best = {**common, "state_dict": self.state["best_state"], "epoch": self.state["best_epoch"],
                 "best_val_f1_macro": self.state["best_f1"]}
-        if self.swa is not None:
+        if self.swa is not None:  # the best epoch's model is kept beside it, for comparison
+            save_run_bundle(self.run_dir / "best-epoch.pt", best)
             self.state["swa_f1"] = finish_average(self.swa, self.x, self.validation, self.config, self.device)
-            kept = {"state_dict": self.swa.module.state_dict(), "epoch": self.config.epochs - 1,
+            best = {**common, "state_dict": self.swa.module.state_dict(), "epoch": self.config.epochs - 1,
                     "averaged_epochs": self.config.swa_epochs, "best_val_f1_macro": self.state["swa_f1"]}
-        save_run_bundle(self.run_dir / "best.pt", {
-            "model_args": self.model.args, **kept, "config": dataclasses.asdict(self.config), **(bundle_extra or {})})
+        save_run_bundle(self.run_dir / "best.pt", best)
         with atomic_path(self.run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["epoch", "train_loss_sampled", "val_f1_macro"])
             writer.writeheader()
