@@ -8,7 +8,7 @@ checkpoint's own epoch count is read). The weights of the last N epochs are aver
 and the validation F1-macro computed as training does (``training.finish_average``), and OUT_DIR/best.pt written
 with RUN_DIR's bundle otherwise unchanged: `instrec predict --model OUT_DIR`, `scripts/score_model.py OUT_DIR
 --validation-threshold` and `instrec train-default`'s export read it as any run. Training's trajectory does not
-depend on the setting, so this equals the run trained with it.
+depend on the setting, so this is the same computation on the same weights as the run trained with it.
 """
 
 import argparse
