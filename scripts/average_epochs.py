@@ -24,7 +24,7 @@ from instrec.config import TrainConfig
 from instrec.datasets.openmic import OpenMIC
 from instrec.extract import FeatureStore
 from instrec.io import atomic_write_json
-from instrec.training import finish_average, load_bundle, load_split_data
+from instrec.training import averaged_bundle, finish_average, load_bundle, load_split_data
 
 
 def main() -> None:
@@ -52,9 +52,7 @@ def main() -> None:
     train, validation = (load_split_data(dataset, store, split) for split in ("train", "validation"))
     f1 = finish_average(swa, train.x, validation, config)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_run_bundle(args.out / "best.pt", {**bundle, "state_dict": swa.module.state_dict(),
-                                           "config": dataclasses.asdict(config), "epoch": config.epochs - 1,
-                                           "averaged_epochs": args.last, "best_val_f1_macro": f1})
+    save_run_bundle(args.out / "best.pt", averaged_bundle(bundle, swa, config, f1))
     atomic_write_json(args.out / "config.json", dataclasses.asdict(config))
     if (args.run / "log.csv").exists():
         shutil.copy(args.run / "log.csv", args.out / "log.csv")

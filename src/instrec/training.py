@@ -182,6 +182,12 @@ def finish_average(swa: AveragedModel, train_x: torch.Tensor, validation: SplitD
                          config.strict_threshold)
 
 
+def averaged_bundle(bundle: dict, swa: AveragedModel, config: TrainConfig, val_f1: float) -> dict:
+    """A run bundle with the averaged weights of ``config.swa_epochs`` epochs in place of the best epoch's."""
+    return {**bundle, "state_dict": swa.module.state_dict(), "config": dataclasses.asdict(config),
+            "epoch": config.epochs - 1, "averaged_epochs": config.swa_epochs, "best_val_f1_macro": val_f1}
+
+
 @dataclass
 class _Loop:
     """One training run's moving parts; ``state`` is what a checkpoint keeps besides the tensors' owners."""
@@ -279,8 +285,7 @@ class _Loop:
         if self.swa is not None:  # the best epoch's model is kept beside it, for comparison
             save_run_bundle(self.run_dir / "best-epoch.pt", best)
             self.state["swa_f1"] = finish_average(self.swa, self.x, self.validation, self.config, self.device)
-            best = {**common, "state_dict": self.swa.module.state_dict(), "epoch": self.config.epochs - 1,
-                    "averaged_epochs": self.config.swa_epochs, "best_val_f1_macro": self.state["swa_f1"]}
+            best = averaged_bundle(best, self.swa, self.config, self.state["swa_f1"])
         save_run_bundle(self.run_dir / "best.pt", best)
         with atomic_path(self.run_dir / "log.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["epoch", "train_loss_sampled", "val_f1_macro"])
