@@ -149,6 +149,7 @@ CASES = [
     (["holdout", "--size", "0"], "at least 1"),
     (["train-default", "--size", "0"], "at least 1"),
     (["train-default", "--epochs", "-2"], "at least 1"),
+    (["train-default", "--epochs", "5", "--out", "td"], "member 'swa_epochs=10': swa_epochs=10: at most the 5 epochs"),
     (["train-default", "--bank", "nosuch", "--out", "td"], "unknown SoundFont bank 'nosuch'"),
     (["train-default", "--member", "", "--member", "widht=32", "--out", "td"], "member 'widht=32': widht=32: unknown setting 'widht'"),
     (["pretrain", "--objective", "guess", "--dataset", "not-a-dataset"], "invalid choice"),

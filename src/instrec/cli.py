@@ -408,7 +408,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=OUT_DIR, default=Path("runs/default-model"), help="work and output folder "
                                                                                 "(default runs/default-model)")
     p.add_argument("--size", type=COUNT, default=r.size, help=f"clips to render (default {r.size})")
-    p.add_argument("--epochs", type=COUNT, default=r.epochs, help=f"training epochs (default {r.epochs})")
+    p.add_argument("--epochs", type=COUNT, default=r.epochs,
+                   help=f"training epochs (default {r.epochs}; the default members average the last 10, so fewer "
+                        "need --member settings with a smaller swa_epochs)")
     p.add_argument("--seed", type=SEED, default=r.seed)
     p.add_argument("--hold-out-bank", default=r.hold_out_bank,
                    help=f"bank kept out of training, the test split (default {r.hold_out_bank})")

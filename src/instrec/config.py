@@ -51,7 +51,8 @@ class TrainConfig:
         if self.hidden % self.groups:
             raise InstrecError(f"groups={self.groups} must divide hidden={self.hidden}")
         if self.swa_epochs > self.epochs:
-            raise InstrecError(f"swa_epochs={self.swa_epochs}: at most the {self.epochs} epochs of the run")
+            raise InstrecError(f"swa_epochs={self.swa_epochs}: at most the {self.epochs} epochs of the run; "
+                               "lower swa_epochs or raise epochs")
         if self.mask_bands > P.NUM_MEL_BANDS or self.mask_frames > P.EXAMPLE_FRAMES:
             raise InstrecError(f"mask_bands={self.mask_bands}, mask_frames={self.mask_frames}: at most the "
                                f"{P.NUM_MEL_BANDS} mel bands and the {P.EXAMPLE_FRAMES} frames of an example")

@@ -32,7 +32,7 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 # the four General MIDI banks, the tonejs-instruments recordings and the two AVLdrums kits (soundfonts.BANKS)
 RECIPE_BANKS = ("timgm6mb", "fluidr3", "musescore", "csound", "tonejs", "avldrums-blackpearl", "avldrums-redzeppelin")
 # the ensemble's members: TrainConfig settings ("key=value,key=value") on top of the candidate's, one network each
-RECIPE_MEMBERS = ("", "seed=1")
+RECIPE_MEMBERS = ("swa_epochs=10", "seed=1,swa_epochs=10")
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def member_config(config: TrainConfig, settings: str) -> TrainConfig:
     try:
         return apply_overrides(config, [item for item in settings.split(",") if item])
     except InstrecError as exc:
-        raise InstrecError(f"member {settings!r}: {str(exc).removeprefix('--set ')}") from None
+        raise InstrecError(f"member {settings!r}: {str(exc).removeprefix('--set: ').removeprefix('--set ')}") from None
 
 
 # how a run was computed, not what it learnt: a finished member trained on a GPU stands for the same recipe
