@@ -125,3 +125,23 @@ def test_evaluate_audio_bad_labels_one_line_exit_2(tmp_path, capsys, rows, messa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "labels.csv" in err[0]
     assert not (tmp_path / "report").exists()
+
+
+def test_shift_probe_averages_the_plain_and_the_shifted_reading():
+    """scripts/shift_probe.py (the model card's two-framings measurement): one shift is predict's own reading;
+    two are the mean of the readings of the file and of the file without its first 0.48 s."""
+    import importlib.util
+
+    script = Path(__file__).parent.parent / "scripts" / "shift_probe.py"
+    spec = importlib.util.spec_from_file_location("shift_probe", script)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    model = load_model()
+    path = sorted((FIXTURES / "held-out-bank").glob("*.ogg"))[0]
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    np.testing.assert_allclose(probe.Shifted(model, (0.0,)).predict(path).probs, model.predict(path).probs, atol=1e-5)
+    shifted = model.predict(audio[int(round(0.48 * rate)):], rate).probs
+    assert not np.allclose(shifted, model.predict(path).probs, atol=1e-3)  # the second framing reads differently
+    np.testing.assert_allclose(probe.Shifted(model, (0.0, 0.48)).predict(path).probs,
+                               (model.predict(audio, rate).probs + shifted) / 2, atol=1e-6)
