@@ -133,9 +133,34 @@ def test_frame_mask_silences_one_run_of_frames_in_each_example():
     assert max(widths) <= 20 and len(set(widths)) > 3
 
 
+def test_mixstyle_gives_each_band_statistics_between_the_clip_and_its_partner():
+    """Per band, a styled clip's mean over its frames lies between its own and its partner's (two clips: each
+    other's partner), its normalised shape is kept, and the labels are untouched."""
+    _, stats, x = _logmel(n=2, frames=192)
+    x = x.clamp(0.3, 0.7)  # no styled value reaches the clamp to [0, 1]
+    x[1] = x[1] * 0.5 + 0.3  # another "recording": other per-band means and spreads
+    x[1, :, :32] *= 0.7
+    y, mask = torch.tensor([[1.0], [0.0]]), torch.ones(2, 1, dtype=torch.bool)
+    out, y2, mask2 = Augmenter(0.0, 0.0, 0, stats, 64, mixstyle=1.0)(x, y, mask, torch.Generator().manual_seed(1))
+    assert torch.equal(y2, y) and torch.equal(mask2, mask)
+    mean, out_mean = x.mean(dim=1), out.mean(dim=1)
+    low, high = torch.minimum(mean[0], mean[1]), torch.maximum(mean[0], mean[1])
+    assert bool(((out_mean >= low - 1e-4) & (out_mean <= high + 1e-4)).all())
+    assert not torch.allclose(out, x, atol=1e-3)  # the styles moved
+    standard = lambda v: (v - v.mean(dim=1, keepdim=True)) / v.std(dim=1, keepdim=True)  # noqa: E731
+    torch.testing.assert_close(standard(out), standard(x), rtol=1e-3, atol=1e-3)  # the content is the clip's
+    # probability 0.5 over many clips: some clips are kept exactly, others styled
+    _, stats, many = _logmel(n=64, frames=96, seed=2)
+    many = many * torch.linspace(0.5, 1.0, 64)[:, None, None]
+    styled = Augmenter(0.0, 0.0, 0, stats, 64, mixstyle=0.5)(
+        many, torch.zeros(64, 1), torch.ones(64, 1, dtype=torch.bool), torch.Generator().manual_seed(0))[0]
+    same = [torch.allclose(styled[i], many[i], atol=1e-4) for i in range(64)]
+    assert 16 <= sum(same) <= 48
+
+
 def test_settings_are_range_checked():
     for bad in ({"mix": 1.5}, {"eq_db": -1.0}, {"shift_bands": -2}, {"mask_bands": -1}, {"mask_bands": 65},
-                {"mask_frames": 97}):
+                {"mask_frames": 97}, {"mixstyle": 1.5}, {"mixstyle": -0.1}):
         with pytest.raises(InstrecError):
             TrainConfig(**bad)
 
@@ -145,7 +170,7 @@ def test_augmented_training_resumes_to_the_same_weights(tmp_path, interrupt_afte
     y = (torch.rand(24, 2, generator=torch.Generator().manual_seed(5)) < 0.5).float()
     data = SplitData(x, y, torch.ones_like(y, dtype=torch.bool), [str(i) for i in range(24)])
     config = TrainConfig(epochs=4, batch_size=8, lr=1e-3, architecture="cnn", width=4, crop_examples=1,
-                         mix=0.5, eq_db=6.0, shift_bands=2, mask_bands=8, mask_frames=20)
+                         mix=0.5, eq_db=6.0, shift_bands=2, mask_bands=8, mask_frames=20, mixstyle=0.5)
     extra = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm"}, "classes": ["a", "b"],
              "trained_classes": [True, True], "norm_stats": stats}
     train_classifier(data, data, config, tmp_path / "whole", extra)

@@ -9,6 +9,10 @@ differently, drawn from the training loop's seeded generator (so a resumed run d
   above 1 kHz): another register, formants that are not the sample's;
 - ``mix``: the probability that a clip is mixed with another clip of the batch at -6..0 dB: new line-ups.
   Labels: a class is present if present in either, absent if absent in both, unknown otherwise.
+- ``mixstyle``: the probability that a clip takes on another clip's sound (frequency-wise MixStyle; Zhou et al.
+  2021, per mel band as Kim et al. and Schmid et al. 2022 did for unseen recording devices): each band's mean
+  and spread over the clip's frames are replaced by a mix of its own and a partner clip's (weights drawn from
+  Beta(0.3, 0.3)), in the log domain: the frequency response and dynamics of another recording. Labels unchanged.
 - ``mask_bands`` / ``mask_frames``: SpecAugment's masks (Park et al. 2019): one run of up to this many mel bands
   silenced in each clip, and one run of up to this many frames in each 0.96 s example: the model cannot lean on
   one band or one moment (a partial that a microphone misses, a note that is not there).
@@ -28,6 +32,7 @@ from instrec import params as P
 from instrec.errors import InstrecError
 
 MIX_GAIN_DB = (-6.0, 0.0)
+MIXSTYLE_ALPHA = 0.3  # Beta(alpha, alpha): mostly near one clip or the other, as in the MixStyle papers
 
 
 class Augmenter:
@@ -35,14 +40,15 @@ class Augmenter:
     maximum the features were normalised with (per band)."""
 
     def __init__(self, mix: float, eq_db: float, shift_bands: int, stats: dict | None, bands: int,
-                 mask_bands: int = 0, mask_frames: int = 0) -> None:
+                 mask_bands: int = 0, mask_frames: int = 0, mixstyle: float = 0.0) -> None:
         self.mix, self.eq_db, self.shift_bands = mix, eq_db, shift_bands
-        self.mask_bands, self.mask_frames = mask_bands, mask_frames
+        self.mask_bands, self.mask_frames, self.mixstyle = mask_bands, mask_frames, mixstyle
         if not self.active:
             return
         if stats is None or bands != P.NUM_MEL_BANDS:
-            raise InstrecError("augmentation (mix, eq_db, shift_bands, mask_bands, mask_frames) needs min-max "
-                               "normalised log-mel features; extract with --representation logmel or set them to 0")
+            raise InstrecError("augmentation (mix, eq_db, shift_bands, mask_bands, mask_frames, mixstyle) needs "
+                               "min-max normalised log-mel features; extract with --representation logmel or set "
+                               "them to 0")
         self.minimum = torch.as_tensor(np.asarray(stats["minimum"], np.float32))
         self.span = torch.as_tensor(np.maximum(np.asarray(stats["maximum"], np.float32) - self.minimum.numpy(), 1e-8))
         position = torch.linspace(0, math.pi, bands)
@@ -50,7 +56,8 @@ class Augmenter:
 
     @property
     def active(self) -> bool:
-        return self.mix > 0 or self.eq_db > 0 or self.shift_bands > 0 or self.mask_bands > 0 or self.mask_frames > 0
+        return (self.mix > 0 or self.eq_db > 0 or self.shift_bands > 0 or self.mask_bands > 0 or self.mask_frames > 0
+                or self.mixstyle > 0)
 
     def _magnitude(self, x: torch.Tensor) -> torch.Tensor:
         return (torch.exp(x * self.span + self.minimum) - P.LOG_OFFSET).clamp_min(0)
@@ -98,7 +105,27 @@ class Augmenter:
             examples = magnitude.shape[1] // P.EXAMPLE_FRAMES
             keep = _runs_kept(batch, examples, P.EXAMPLE_FRAMES, self.mask_frames, generator).to(device)
             magnitude = magnitude * keep.reshape(batch, -1, 1)
-        return self._normalised(magnitude), y, mask
+        x = self._normalised(magnitude)
+        if self.mixstyle > 0 and batch > 1:
+            x = self._mix_style(x, generator)
+        return x, y, mask
+
+    def _mix_style(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each chosen clip's per-band mean and spread over its frames mixed with a partner's. The features are
+        per-band affine in log-mel, so mixing their statistics is mixing the log-mel statistics."""
+        batch = x.shape[0]
+        partner = (torch.arange(batch) + torch.randint(1, batch, (batch,), generator=generator)) % batch
+        chosen = torch.rand(batch, generator=generator) < self.mixstyle
+        seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator))  # Beta draws: numpy, from the same stream
+        weight = torch.from_numpy(np.random.default_rng(seed).beta(MIXSTYLE_ALPHA, MIXSTYLE_ALPHA, batch)
+                                  .astype(np.float32)).to(x.device)[:, None, None]
+        partner, chosen = partner.to(x.device), chosen.to(x.device)
+        mean = x.mean(dim=1, keepdim=True)
+        spread = (x.var(dim=1, keepdim=True) + 1e-6).sqrt()
+        mixed_mean = weight * mean + (1 - weight) * mean[partner]
+        mixed_spread = weight * spread + (1 - weight) * spread[partner]
+        styled = ((x - mean) / spread * mixed_spread + mixed_mean).clamp(0, 1)
+        return torch.where(chosen[:, None, None], styled, x)
 
 
 def _runs_kept(rows: int, groups: int, length: int, longest: int, generator: torch.Generator) -> torch.Tensor:

@@ -31,6 +31,7 @@ class TrainConfig:
     shift_bands: int = 0  # log-mel: largest random shift of the spectrum, mel bands (0: none)
     mask_bands: int = 0  # log-mel: widest run of mel bands silenced per clip (SpecAugment; 0: none)
     mask_frames: int = 0  # log-mel: widest run of frames silenced per 0.96 s example (SpecAugment; 0: none)
+    mixstyle: float = 0.0  # log-mel: probability that a clip takes another's per-band statistics (augment.py)
     swa_epochs: int = 0  # keep the mean of the last N epochs' weights (SWA) instead of the best epoch's (0: off)
     hidden: int = 128
     groups: int = 16
@@ -45,7 +46,7 @@ class TrainConfig:
         check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
                      at_least_0=("weight_decay", "crop_examples", "num_threads", "seed", "eq_db", "shift_bands",
                                  "mask_bands", "mask_frames", "swa_epochs"),
-                     positive=("lr",), unit=("threshold", "dropout", "mix"),
+                     positive=("lr",), unit=("threshold", "dropout", "mix", "mixstyle"),
                      choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn"),
                               "lr_schedule": ("constant", "cosine")})
         if self.hidden % self.groups:

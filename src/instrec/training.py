@@ -134,7 +134,7 @@ def train_classifier(train: SplitData, validation: SplitData, config: TrainConfi
         raise InstrecError(f"{run_dir}: the training or validation split has no labelled entry, so no epoch could "
                            "be judged; no model was written (check the dataset's labels)")
     augment = Augmenter(config.mix, config.eq_db, config.shift_bands, (bundle_extra or {}).get("norm_stats"),
-                        train.x.shape[2], config.mask_bands, config.mask_frames)
+                        train.x.shape[2], config.mask_bands, config.mask_frames, config.mixstyle)
     rank, world = _world()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
