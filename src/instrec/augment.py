@@ -74,8 +74,7 @@ class Augmenter:
             self.minimum, self.span, self.basis = (t.to(device) for t in (self.minimum, self.span, self.basis))
         magnitude = self._magnitude(x)
         if self.mix > 0 and batch > 1:
-            # each clip's partner: another clip of the batch
-            partner = (torch.arange(batch) + torch.randint(1, batch, (batch,), generator=generator)) % batch
+            partner = _partners(batch, generator)
             chosen = (torch.rand(batch, generator=generator) < self.mix).to(device)
             low, high = MIX_GAIN_DB
             gain = (10 ** ((low + (high - low) * torch.rand(batch, generator=generator)) / 20)).to(device)
@@ -114,7 +113,7 @@ class Augmenter:
         """Each chosen clip's per-band mean and spread over its frames mixed with a partner's. The features are
         per-band affine in log-mel, so mixing their statistics is mixing the log-mel statistics."""
         batch = x.shape[0]
-        partner = (torch.arange(batch) + torch.randint(1, batch, (batch,), generator=generator)) % batch
+        partner = _partners(batch, generator)
         chosen = torch.rand(batch, generator=generator) < self.mixstyle
         seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator))  # Beta draws: numpy, from the same stream
         weight = torch.from_numpy(np.random.default_rng(seed).beta(MIXSTYLE_ALPHA, MIXSTYLE_ALPHA, batch)
@@ -126,6 +125,11 @@ class Augmenter:
         mixed_spread = weight * spread + (1 - weight) * spread[partner]
         styled = ((x - mean) / spread * mixed_spread + mixed_mean).clamp(0, 1)
         return torch.where(chosen[:, None, None], styled, x)
+
+
+def _partners(batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Each clip's partner: another clip of the batch."""
+    return (torch.arange(batch) + torch.randint(1, batch, (batch,), generator=generator)) % batch
 
 
 def _runs_kept(rows: int, groups: int, length: int, longest: int, generator: torch.Generator) -> torch.Tensor:
