@@ -46,6 +46,18 @@ def test_crop_batch_takes_whole_examples():
     assert crop_batch(x, 0, 2, g) is x and crop_batch(x, 5, 2, g) is x
 
 
+def test_crop_batch_draws_the_length_between_the_bounds():
+    x = torch.arange(2 * 10 * 3, dtype=torch.float32).view(2, 10, 3)
+    g = torch.Generator().manual_seed(0)
+    lengths = [crop_batch(x, 3, 1, g, min_examples=1).shape[1] for _ in range(60)]
+    assert set(lengths) == {1, 2, 3}
+    # without a lower bound the draws are those of a fixed length (runs trained before keep their numbers)
+    fixed, again = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert all(torch.equal(crop_batch(x, 3, 1, fixed), crop_batch(x, 3, 1, again, min_examples=3)) for _ in range(10))
+    with pytest.raises(InstrecError, match="crop_min_examples=2: needs crop_examples of at least"):
+        TrainConfig(crop_examples=1, crop_min_examples=2)
+
+
 def _exported(tmp_path):
     torch.manual_seed(0)
     model = ConvAttentionClassifier(num_classes=3, width=4).eval()
@@ -137,6 +149,7 @@ def test_train_default_recipe_end_to_end(tmp_path):
     assert [m["config"]["mix"] for m in card["members"]] == [0.0, 0.5]  # the recipe's members, each trained apart
     assert 0.1 <= card["threshold"] <= 0.9 and scores["test"]["files"] > 0
     model = load_model(tmp_path / "out" / "model")
+    assert card["input_level"] == model.input_level == "fixed"  # the recipe's input-level rule travels with the model
     assert model.predict(np.full(16000, 0.1) * np.sin(np.arange(16000)), sample_rate=16000).probs.shape == (20,)
     stamps = [(tmp_path / "out" / run / "best.pt").stat().st_mtime_ns for run in ("run", "run-1")]
     assert train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other]) == scores

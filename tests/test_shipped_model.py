@@ -14,6 +14,7 @@ import soundfile as sf
 from instrec.bundle import CARD, TENSORS
 from instrec.weights import sha256_of as sha256
 from instrec.cli import main
+from instrec.errors import AudioError, InstrecError
 from instrec.predict import SHIPPED, load_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -127,6 +128,13 @@ def test_evaluate_audio_bad_labels_one_line_exit_2(tmp_path, capsys, rows, messa
     assert not (tmp_path / "report").exists()
 
 
+def _held_out_clip() -> tuple[Path, np.ndarray, int]:
+    """The first clip of the held-out-bank fixture: its path, its mono samples and their rate."""
+    path = sorted(HELD_OUT.glob("*.ogg"))[0]
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    return path, audio.mean(axis=1), rate
+
+
 def test_shift_probe_averages_the_plain_and_the_shifted_reading():
     """scripts/shift_probe.py (the model card's two-framings measurement): one shift is predict's own reading;
     two are the mean of the readings of the file and of the file without its first 0.48 s."""
@@ -137,11 +145,96 @@ def test_shift_probe_averages_the_plain_and_the_shifted_reading():
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
     model = load_model()
-    path = sorted((FIXTURES / "held-out-bank").glob("*.ogg"))[0]
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
+    path, audio, rate = _held_out_clip()
     np.testing.assert_allclose(probe.Shifted(model, (0.0,)).predict(path).probs, model.predict(path).probs, atol=1e-5)
     shifted = model.predict(audio[int(round(0.48 * rate)):], rate).probs
     assert not np.allclose(shifted, model.predict(path).probs, atol=1e-3)  # the second framing reads differently
     np.testing.assert_allclose(probe.Shifted(model, (0.0, 0.48)).predict(path).probs,
                                (model.predict(audio, rate).probs + shifted) / 2, atol=1e-6)
+
+
+def test_level_gain_rules():
+    from instrec.predict import LEVEL_PEAK_DBFS, TRAINING_PEAK_DBFS, level_gain
+
+    for peak_db in (-40.0, -12.0, 0.0):
+        peak = 10 ** (peak_db / 20)
+        assert level_gain(peak, "none") == 1.0
+        assert 20 * np.log10(peak * level_gain(peak, "fixed")) == pytest.approx(LEVEL_PEAK_DBFS)
+        moved = 20 * np.log10(peak * level_gain(peak, "range"))
+        assert moved == pytest.approx(float(np.clip(peak_db, *TRAINING_PEAK_DBFS)))
+    assert level_gain(0.0, "fixed") == 1.0  # digital silence stays silence (and is refused later)
+    with pytest.raises(InstrecError, match="input level rule 'loud'"):
+        level_gain(0.5, "loud")
+    with pytest.raises(InstrecError, match="input level rule"):
+        load_model(input_level="loud")
+
+
+def test_gain_on_log_mel_examples_equals_gain_on_the_waveform():
+    import torch
+
+    from instrec.frontend import LogMelExamples
+    from instrec.predict import apply_gain
+
+    rng = np.random.default_rng(4)
+    audio = (0.01 * rng.standard_normal(16000 * 3) * np.hanning(16000 * 3)).astype(np.float32)
+    frontend = LogMelExamples()
+    for gain in (0.05, 1.0, 30.0):
+        np.testing.assert_allclose(apply_gain(frontend(torch.from_numpy(audio)), gain).numpy(),
+                                   frontend(torch.from_numpy(audio * np.float32(gain))).numpy(), atol=2e-4)
+
+
+def test_fixed_input_level_makes_the_answer_independent_of_the_gain(tmp_path):
+    """With the "fixed" rule a recording 30 dB quieter (or 6 dB louder) gets the same probabilities; without
+    a rule it does not (the log-mel front end is not level-invariant), and a near-silent file is still silent."""
+    path, audio, rate = _held_out_clip()
+    fixed, plain = load_model(input_level="fixed"), load_model(input_level="none")
+    reference = fixed.predict(audio, rate)
+    for gain in (10 ** (-30 / 20), 2.0):
+        louder = np.clip(audio * np.float32(gain), -1, 1)
+        np.testing.assert_allclose(fixed.predict(louder, rate).probs, reference.probs, atol=2e-3)
+        assert np.abs(plain.predict(louder, rate).probs - plain.predict(audio, rate).probs).max() > 0.01
+    assert reference.extra["input_gain_db"] == pytest.approx(-9.5 - 20 * np.log10(np.abs(audio).max()), abs=0.5)
+    with pytest.raises(AudioError, match="silent"):
+        fixed.predict(audio * np.float32(1e-6), rate)
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_level_probe_relevels_to_a_seeded_peak():
+    probe = _script("level_probe")
+    model = load_model()
+    path, audio, rate = _held_out_clip()
+    np.testing.assert_allclose(probe.Levelled(model, None, "none", 0).predict(path).probs,
+                               load_model(input_level="none").predict(path).probs, atol=1e-6)
+    levelled = probe.Levelled(model, (-40.0, -30.0), "none", 0)
+    first = levelled.predict(path)
+    assert np.array_equal(first.probs, levelled.predict(path).probs)  # the same seed, the same peak
+    import zlib
+
+    peak_db = np.random.default_rng([0, zlib.crc32(path.name.encode())]).uniform(-40.0, -30.0)
+    quiet = audio * np.float32(10 ** (peak_db / 20) / np.abs(audio).max())
+    np.testing.assert_allclose(first.probs, load_model(input_level="none").predict(quiet, rate).probs, atol=1e-6)
+    assert not np.allclose(first.probs, load_model(input_level="none").predict(path).probs, atol=1e-3)
+
+
+def test_excerpt_probe_cuts_a_seeded_excerpt():
+    probe = _script("excerpt_probe")
+    model = load_model()
+    path, audio, rate = _held_out_clip()
+    whole = probe.Excerpt(model, 60.0, 0).predict(path)
+    np.testing.assert_allclose(whole.probs, model.predict(audio, rate).probs, atol=1e-6)
+    short = probe.Excerpt(model, 1.0, 0).predict(path)
+    assert short.duration_seconds == pytest.approx(1.0, abs=0.01)
+    assert np.array_equal(short.probs, probe.Excerpt(model, 1.0, 0).predict(path).probs)
+    starts = set()
+    for seed in range(4):
+        excerpt = probe.Excerpt(model, 1.0, seed)
+        starts.add(tuple(np.round(excerpt.predict(path).probs, 4)))
+    assert len(starts) > 1  # the seed moves the excerpt

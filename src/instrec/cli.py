@@ -343,6 +343,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+INPUT_LEVEL_HELP = ("how the recording's level is set before the network hears it: none (as it is), fixed (its peak "
+                    "moved to -9.5 dBFS, so the volume does not matter) or range (its peak moved into the -18..-1 "
+                    "dBFS of the training clips); default: the model's own (the shipped model's is fixed)")
 THRESHOLD_HELP = ("decision threshold (default: the model's own: the shipped model's was chosen on validation; a "
                   "trained run's is 0.5 unless it was trained with --set threshold=T)")
 
@@ -354,6 +357,7 @@ def _add_evaluate_audio(sub: argparse._SubParsersAction) -> None:
                                                "listed is absent; default: AUDIO/labels.csv)")
     p.add_argument("--model", type=Path, help="a run, study or exported model folder (default: the shipped model)")
     p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
+    p.add_argument("--input-level", metavar="{none,fixed,range}", help=INPUT_LEVEL_HELP)
     p.add_argument("--out", type=OUT_DIR, help="report folder (default: runs/evaluate-audio/<audio folder name>)")
     p.set_defaults(run=run_evaluate_audio)
 
@@ -367,7 +371,7 @@ def run_evaluate_audio(args: argparse.Namespace) -> int:
         raise InstrecError(f"{args.audio}: not a folder; --audio takes the folder the labels CSV names files in")
     labels = args.labels or args.audio / "labels.csv"
     read_labels(labels, args.audio, list(OPENMIC_CLASSES))  # a bad labels file is reported before the model loads
-    model = load_model(args.model, args.threshold)
+    model = load_model(args.model, args.threshold, input_level=args.input_level)
     result = evaluate_audio(model, args.audio, labels)
     out = args.out or Path("runs") / "evaluate-audio" / args.audio.resolve().name
     written = write_evaluation(result, out)
@@ -474,6 +478,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="a run folder (train or study cell), a study folder (its best row) "
                                               "or an exported model; default: the model shipped with instrec")
     p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
+    p.add_argument("--input-level", metavar="{none,fixed,range}", help=INPUT_LEVEL_HELP)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--plot", type=_new_path("--plot"), help="write an activity-timeline PNG per file into this folder")
     p.set_defaults(run=run_predict)
@@ -490,7 +495,7 @@ def run_predict(args: argparse.Namespace) -> int:
     files = find_audio_files(args.paths)
     if not files:
         raise InstrecError(f"{' '.join(map(str, args.paths))}: no audio files found")
-    model = load_model(args.model, args.threshold)
+    model = load_model(args.model, args.threshold, input_level=args.input_level)
     failed = 0
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
     if writer:

@@ -26,6 +26,7 @@ class TrainConfig:
     architecture: str = "attention"  # attention (the paper) | cnn (convnet.ConvAttentionClassifier on log-mel)
     width: int = 16  # cnn: channels of the first convolution block (then 2x, 4x, 8x)
     crop_examples: int = 0  # train on a random run of this many 0.96 s examples per clip and step (0: whole clips)
+    crop_min_examples: int = 0  # with crop_examples: each step draws the run's length in [this, crop_examples] (0: fixed)
     mix: float = 0.0  # log-mel: probability that a training clip is mixed with another (augment.py)
     eq_db: float = 0.0  # log-mel: largest gain of the random equaliser, dB (0: none)
     shift_bands: int = 0  # log-mel: largest random shift of the spectrum, mel bands (0: none)
@@ -44,7 +45,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
-                     at_least_0=("weight_decay", "crop_examples", "num_threads", "seed", "eq_db", "shift_bands",
+                     at_least_0=("weight_decay", "crop_examples", "crop_min_examples", "num_threads", "seed", "eq_db", "shift_bands",
                                  "mask_bands", "mask_frames", "swa_epochs"),
                      positive=("lr",), unit=("threshold", "dropout", "mix", "mixstyle"),
                      choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn"),
@@ -54,6 +55,9 @@ class TrainConfig:
         if self.swa_epochs > self.epochs:
             raise InstrecError(f"swa_epochs={self.swa_epochs}: at most the {self.epochs} epochs of the run; "
                                "lower swa_epochs or raise epochs")
+        if self.crop_min_examples and not 0 < self.crop_min_examples <= self.crop_examples:
+            raise InstrecError(f"crop_min_examples={self.crop_min_examples}: needs crop_examples of at least as many "
+                               f"examples (now {self.crop_examples}); raise crop_examples or lower crop_min_examples")
         if self.mask_bands > P.NUM_MEL_BANDS or self.mask_frames > P.EXAMPLE_FRAMES:
             raise InstrecError(f"mask_bands={self.mask_bands}, mask_frames={self.mask_frames}: at most the "
                                f"{P.NUM_MEL_BANDS} mel bands and the {P.EXAMPLE_FRAMES} frames of an example")

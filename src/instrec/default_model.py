@@ -45,6 +45,7 @@ class Recipe:
     candidate: str = "cnn"
     members: tuple[str, ...] = RECIPE_MEMBERS
     epochs: int = 30
+    input_level: str = "fixed"  # predict.LEVEL_RULES: how the exported model sets a recording's level (model card)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
 
@@ -78,7 +79,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     threshold, by_threshold = validation_threshold(classifier, bundle)
     bundle["config"] = {**bundle["config"], "threshold": threshold}
     about = {"recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"},
-             "command": "instrec train-default",
+             "command": "instrec train-default", "input_level": recipe.input_level,
              "pool": [p.name for p in pool], "validation_f1_macro_by_threshold": by_threshold,
              **({"members": bundle["members"]} if "members" in bundle else {})}
     export_model(classifier, bundle, out / "model", about)

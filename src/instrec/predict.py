@@ -43,6 +43,11 @@ MIN_SOUNDING_FRAMES = 5  # an example with fewer frames above the floor (50 ms: 
 QUIET_PEAK = 1e-4  # -80 dBFS around the mean: silence, a DC offset or faint hiss
 FILE_RULES = ("max", "mean", "top3", "top-third")
 FILE_RULE = "max"  # chosen by measurement with the shipped model: scripts/file_rule.py, docs/model-card.md
+# How a recording's level is set before the network hears it (see :func:`level_gain`): "none" leaves it; "fixed"
+# moves the file's peak to LEVEL_PEAK_DBFS; "range" moves it into TRAINING_PEAK_DBFS only where it lies outside
+LEVEL_RULES = ("none", "fixed", "range")
+TRAINING_PEAK_DBFS = (-18.0, -1.0)  # the recording chain's clip peaks (datasets/synth/recording.py)
+LEVEL_PEAK_DBFS = -9.5  # the middle of that range in dB
 EXAMPLE_SAMPLES = P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES  # 15,360: one example hop
 BLOCK_SECONDS = 60
 
@@ -81,7 +86,8 @@ class Prediction:
                 "present": [c for c, _ in self.instruments()], "step_seconds": self.step_seconds,
                 "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] for i, c in enumerate(self.classes)},
                 "silent_steps": [int(i) for i in np.flatnonzero(self.extra.get("silent", []))],
-                "padded_from_seconds": self.extra.get("padded_from_seconds")}
+                "padded_from_seconds": self.extra.get("padded_from_seconds"),
+                "input_gain_db": self.extra.get("input_gain_db")}
 
 
 def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
@@ -160,7 +166,8 @@ def _is_quiet(samples: np.ndarray) -> bool:
 class Model:
     """A trained run, ready to recognise instruments in recordings."""
 
-    def __init__(self, run: str | Path, threshold: float | None = None, file_rule: str = FILE_RULE) -> None:
+    def __init__(self, run: str | Path, threshold: float | None = None, file_rule: str = FILE_RULE,
+                 input_level: str | None = None) -> None:
         from instrec.representations.registry import build_representation
 
         if file_rule not in FILE_RULES:
@@ -191,6 +198,8 @@ class Model:
                                f"the one trained with ({rep['key']}); check the weights and PCA files")
         self.norm_stats = bundle.get("norm_stats")
         self.trained = trained_classes(bundle)
+        self.input_level = bundle.get("input_level", "none") if input_level is None else input_level
+        level_gain(1.0, self.input_level)  # an unknown rule fails here, not at the first file
 
     def _features(self, examples: torch.Tensor) -> np.ndarray:
         """(n, 96, 64) -> classifier steps (n * steps_per_example, D)."""
@@ -207,11 +216,12 @@ class Model:
                 raise InstrecError("predict(waveform) needs sample_rate=")
             samples = resample(check_waveform(audio), sample_rate)
             blocks, source = iter([samples]), "<waveform>"
-        envelope, total = [], [0]
+        envelope, total, peak = [], [0], [0.0]
 
-        def tracked(stream):  # the length and a 10 ms peak envelope (plots), in bounded memory
+        def tracked(stream):  # the length, the peak and a 10 ms peak envelope (plots), in bounded memory
             for block in stream:
                 total[0] += block.size
+                peak[0] = max(peak[0], float(np.max(np.abs(block))))
                 usable = block[: block.size // P.STFT_HOP_SAMPLES * P.STFT_HOP_SAMPLES]
                 envelope.append(np.abs(usable).reshape(-1, P.STFT_HOP_SAMPLES).max(axis=1))
                 yield block
@@ -222,7 +232,7 @@ class Model:
             for examples in examples_in_chunks(tracked(blocks), notes=notes):
                 sounding = (examples.amax(dim=2) >= SILENCE_LOGMEL).sum(dim=1)  # frames above the floor
                 silent.append((sounding < MIN_SOUNDING_FRAMES).numpy())
-                chunks.append(self._features(examples))
+                chunks.append(examples)
             silent = np.concatenate(silent) | np.array(notes.pop("quiet"), bool)
             if silent.all():  # (a file whose peak is below -100 dBFS is quiet in every example)
                 raise AudioError("the recording is silent (or holds only a DC offset or faint hiss); there is "
@@ -230,7 +240,10 @@ class Model:
         except AudioError as exc:
             message = str(exc)
             raise AudioError(message if message.startswith(source) else f"{source}: {message}") from None
-        prediction = self._classify(np.concatenate(chunks), silent, source)
+        gain = level_gain(peak[0], self.input_level)  # known once the whole file has streamed past
+        steps = np.concatenate([self._features(apply_gain(chunks.pop(0), gain)) for _ in range(len(chunks))])
+        prediction = self._classify(steps, silent, source)
+        prediction.extra["input_gain_db"] = round(20 * float(np.log10(gain)), 2)
         prediction.extra["envelope"] = np.concatenate(envelope) if envelope else np.zeros(0)
         prediction.extra.update(notes)
         prediction.duration_seconds = total[0] / P.SAMPLE_RATE
@@ -265,6 +278,26 @@ class Model:
         prediction = Prediction(source, self.classes, probs, self.threshold, timeline, trained=self.trained)
         prediction.extra.update(silent=silent, windows=len(windows), file_rule=self.file_rule)
         return prediction
+
+
+def level_gain(peak: float, rule: str) -> float:
+    """The gain a file whose largest absolute sample is ``peak`` gets under ``rule`` (``LEVEL_RULES``)."""
+    if rule not in LEVEL_RULES:
+        raise InstrecError(f"input level rule {rule!r}: use one of {', '.join(LEVEL_RULES)}")
+    if rule == "none" or peak <= 0:
+        return 1.0
+    peak_db = 20 * np.log10(peak)
+    target = LEVEL_PEAK_DBFS if rule == "fixed" else float(np.clip(peak_db, *TRAINING_PEAK_DBFS))
+    return float(10 ** ((target - peak_db) / 20))
+
+
+def apply_gain(examples: torch.Tensor, gain: float) -> torch.Tensor:
+    """Log-mel examples of a signal scaled by ``gain``, from those of the signal: the front end is linear up to
+    its log, so log(gain * mel + offset) with mel = exp(x) - offset (in float64, then back)."""
+    if gain == 1.0:
+        return examples
+    mel = torch.exp(examples.double()) - P.LOG_OFFSET
+    return torch.log(gain * mel.clamp_min(0.0) + P.LOG_OFFSET).to(examples.dtype)
 
 
 def file_probability(windows: np.ndarray, examples: np.ndarray, rule: str = FILE_RULE) -> np.ndarray:
@@ -304,13 +337,15 @@ def best_in_study(study_dir: str | Path) -> Path:
 SHIPPED = Path(str(resources.files("instrec") / "models" / "default"))  # package data
 
 
-def load_model(model: str | Path | None = None, threshold: float | None = None, file_rule: str = FILE_RULE) -> Model:
+def load_model(model: str | Path | None = None, threshold: float | None = None, file_rule: str = FILE_RULE,
+               input_level: str | None = None) -> Model:
     """By default the model shipped with instrec; else an exported model folder, a run folder from ``train``
-    or a study cell, or a study folder (its best row)."""
+    or a study cell, or a study folder (its best row). ``input_level`` overrides the model's input-level rule
+    (``LEVEL_RULES``)."""
     if model is None:
         if not is_exported(SHIPPED):
             raise InstrecError(f"{SHIPPED}: the shipped model is missing from this installation; reinstall instrec "
                                "or pass --model RUN_OR_STUDY_DIR")
-        return Model(SHIPPED, threshold, file_rule)
+        return Model(SHIPPED, threshold, file_rule, input_level)
     path = Path(model)
-    return Model(best_in_study(path) if (path / "results.json").exists() else path, threshold, file_rule)
+    return Model(best_in_study(path) if (path / "results.json").exists() else path, threshold, file_rule, input_level)

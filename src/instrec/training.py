@@ -105,8 +105,12 @@ def new_classifier(config: TrainConfig, input_dim: int, num_classes: int) -> tor
     return AttentionClassifier(input_dim, num_classes, config.hidden, config.variant, config.groups, config.dropout)
 
 
-def crop_batch(x: torch.Tensor, examples: int, steps_per_example: int, generator: torch.Generator) -> torch.Tensor:
-    """A random run of ``examples`` whole examples, the same for the batch (all of ``x`` when 0 or too long)."""
+def crop_batch(x: torch.Tensor, examples: int, steps_per_example: int, generator: torch.Generator,
+               min_examples: int = 0) -> torch.Tensor:
+    """A random run of ``examples`` whole examples, the same for the batch (all of ``x`` when 0 or too long);
+    with ``min_examples`` (0 < it < ``examples``), the run's length is drawn in [min_examples, examples] first."""
+    if 0 < min_examples < examples:
+        examples = int(torch.randint(min_examples, examples + 1, (1,), generator=generator))
     total = x.shape[1] // steps_per_example
     if examples <= 0 or examples >= total:
         return x
@@ -248,7 +252,8 @@ class _Loop:
             if len(batch) < self.world:  # every rank must take part in every step (DDP all-reduces gradients)
                 continue
             idx = batch.tensor_split(self.world)[self.rank]
-            inputs = crop_batch(self.x[idx], config.crop_examples, self.per_example, self.shuffle)
+            inputs = crop_batch(self.x[idx], config.crop_examples, self.per_example, self.shuffle,
+                                config.crop_min_examples)
             inputs, targets, known = self.augment(inputs, self.y[idx], self.mask[idx], self.shuffle)
             loss = self.net(inputs, targets, known)["loss"]
             self.optimizer.zero_grad(set_to_none=True)
