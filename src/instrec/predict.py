@@ -10,7 +10,9 @@ How a file is judged. The audio becomes 0.96 s log-mel examples; a recording sho
 An example whose samples stay within -80 dBFS of their mean (``QUIET_PEAK``: digital silence, a DC
 offset, faint hiss), or with fewer than ``MIN_SOUNDING_FRAMES`` frames whose loudest mel band rises above
 ``SILENCE_LOGMEL`` (a click or a pop in silence), carries no evidence: it is left out of the file decision and
-shown as silent in the timeline; a file of nothing else is refused as silent. The classifier was trained on 10 s clips, so the
+shown as silent in the timeline; a file of nothing else is refused as silent (judged on the audio as recorded).
+The model's input-level rule (``LEVEL_RULES``; the shipped model's is "fixed") then sets the file's level: its
+log-mel examples become those of the file with its peak at ``LEVEL_PEAK_DBFS``. The classifier was trained on 10 s clips, so the
 remaining examples are cut into windows of 10, each window gets a probability per instrument, and the
 file's probability is ``FILE_RULE`` of its windows' (see :func:`file_probability`, chosen by measurement:
 docs/model-card.md). The timeline gives, per 0.96 s step, the probability of each instrument that the
@@ -227,12 +229,13 @@ class Model:
                 yield block
 
         notes: dict = {}
+        deferred = self.input_level != "none"  # the gain needs the whole file's peak: keep the log-mel till then
         try:
             chunks, silent = [], []
             for examples in examples_in_chunks(tracked(blocks), notes=notes):
                 sounding = (examples.amax(dim=2) >= SILENCE_LOGMEL).sum(dim=1)  # frames above the floor
                 silent.append((sounding < MIN_SOUNDING_FRAMES).numpy())
-                chunks.append(examples)
+                chunks.append(examples if deferred else self._features(examples))
             silent = np.concatenate(silent) | np.array(notes.pop("quiet"), bool)
             if silent.all():  # (a file whose peak is below -100 dBFS is quiet in every example)
                 raise AudioError("the recording is silent (or holds only a DC offset or faint hiss); there is "
@@ -240,9 +243,10 @@ class Model:
         except AudioError as exc:
             message = str(exc)
             raise AudioError(message if message.startswith(source) else f"{source}: {message}") from None
-        gain = level_gain(peak[0], self.input_level)  # known once the whole file has streamed past
-        steps = np.concatenate([self._features(apply_gain(chunks.pop(0), gain)) for _ in range(len(chunks))])
-        prediction = self._classify(steps, silent, source)
+        gain = level_gain(peak[0], self.input_level)
+        if deferred:  # chunk by chunk, each log-mel chunk freed once it is features
+            chunks = [self._features(apply_gain(chunks.pop(0), gain)) for _ in range(len(chunks))]
+        prediction = self._classify(np.concatenate(chunks), silent, source)
         prediction.extra["input_gain_db"] = round(20 * float(np.log10(gain)), 2)
         prediction.extra["envelope"] = np.concatenate(envelope) if envelope else np.zeros(0)
         prediction.extra.update(notes)
