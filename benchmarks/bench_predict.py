@@ -1,6 +1,7 @@
 """End-to-end `predict` with the shipped model on a 3-minute 44.1 kHz stereo file (decode, resample, front
 end, network, file decision and timeline): real-time factor, and its ratio to the network alone over the
-same examples, measured in one run (target: >= 100x real time on 2 cores).
+same examples, measured in one run (target: >= 100x real time on 2 cores); and the cost of the shipped input-level
+rule ("fixed": the log-mel kept until the file's peak is known, then re-levelled) against reading the file as it is.
 """
 
 import sys
@@ -33,6 +34,8 @@ def main() -> None:
         sf.write(path, np.stack([song, 0.8 * song], 1), 44100, subtype="PCM_16")
         model.predict(path)
         end_to_end = best_time(lambda: model.predict(path), repeats=3)
+        as_it_is = load_model(input_level="none")
+        unlevelled = best_time(lambda: as_it_is.predict(path), repeats=3)
         steps = np.concatenate([model._features(torch.rand(64, 96, 64) * 8 - 4) for _ in range(3)])[
             : int(SECONDS / 0.96) * model.representation_steps]
         silent = np.zeros(len(steps) // model.representation_steps, bool)
@@ -42,6 +45,7 @@ def main() -> None:
     print(f"the network alone on its {len(silent)} examples: {network:.2f} s, {SECONDS / network:.0f}x real time")
     print(f"predict / network time: {end_to_end / network:.2f} (everything but the network costs "
           f"{1 - network / end_to_end:.0%})")
+    print(f"input level {model.input_level} / none: {end_to_end / unlevelled:.2f} ({unlevelled:.2f} s as it is)")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from instrec import params as P
 from instrec.audio import (DECODE_ERRORS, check_audio_path, check_samples, check_waveform, resample, to_mono,
                            unreadable, warn_if_truncated)
 from instrec.errors import AudioError, InstrecError
+from instrec.datasets.synth.recording import PEAK_DBFS
 from instrec.frontend import LogMelExamples
 from instrec.bundle import is_exported, load_exported, load_run_bundle, trained_classes
 from instrec.representations.postprocess import to_sequence
@@ -48,8 +49,8 @@ FILE_RULE = "max"  # chosen by measurement with the shipped model: scripts/file_
 # How a recording's level is set before the network hears it (see :func:`level_gain`): "none" leaves it; "fixed"
 # moves the file's peak to LEVEL_PEAK_DBFS; "range" moves it into TRAINING_PEAK_DBFS only where it lies outside
 LEVEL_RULES = ("none", "fixed", "range")
-TRAINING_PEAK_DBFS = (-18.0, -1.0)  # the recording chain's clip peaks (datasets/synth/recording.py)
-LEVEL_PEAK_DBFS = -9.5  # the middle of that range in dB
+TRAINING_PEAK_DBFS = PEAK_DBFS  # the recording chain's clip peaks
+LEVEL_PEAK_DBFS = sum(TRAINING_PEAK_DBFS) / 2  # the middle of that range in dB: -9.5
 EXAMPLE_SAMPLES = P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES  # 15,360: one example hop
 BLOCK_SECONDS = 60
 

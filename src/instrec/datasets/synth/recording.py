@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 NOISE_COLOURS = ("white", "pink", "brown", "hum")
+PEAK_DBFS = (-18.0, -1.0)  # the range a clip's peak level is drawn in (predict's input-level rules read it too)
 
 
 def draw_chain(rng: np.random.Generator, room_probability: float = 0.7, noise_probability: float = 0.6,
@@ -54,7 +55,7 @@ def draw_chain(rng: np.random.Generator, room_probability: float = 0.7, noise_pr
     if maybe(compress_probability):
         chain["compressor"] = {"threshold_db": round(float(rng.uniform(-30, -10)), 2),
                                "ratio": round(float(rng.uniform(1.5, 4.0)), 2)}
-    chain["level_dbfs"] = round(float(rng.uniform(-18, -1)), 2)  # the clip's peak
+    chain["level_dbfs"] = round(float(rng.uniform(*PEAK_DBFS)), 2)  # the clip's peak
     if maybe(codec_probability):
         chain["codec"] = {"format": "mp3", "vbr_quality": round(float(rng.uniform(2, 9)), 2)}
     return chain
