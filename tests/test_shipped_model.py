@@ -242,3 +242,13 @@ def test_excerpt_probe_cuts_a_seeded_excerpt():
         excerpt = probe.Excerpt(model, 1.0, seed)
         starts.add(tuple(np.round(excerpt.predict(path).probs, 4)))
     assert len(starts) > 1  # the seed moves the excerpt
+
+
+def test_input_level_option_of_predict(capsys):
+    clip = str(REAL_DEV / "tinysol__Fl-ord-C4-mf-N-T14d.wav")  # peaks at -34 dBFS
+    assert main(["predict", clip, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["input_gain_db"] == pytest.approx(24.6, abs=0.5)  # to -9.5 dBFS
+    assert main(["predict", clip, "--format", "json", "--input-level", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["input_gain_db"] == 0.0
+    assert main(["predict", clip, "--input-level", "loud"]) == 2
+    assert "input level rule 'loud': use one of none, fixed, range" in capsys.readouterr().err
