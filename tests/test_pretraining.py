@@ -103,6 +103,19 @@ def test_quality_targets_average_the_renamed_words():
     assert keep.tolist() == [True, False, False]
 
 
+def _five_steps(module: Stage1, batch: list[torch.Tensor], lr: float) -> list[float]:
+    """The losses of five Adam steps on one batch (the same corruption each time: a fixed problem)."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    losses = []
+    for _ in range(5):
+        loss = module.loss(batch, torch.Generator().manual_seed(0))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
 @pytest.mark.parametrize("objective", ["textual", "denoise-additive", "denoise-multiplicative", "align"])
 def test_each_objective_loss_decreases(data, objective):
     from instrec.pretraining.inputs import objective_tensors
@@ -111,15 +124,7 @@ def test_each_objective_loss_decreases(data, objective):
     train, _, sizes = objective_tensors(objective, root, PretrainConfig(max_train_items=8, max_valid_items=4))
     torch.manual_seed(0)
     module = Stage1(objective, **sizes)
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
-    batch = [t[:8] for t in train]
-    losses = []
-    for step in range(5):
-        loss = module.loss(batch, torch.Generator().manual_seed(0))  # the same corruption: a fixed problem
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = _five_steps(module, [t[:8] for t in train], lr=1e-4)
     assert losses[-1] < losses[0], losses
 
 
@@ -160,3 +165,45 @@ def test_two_process_ddp_on_cpu(data, tmp_path):
 def test_bf16_mixed_precision_runs(data, tmp_path):
     out = pretrain("denoise-additive", data["nsynth"], tmp_path / "bf16", PretrainConfig(max_epochs=1, precision="bf16-mixed", **TINY))
     assert torch.load(out, weights_only=True)["config"]["precision"] == "bf16-mixed"
+
+
+@pytest.mark.parametrize("objective", ["align", "denoise-additive"])
+def test_cnn_encoder_loss_decreases(data, objective):
+    from instrec.pretraining.inputs import objective_tensors
+
+    root = data["freesound" if objective == "align" else "nsynth"]
+    train, _, sizes = objective_tensors(objective, root, PretrainConfig(max_train_items=8, max_valid_items=4))
+    torch.manual_seed(0)
+    module = Stage1(objective, encoder="cnn", width=4, **sizes)
+    assert not hasattr(module, "vggish") and module.encode(train[0][:3]).shape == (3, 128)
+    losses = _five_steps(module, [t[:8] for t in train], lr=1e-3)
+    assert losses[-1] < losses[0], losses
+
+
+def test_pretrained_cnn_starts_stage_2(data, tmp_path):
+    """`pretrain --set encoder=cnn` writes cnn.pt (the encoder's weights and the per-band statistics it was trained
+    with); `train --set architecture=cnn --set init=...` starts from exactly those weights; a file that does not
+    fit the network, or is no encoder, is one clear error."""
+    from instrec.config import TrainConfig
+    from instrec.training import load_pretrained_encoder, new_classifier
+
+    config = PretrainConfig(max_epochs=1, encoder="cnn", width=4, **TINY)
+    out = pretrain("align", data["freesound"], tmp_path / "run", config)
+    assert out.name == "cnn.pt" and not (tmp_path / "run" / "vggish.pt").exists()
+    saved = torch.load(out, weights_only=True)
+    assert set(saved["norm_stats"]) == {"minimum", "maximum"} and saved["norm_stats"]["minimum"].shape == (64,)
+    assert all(k.startswith(("convs.", "project.")) for k in saved["cnn"])
+    model = new_classifier(TrainConfig(architecture="cnn", width=4, init=str(out)), 64, 20)
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in saved["cnn"].items())
+    fresh = new_classifier(TrainConfig(architecture="cnn", width=4), 64, 20)
+    assert not torch.equal(fresh.state_dict()["convs.0.weight"], saved["cnn"]["convs.0.weight"])
+    with pytest.raises(InstrecError, match="does not fit this network .* same --set width"):
+        new_classifier(TrainConfig(architecture="cnn", width=8, init=str(out)), 64, 20)
+    with pytest.raises(InstrecError, match="pre-trained encoder not found"):
+        load_pretrained_encoder(fresh, tmp_path / "missing.pt")
+    torch.save({"vggish": {}}, tmp_path / "other.pt")
+    with pytest.raises(InstrecError, match="holds no CNN encoder"):
+        load_pretrained_encoder(fresh, tmp_path / "other.pt")
+    with pytest.raises(InstrecError, match="architecture cnn only"):
+        TrainConfig(init=str(out))

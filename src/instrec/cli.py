@@ -381,7 +381,8 @@ def run_evaluate_audio(args: argparse.Namespace) -> int:
 
 
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="stage 1: pre-train VGGish with one of the paper's objectives")
+    p = sub.add_parser("pretrain", help="stage 1: pre-train VGGish (or, --set encoder=cnn, the compact CNN) with one "
+                                        "of the paper's objectives")
     p.add_argument("--objective", required=True,
                    choices=["textual", "denoise-additive", "denoise-multiplicative", "align"])
     p.add_argument("--dataset", type=Path, required=True, help="NSynth folder (textual, denoise-*) or Freesound (align)")
@@ -399,7 +400,10 @@ def run_pretrain(args: argparse.Namespace) -> int:
     config = apply_overrides(PretrainConfig(), args.set)
     out = args.out or Path("runs") / f"pretrain-{args.objective}-s{config.seed}"
     checkpoint = pretrain(args.objective, args.dataset, out, config)
-    if checkpoint is not None:  # None on the other ranks of a multi-process run
+    if checkpoint is not None and config.encoder == "cnn":
+        print(f"{checkpoint}: the compact CNN pre-trained with {args.objective}; train from it with --representation "
+              f"logmel --set architecture=cnn --set init={checkpoint}")
+    elif checkpoint is not None:  # None on the other ranks of a multi-process run
         print(f"{checkpoint}: VGGish pre-trained with {args.objective}; use --representation vggish:{checkpoint}")
     return 0
 

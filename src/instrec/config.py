@@ -34,6 +34,7 @@ class TrainConfig:
     mask_frames: int = 0  # log-mel: widest run of frames silenced per 0.96 s example (SpecAugment; 0: none)
     mixstyle: float = 0.0  # log-mel: probability that a clip takes another's per-band statistics (augment.py)
     swa_epochs: int = 0  # keep the mean of the last N epochs' weights (SWA) instead of the best epoch's (0: off)
+    init: str = ""  # cnn: start the convolutions from a pre-trained encoder (the cnn.pt of `pretrain --set encoder=cnn`)
     hidden: int = 128
     groups: int = 16
     dropout: float = 0.6  # reference variant only
@@ -55,6 +56,9 @@ class TrainConfig:
         if self.swa_epochs > self.epochs:
             raise InstrecError(f"swa_epochs={self.swa_epochs}: at most the {self.epochs} epochs of the run; "
                                "lower swa_epochs or raise epochs")
+        if self.init and self.architecture != "cnn":
+            raise InstrecError(f"init={self.init}: a pre-trained encoder starts architecture cnn only; add "
+                               "--set architecture=cnn or drop init")
         if self.crop_min_examples and not 0 < self.crop_min_examples <= self.crop_examples:
             raise InstrecError(f"crop_min_examples={self.crop_min_examples}: needs crop_examples of at least as many "
                                f"examples (now {self.crop_examples}); raise crop_examples or lower crop_min_examples")
@@ -65,7 +69,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Stage-1 pre-training of VGGish (``instrec pretrain --set``, a profile's ``[pretrain]`` table)."""
+    """Stage-1 pre-training of VGGish or the compact CNN (``instrec pretrain --set``, a profile's ``[pretrain]``
+    table)."""
 
     max_epochs: int = 50
     patience: int = 5
@@ -85,12 +90,15 @@ class PretrainConfig:
     final_relu: bool = True
     max_train_items: int = 0  # 0 = all (the quick study profile uses fewer)
     max_valid_items: int = 0
+    encoder: str = "vggish"  # vggish (the paper) | cnn: the shipped model's compact CNN (writes cnn.pt, for --set init=)
+    width: int = 16  # cnn: channels of its first convolution block, as TrainConfig.width
 
     def __post_init__(self) -> None:
-        check_ranges(self, at_least_1=("max_epochs", "batch_size", "devices", "num_nodes"),
+        check_ranges(self, at_least_1=("max_epochs", "batch_size", "devices", "num_nodes", "width"),
                      at_least_0=("patience", "seed", "max_train_items", "max_valid_items", "margin", "noise_std"),
                      positive=("lr", "temperature"), unit=("keep_probability",),
-                     choices={"precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")})
+                     choices={"precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"),
+                              "encoder": ("vggish", "cnn")})
 
 
 def changed_settings(saved: dict, config: TrainConfig, ignore: tuple[str, ...] = ()) -> list[str]:

@@ -21,6 +21,9 @@ from instrec import params as P
 from instrec.classifier import AttentionClassifier
 
 
+ENCODER_PARTS = ("convs.", "project.")  # the state-dict prefixes of the per-example encoder (stage 1 pre-trains them)
+
+
 class ConvAttentionClassifier(nn.Module):
     """Log-mel frames (B, T x 96, 64) -> per-example CNN embeddings (B, T, E) -> attention classifier."""
 

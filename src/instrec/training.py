@@ -36,7 +36,7 @@ from instrec.bundle import load_checkpoint, save_run_bundle
 from instrec.bundle import load_run_bundle as load_bundle  # noqa: F401  (the name the rest of instrec uses)
 from instrec.classifier import AttentionClassifier
 from instrec.config import TrainConfig, changed_settings
-from instrec.convnet import ConvAttentionClassifier
+from instrec.convnet import ENCODER_PARTS, ConvAttentionClassifier
 from instrec.errors import InstrecError
 from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
 from instrec.metrics import mean_f1_macro, report
@@ -99,10 +99,38 @@ def new_classifier(config: TrainConfig, input_dim: int, num_classes: int) -> tor
         if input_dim != P.NUM_MEL_BANDS:
             raise InstrecError(f"architecture cnn trains on log-mel features ({P.NUM_MEL_BANDS} bands), not "
                                f"{input_dim}-dimensional ones; extract with --representation logmel")
-        return ConvAttentionClassifier(num_classes, config.width, hidden=config.hidden, groups=config.groups)
+        model = ConvAttentionClassifier(num_classes, config.width, hidden=config.hidden, groups=config.groups)
+        if config.init:
+            load_pretrained_encoder(model, config.init)
+        return model
     if config.architecture != "attention":
         raise InstrecError(f"architecture {config.architecture!r}: use attention or cnn")
     return AttentionClassifier(input_dim, num_classes, config.hidden, config.variant, config.groups, config.dropout)
+
+
+ENCODER_FIX = "give the cnn.pt that `instrec pretrain --set encoder=cnn` wrote"
+
+
+def load_pretrained_encoder(model: ConvAttentionClassifier, path: str | Path) -> None:
+    """Set ``model``'s convolutions and projection to those of a pre-trained encoder file (``cnn.pt``), every key
+    and shape checked; the attention head stays as initialised."""
+    from instrec.bundle import safe_torch_load
+
+    path = Path(path)
+    if not path.is_file():
+        raise InstrecError(f"{path}: pre-trained encoder not found; {ENCODER_FIX}")
+    state = safe_torch_load(path, "a pre-trained CNN encoder", ENCODER_FIX).get("cnn")
+    if not isinstance(state, dict):
+        raise InstrecError(f"{path}: holds no CNN encoder (no 'cnn' entry); {ENCODER_FIX}")
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PARTS)}
+    wrong = sorted(set(own) ^ set(state)) + sorted(k for k in set(own) & set(state)
+                                                   if tuple(state[k].shape) != tuple(own[k].shape))
+    if wrong:
+        raise InstrecError(f"{path}: does not fit this network ({len(wrong)} keys missing, extra or of another shape, "
+                           f"first {wrong[0]}); pre-train with the same --set width as the training run")
+    for part in ENCODER_PARTS:
+        name = part.rstrip(".")
+        getattr(model, name).load_state_dict({k.removeprefix(part): v for k, v in state.items() if k.startswith(part)})
 
 
 def crop_batch(x: torch.Tensor, examples: int, steps_per_example: int, generator: torch.Generator,

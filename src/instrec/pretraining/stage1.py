@@ -4,7 +4,10 @@ after 5 epochs without validation-loss improvement, at most 50 epochs, Glorot-un
 The run folder holds ``checkpoints/last.ckpt`` (rerunning the same command resumes from it; removed when
 the run finishes), ``checkpoints/best.ckpt`` (weights only), CSV logs in ``logs/version_<n>/metrics.csv`` (and TensorBoard logs if ``tensorboard`` is installed), ``config.json``
 and ``vggish.pt``: the VGGish weights of the best epoch in the torchvggish layout, which the
-representation registry loads as ``vggish:<run>/vggish.pt``. Multi-GPU and multi-node training is
+representation registry loads as ``vggish:<run>/vggish.pt``. Beyond the paper, ``--set encoder=cnn`` pre-trains
+the shipped model's compact CNN instead (each example's log-mel min-max normalised per band, as stage 2 reads
+it) and writes ``cnn.pt``, its convolutions and projection, which ``train --set architecture=cnn --set
+init=<run>/cnn.pt`` starts from. Multi-GPU and multi-node training is
 Lightning's DDP: ``--set devices=N --set strategy=ddp [--set num_nodes=M]``; ``--set precision=bf16-mixed``.
 """
 
@@ -20,21 +23,28 @@ from instrec.config import PretrainConfig
 from instrec.errors import InstrecError
 from instrec.io import atomic_torch_save, atomic_write_json, nonfinite
 from instrec.pretraining.objectives import DenoisingDecoder, TagEncoder, TextualHead, corrupt, nt_xent, textual_loss
+from instrec.representations.postprocess import fit_min_max, normalize_min_max
 from instrec.representations.vggish import VGGish
+from instrec.convnet import ENCODER_PARTS, ConvAttentionClassifier
 
 import lightning as L  # noqa: E402  (imported here: only stage-1 training needs Lightning)
 
 
 class Stage1(L.LightningModule):
-    """VGGish + the head of one objective."""
+    """An encoder (VGGish, or the shipped model's compact CNN) + the head of one objective."""
 
     def __init__(self, objective: str, target_size: int = 0, vocabulary_size: int = 0, lr: float = 1e-4,
                  margin: float = 0.5, temperature: float = 0.1, noise_std: float = 0.1,
-                 keep_probability: float = 0.5, final_relu: bool = True) -> None:
+                 keep_probability: float = 0.5, final_relu: bool = True, encoder: str = "vggish",
+                 width: int = 16) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.objective = objective
-        self.vggish = VGGish(final_relu)  # Glorot-uniform
+        if encoder == "cnn":
+            self.cnn = ConvAttentionClassifier(width=width)  # its per-example encoder; the attention head unused
+            self.cnn.head = nn.Identity()
+        else:
+            self.vggish = VGGish(final_relu)  # Glorot-uniform
         if objective == "textual":
             self.head = TextualHead(target_size)
         elif objective.startswith("denoise-"):
@@ -50,15 +60,19 @@ class Stage1(L.LightningModule):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
+    def encode(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(N, 96, 64) log-mel examples (min-max normalised for the CNN) -> (N, 128) embeddings."""
+        return self.cnn.embed(log_mel)[:, 0] if self.hparams.encoder == "cnn" else self.vggish(log_mel)
+
     def loss(self, batch, generator: torch.Generator | None = None) -> torch.Tensor:
         hp = self.hparams
         log_mel = batch[0]
         if self.objective == "textual":
-            return textual_loss(self.head(self.vggish(log_mel)), batch[1], hp.margin)
+            return textual_loss(self.head(self.encode(log_mel)), batch[1], hp.margin)
         if self.objective.startswith("denoise-"):
             noisy = corrupt(log_mel, self.objective.split("-")[1], hp.noise_std, hp.keep_probability, generator)
-            return nn.functional.mse_loss(self.head(self.vggish(noisy)), log_mel)
-        return nt_xent(self.audio_map(self.vggish(log_mel)), self.head(batch[1]), hp.temperature)
+            return nn.functional.mse_loss(self.head(self.encode(noisy)), log_mel)
+        return nt_xent(self.audio_map(self.encode(log_mel)), self.head(batch[1]), hp.temperature)
 
     def training_step(self, batch, batch_index):
         loss = self.loss(batch)
@@ -95,15 +109,20 @@ def _loaders(train: list[torch.Tensor], valid: list[torch.Tensor], batch_size: i
 
 def pretrain(objective: str, dataset_root: str | Path, run_dir: str | Path, config: PretrainConfig = PretrainConfig(),
              stop_after_epochs: int | None = None) -> Path | None:
-    """Train VGGish with ``objective`` on the dataset and write ``run_dir/vggish.pt``; resumes an interrupted run."""
+    """Train VGGish (or the compact CNN: ``config.encoder``) with ``objective`` on the dataset and write
+    ``run_dir/vggish.pt`` (or ``cnn.pt``, for ``train --set init=``); resumes an interrupted run."""
     from instrec.pretraining.inputs import objective_tensors
 
     run_dir = Path(run_dir)
     L.seed_everything(config.seed, workers=True, verbose=False)
     train, valid, sizes = objective_tensors(objective, dataset_root, config)
+    stats = None
+    if config.encoder == "cnn":  # the CNN hears log-mel in [0, 1] per band, as in stage 2
+        stats = fit_min_max(train[0].numpy())
+        train[0], valid[0] = (torch.from_numpy(normalize_min_max(t.numpy(), stats)) for t in (train[0], valid[0]))
     module = Stage1(objective, lr=config.lr, margin=config.margin, temperature=config.temperature,
                     noise_std=config.noise_std, keep_probability=config.keep_probability,
-                    final_relu=config.final_relu, **sizes)
+                    final_relu=config.final_relu, encoder=config.encoder, width=config.width, **sizes)
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -137,12 +156,17 @@ def pretrain(objective: str, dataset_root: str | Path, run_dir: str | Path, conf
     if trainer.global_rank != 0:
         return None  # rank 0 writes the result
     best = Stage1.load_from_checkpoint(checkpoints.best_model_path or str(last), map_location="cpu")
-    out = run_dir / "vggish.pt"
-    if nonfinite(best.vggish.state_dict()):
-        raise InstrecError(f"{run_dir}: the pre-trained weights hold NaN or infinite values; vggish.pt was not "
+    if config.encoder == "cnn":
+        weights = {k: v for k, v in best.cnn.state_dict().items() if k.startswith(ENCODER_PARTS)}
+        extra = {"norm_stats": {k: torch.from_numpy(v) for k, v in stats.items()}}
+    else:
+        weights, extra = best.vggish.state_dict(), {}
+    out = run_dir / f"{config.encoder}.pt"
+    if nonfinite(weights):
+        raise InstrecError(f"{run_dir}: the pre-trained weights hold NaN or infinite values; {out.name} was not "
                            "written (lower the learning rate)")
-    atomic_torch_save(out, {"vggish": best.vggish.state_dict(), "objective": objective,
+    atomic_torch_save(out, {config.encoder: weights, "objective": objective,
                             "best_val_loss": float(checkpoints.best_model_score or float("nan")),
-                            "epochs_run": trainer.current_epoch, "config": dataclasses.asdict(config)})
+                            "epochs_run": trainer.current_epoch, "config": dataclasses.asdict(config), **extra})
     last.unlink(missing_ok=True)  # finished: vggish.pt and best.ckpt remain; no resume needed
     return out
