@@ -26,7 +26,7 @@ class TrainConfig:
     architecture: str = "attention"  # attention (the paper) | cnn (convnet.ConvAttentionClassifier on log-mel)
     width: int = 16  # cnn: channels of the first convolution block (then 2x, 4x, 8x)
     crop_examples: int = 0  # train on a random run of this many 0.96 s examples per clip and step (0: whole clips)
-    crop_min_examples: int = 0  # with crop_examples: each step draws the run's length in [this, crop_examples] (0: fixed)
+    crop_min_examples: int = 0  # with crop_examples: each step draws the length in [this, crop_examples] (0: fixed)
     mix: float = 0.0  # log-mel: probability that a training clip is mixed with another (augment.py)
     eq_db: float = 0.0  # log-mel: largest gain of the random equaliser, dB (0: none)
     shift_bands: int = 0  # log-mel: largest random shift of the spectrum, mel bands (0: none)
@@ -34,7 +34,7 @@ class TrainConfig:
     mask_frames: int = 0  # log-mel: widest run of frames silenced per 0.96 s example (SpecAugment; 0: none)
     mixstyle: float = 0.0  # log-mel: probability that a clip takes another's per-band statistics (augment.py)
     swa_epochs: int = 0  # keep the mean of the last N epochs' weights (SWA) instead of the best epoch's (0: off)
-    init: str = ""  # cnn: start the convolutions from a pre-trained encoder (the cnn.pt of `pretrain --set encoder=cnn`)
+    init: str = ""  # cnn: start the convolutions from a pre-trained encoder (cnn.pt of `pretrain --set encoder=cnn`)
     hidden: int = 128
     groups: int = 16
     dropout: float = 0.6  # reference variant only
@@ -46,8 +46,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, at_least_1=("epochs", "batch_size", "hidden", "groups", "width", "checkpoint_every"),
-                     at_least_0=("weight_decay", "crop_examples", "crop_min_examples", "num_threads", "seed", "eq_db", "shift_bands",
-                                 "mask_bands", "mask_frames", "swa_epochs"),
+                     at_least_0=("weight_decay", "crop_examples", "crop_min_examples", "num_threads", "seed", "eq_db",
+                                 "shift_bands", "mask_bands", "mask_frames", "swa_epochs"),
                      positive=("lr",), unit=("threshold", "dropout", "mix", "mixstyle"),
                      choices={"variant": ("paper", "reference"), "architecture": ("attention", "cnn"),
                               "lr_schedule": ("constant", "cosine")})

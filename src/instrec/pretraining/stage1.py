@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from instrec.config import PretrainConfig
+from instrec.convnet import ENCODER_PARTS, ConvAttentionClassifier
 from instrec.errors import InstrecError
 from instrec.io import atomic_torch_save, atomic_write_json, nonfinite
 from instrec.pretraining.objectives import DenoisingDecoder, TagEncoder, TextualHead, corrupt, nt_xent, textual_loss
 from instrec.representations.postprocess import fit_min_max, normalize_min_max
 from instrec.representations.vggish import VGGish
-from instrec.convnet import ENCODER_PARTS, ConvAttentionClassifier
 
 import lightning as L  # noqa: E402  (imported here: only stage-1 training needs Lightning)
 
