@@ -154,7 +154,8 @@ def test_shift_probe_averages_the_plain_and_the_shifted_reading():
 
 
 def test_level_gain_rules():
-    from instrec.predict import LEVEL_PEAK_DBFS, TRAINING_PEAK_DBFS, level_gain
+    from instrec.datasets.synth.recording import PEAK_DBFS as TRAINING_PEAK_DBFS
+    from instrec.predict import LEVEL_PEAK_DBFS, level_gain
 
     for peak_db in (-40.0, -12.0, 0.0):
         peak = 10 ** (peak_db / 20)

@@ -47,10 +47,10 @@ QUIET_PEAK = 1e-4  # -80 dBFS around the mean: silence, a DC offset or faint his
 FILE_RULES = ("max", "mean", "top3", "top-third")
 FILE_RULE = "max"  # chosen by measurement with the shipped model: scripts/file_rule.py, docs/model-card.md
 # How a recording's level is set before the network hears it (see :func:`level_gain`): "none" leaves it; "fixed"
-# moves the file's peak to LEVEL_PEAK_DBFS; "range" moves it into TRAINING_PEAK_DBFS only where it lies outside
+# moves the file's peak to LEVEL_PEAK_DBFS; "range" moves it into the recording chain's PEAK_DBFS only where it
+# lies outside
 LEVEL_RULES = ("none", "fixed", "range")
-TRAINING_PEAK_DBFS = PEAK_DBFS  # the recording chain's clip peaks
-LEVEL_PEAK_DBFS = sum(TRAINING_PEAK_DBFS) / 2  # the middle of that range in dB: -9.5
+LEVEL_PEAK_DBFS = sum(PEAK_DBFS) / 2  # the middle of the training clips' peaks in dB: -9.5
 EXAMPLE_SAMPLES = P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES  # 15,360: one example hop
 BLOCK_SECONDS = 60
 
@@ -224,9 +224,10 @@ class Model:
         def tracked(stream):  # the length, the peak and a 10 ms peak envelope (plots), in bounded memory
             for block in stream:
                 total[0] += block.size
-                peak[0] = max(peak[0], float(np.max(np.abs(block))))
-                usable = block[: block.size // P.STFT_HOP_SAMPLES * P.STFT_HOP_SAMPLES]
-                envelope.append(np.abs(usable).reshape(-1, P.STFT_HOP_SAMPLES).max(axis=1))
+                magnitude = np.abs(block)
+                peak[0] = max(peak[0], float(magnitude.max()))
+                usable = magnitude[: block.size // P.STFT_HOP_SAMPLES * P.STFT_HOP_SAMPLES]
+                envelope.append(usable.reshape(-1, P.STFT_HOP_SAMPLES).max(axis=1))
                 yield block
 
         notes: dict = {}
@@ -292,7 +293,7 @@ def level_gain(peak: float, rule: str) -> float:
     if rule == "none" or peak <= 0:
         return 1.0
     peak_db = 20 * np.log10(peak)
-    target = LEVEL_PEAK_DBFS if rule == "fixed" else float(np.clip(peak_db, *TRAINING_PEAK_DBFS))
+    target = LEVEL_PEAK_DBFS if rule == "fixed" else float(np.clip(peak_db, *PEAK_DBFS))
     return float(10 ** ((target - peak_db) / 20))
 
 
