@@ -137,6 +137,7 @@ def test_train_default_recipe_end_to_end(tmp_path):
     from instrec.datasets.synth.render import default_soundfont
     from instrec.config import TrainConfig
     from instrec.default_model import Recipe, check_finished_member, train_default
+    from instrec.evaluation import evaluate_openmic_test
     from instrec.predict import load_model
 
     other = tmp_path / "otherbank.sf2"
@@ -149,7 +150,11 @@ def test_train_default_recipe_end_to_end(tmp_path):
     assert [m["config"]["mix"] for m in card["members"]] == [0.0, 0.5]  # the recipe's members, each trained apart
     assert 0.1 <= card["threshold"] <= 0.9 and scores["test"]["files"] > 0
     model = load_model(tmp_path / "out" / "model")
-    assert card["input_level"] == model.input_level == "fixed"  # the recipe's input-level rule travels with the model
+    assert card["input_level"] == model.input_level == scores["input_level"] == "fixed"  # the rule travels with it
+    # the recipe's held-out score is the one a user of the export measures, level rule included
+    held_out = evaluate_openmic_test(model, tmp_path / "out" / "data")
+    keys = ("f1_macro", "map", "files")
+    assert {k: held_out[k] for k in keys} == {k: scores["test"][k] for k in keys}
     assert model.predict(np.full(16000, 0.1) * np.sin(np.arange(16000)), sample_rate=16000).probs.shape == (20,)
     stamps = [(tmp_path / "out" / run / "best.pt").stat().st_mtime_ns for run in ("run", "run-1")]
     assert train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other]) == scores

@@ -54,8 +54,9 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     files to render from (default: the recipe's banks, fetched first)."""
     from instrec.bundle import export_model
     from instrec.datasets.synth.openmic import synth_openmic
-    from instrec.evaluation import evaluate_stored_split
+    from instrec.evaluation import evaluate_openmic_test
     from instrec.generalisation import resolve_candidate
+    from instrec.predict import load_model
     from instrec.representations.registry import build_representation
     from instrec.study import bank_pool
     from instrec.training import run_training
@@ -83,8 +84,9 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
              "pool": [p.name for p in pool], "validation_f1_macro_by_threshold": by_threshold,
              **({"members": bundle["members"]} if "members" in bundle else {})}
     export_model(classifier, bundle, out / "model", about)
-    scores = {"held_out_bank": recipe.hold_out_bank, "threshold": threshold,
-              "test": evaluate_stored_split(classifier, bundle, threshold)}
+    # scored as a user of the export is: through predict, with its input-level and file-level rules
+    scores = {"held_out_bank": recipe.hold_out_bank, "threshold": threshold, "input_level": recipe.input_level,
+              "test": evaluate_openmic_test(load_model(out / "model"), data)}
     atomic_write_json(out / "scores.json", scores)
     print(f"{out / 'model'}: exported; held-out bank {recipe.hold_out_bank}: F1-macro "
           f"{scores['test']['f1_macro']:.3f}, mAP {scores['test']['map']:.3f}", file=sys.stderr)
