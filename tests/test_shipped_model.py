@@ -46,6 +46,20 @@ def test_shipped_file_is_small_and_matches_its_sha256():
     assert card["representation"]["name"] == "logmel" and len(card["classes"]) == 20
 
 
+def test_the_shipped_model_records_the_recipe_that_train_default_runs():
+    """`instrec train-default` with no options reproduces the shipped files only if its Recipe is the one recorded."""
+    import dataclasses
+
+    from instrec.default_model import Recipe
+
+    card = json.loads((SHIPPED / CARD).read_text())
+    recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(Recipe()).items()}
+    recipe.pop("device")  # how it was computed, not what (a GPU run stands for the same recipe)
+    assert card["command"] == "instrec train-default" and card["recipe"] == recipe
+    assert card["input_level"] == Recipe().input_level
+    assert [m["config"]["seed"] for m in card["members"]] == list(range(len(Recipe().members)))
+
+
 def test_predict_uses_the_shipped_model_without_a_study_or_network(tmp_path, monkeypatch, offline, capsys):
     monkeypatch.chdir(tmp_path)  # no ./runs here
     clip = REAL_DEV / "tinysol__Fl-ord-C4-mf-N-T14d.wav"
