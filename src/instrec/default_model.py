@@ -79,7 +79,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     classifier, bundle = assemble(runs)
     threshold, by_threshold = validation_threshold(classifier, bundle)
     bundle["config"] = {**bundle["config"], "threshold": threshold}
-    about = {"recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"},
+    about = {"recipe": recorded_recipe(recipe),
              "command": "instrec train-default", "input_level": recipe.input_level,
              "pool": [p.name for p in pool], "validation_f1_macro_by_threshold": by_threshold,
              **({"members": bundle["members"]} if "members" in bundle else {})}
@@ -91,6 +91,12 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     print(f"{out / 'model'}: exported; held-out bank {recipe.hold_out_bank}: F1-macro "
           f"{scores['test']['f1_macro']:.3f}, mAP {scores['test']['map']:.3f}", file=sys.stderr)
     return json.loads((out / "scores.json").read_text())
+
+
+def recorded_recipe(recipe: Recipe) -> dict:
+    """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
+    what: a GPU run stands for the same recipe)."""
+    return {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"}
 
 
 def member_config(config: TrainConfig, settings: str) -> TrainConfig:
