@@ -223,6 +223,23 @@ def test_exactly_0_96_s_is_one_example_not_a_short_file(tmp_path, capsys):
     assert notes["padded_from_seconds"] == pytest.approx(15000 / 16000)
 
 
+@pytest.mark.parametrize("length", [15600 + 2 * 15360 + 80, 15600 + 2 * 15360 + 400, 40000])
+def test_which_examples_are_quiet_does_not_depend_on_how_the_stream_is_cut(length):
+    """A DC offset with one 0.5 s tone in it: the tone's examples sound, the others are quiet, whatever the block
+    and chunk sizes (including a file that ends within the quiet test's edge of a chunk boundary)."""
+    from instrec.predict import examples_in_chunks
+
+    signal = np.full(length, 0.2, np.float32)
+    signal[16000:24000] += 0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000).astype(np.float32)
+    seen = []
+    for block, chunk in [(length, 64), (1000, 3), (7919, 1)]:
+        notes = {}
+        list(examples_in_chunks(iter(np.split(signal, np.arange(block, length, block))), chunk, notes))
+        seen.append(notes["quiet"])
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0] == [True, False] + [True] * (len(seen[0]) - 2)
+
+
 def _break_openmic(root: Path, how: str) -> None:
     labels = root / "openmic-2018-aggregated-labels.csv"
     text = labels.read_text().splitlines()

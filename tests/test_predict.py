@@ -94,6 +94,8 @@ def test_bad_inputs_are_reported_and_the_run_goes_on(trained, tmp_path, capsys):
     (folder / "notes.mp3").write_text("not audio at all\n" * 50)
     sf.write(folder / "silent.wav", np.zeros(16000 * 3, np.float32), 16000)
     sf.write(folder / "dc.wav", 0.1 * np.ones(8000, np.float32), 16000)  # a DC offset: silent
+    # the same through the resampler, whose filter rings where the offset starts and stops: still silent
+    sf.write(folder / "dc44.wav", 0.5 * np.ones(88200, np.float32), 44100)
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(4800) / 16000).astype(np.float32)
     sf.write(folder / "short.wav", tone, 16000)  # a 0.3 s one-shot: zero-padded to one example
     rc = main(["predict", str(folder), "--model", str(run), "--plot", str(tmp_path / "plots")])
@@ -103,11 +105,11 @@ def test_bad_inputs_are_reported_and_the_run_goes_on(trained, tmp_path, capsys):
     assert len(lines) == 2 and "good.ogg" in captured.out
     assert "short.wav [0.3 s] (shorter than one 0.96 s example: zero-padded)" in captured.out
     expected = {"corrupt.wav": "not a readable audio file", "empty.flac": "empty", "notes.mp3": "not a readable",
-                "silent.wav": "silent", "dc.wav": "silent"}
+                "silent.wav": "silent", "dc.wav": "silent", "dc44.wav": "silent"}
     for name, words in expected.items():
         line = next(line for line in captured.err.splitlines() if name in line)
         assert words in line, line
-    assert "5 of 7 files" in captured.err
+    assert "6 of 8 files" in captured.err
     assert (tmp_path / "plots" / "good.png").read_bytes()[:4] == b"\x89PNG"
 
 

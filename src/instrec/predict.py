@@ -44,6 +44,9 @@ WINDOW_EXAMPLES = 10  # the clip length the classifier was trained on (OpenMIC: 
 SILENCE_LOGMEL = float(np.log(2 * P.LOG_OFFSET))  # log-mel floor is log(0.01); a tone at about -80 dBFS reaches this
 MIN_SOUNDING_FRAMES = 5  # an example with fewer frames above the floor (50 ms: a click, a pop) holds no music
 QUIET_PEAK = 1e-4  # -80 dBFS around the mean: silence, a DC offset or faint hiss
+# the quiet test skips a file's first and last 10 ms: there a resampler's filter rings (soxr HQ: up to ~7 ms from
+# an 8 kHz source) as the signal starts from and returns to zero, so a DC offset would not read as quiet
+QUIET_EDGE_SAMPLES = P.SAMPLE_RATE // 100
 FILE_RULES = ("max", "mean", "top3", "top-third")
 FILE_RULE = "max"  # chosen by measurement with the shipped model: scripts/file_rule.py, docs/model-card.md
 # How a recording's level is set before the network hears it (see :func:`level_gain`): "none" leaves it; "fixed"
@@ -127,8 +130,9 @@ def examples_in_chunks(blocks, chunk_examples: int = 64, notes: dict | None = No
     """Log-mel examples (n, 96, 64), hop 0.96 s, from a stream of 16 kHz blocks; equal to framing the whole
     signal at once (examples never share frames, so a chunk ends exactly where the next begins). A signal
     shorter than one example is zero-padded to one, and ``notes["padded_from_seconds"]`` records its length.
-    ``notes["quiet"]`` collects, per example, whether its samples (the real ones, without padding) stay
-    within +-``QUIET_PEAK`` of their mean: nothing but silence, a DC offset or faint hiss."""
+    ``notes["quiet"]`` collects, per example, whether its samples (the real ones, without padding, and not the
+    file's first and last ``QUIET_EDGE_SAMPLES``) stay within +-``QUIET_PEAK`` of their mean: nothing but
+    silence, a DC offset or faint hiss."""
     frontend = LogMelExamples()
     take = P.MIN_EXAMPLE_SAMPLES + (chunk_examples - 1) * EXAMPLE_SAMPLES
     buffer = np.zeros(0, np.float32)
@@ -136,22 +140,24 @@ def examples_in_chunks(blocks, chunk_examples: int = 64, notes: dict | None = No
     notes = {} if notes is None else notes
     quiet = notes.setdefault("quiet", [])
 
-    def emit(samples: np.ndarray, real: int):
+    def emit(samples: np.ndarray, real: int, first: bool, last: bool):
         examples = frontend(torch.from_numpy(samples))
+        head = QUIET_EDGE_SAMPLES if first else 0
+        real = real - QUIET_EDGE_SAMPLES if last else real
         starts = np.arange(len(examples)) * EXAMPLE_SAMPLES
-        quiet.extend(_is_quiet(samples[s:min(s + P.MIN_EXAMPLE_SAMPLES, real)]) for s in starts)
+        quiet.extend(_is_quiet(samples[max(s, head):min(s + P.MIN_EXAMPLE_SAMPLES, real)]) for s in starts)
         return examples
 
     for block in blocks:
         buffer = np.concatenate([buffer, block])
         total += block.size
-        while buffer.size >= take:
+        while buffer.size >= take + QUIET_EDGE_SAMPLES:  # a chunk is emitted once the file's end cannot lie in it
             with torch.inference_mode():
-                yield emit(buffer[:take], take)
+                yield emit(buffer[:take], take, total == buffer.size, False)
             buffer = buffer[chunk_examples * EXAMPLE_SAMPLES:]
     if buffer.size >= P.MIN_EXAMPLE_SAMPLES:
         with torch.inference_mode():
-            yield emit(buffer, buffer.size)
+            yield emit(buffer, buffer.size, total == buffer.size, True)
     elif total < P.MIN_EXAMPLE_SAMPLES:
         if total == 0:
             raise AudioError("holds no audio samples; give a recording")
@@ -159,7 +165,7 @@ def examples_in_chunks(blocks, chunk_examples: int = 64, notes: dict | None = No
             notes["padded_from_seconds"] = total / P.SAMPLE_RATE
         padded = np.concatenate([buffer, np.zeros(P.MIN_EXAMPLE_SAMPLES - buffer.size, np.float32)])
         with torch.inference_mode():
-            yield emit(padded, buffer.size)
+            yield emit(padded, buffer.size, True, True)
 
 
 def _is_quiet(samples: np.ndarray) -> bool:
@@ -240,8 +246,8 @@ class Model:
                 chunks.append(examples if deferred else self._features(examples))
             silent = np.concatenate(silent) | np.array(notes.pop("quiet"), bool)
             if silent.all():  # (a file whose peak is below -100 dBFS is quiet in every example)
-                raise AudioError("the recording is silent (or holds only a DC offset or faint hiss); there is "
-                                 "nothing to recognise")
+                raise AudioError("the recording is silent (or holds only a DC offset, faint hiss or clicks shorter "
+                                 "than 50 ms); there is nothing to recognise")
         except AudioError as exc:
             message = str(exc)
             raise AudioError(message if message.startswith(source) else f"{source}: {message}") from None
