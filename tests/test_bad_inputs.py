@@ -34,6 +34,8 @@ def place(tmp_path, monkeypatch):
     torch.save([1, 2, 3], "run-list/best.pt")
     Path("exported").mkdir()
     Path("exported/model.json").write_text("{broken")
+    Path("weights-only").mkdir()
+    Path("weights-only/model.safetensors").write_bytes(b"\0" * 64)
     Path("audio").mkdir()
     shutil.copy(REAL_DEV / GOOD, "audio/a.wav")
     labels = {"unknown": "file,instruments\na.wav,piano;kazoo\n", "missing": "file,instruments\nb.wav,piano\n",
@@ -70,7 +72,7 @@ CASES = [
     (["predict", "--threshold", "high", "good.wav"], "not a number"),
     (["predict", "--format", "xml", "good.wav"], "invalid choice"),
     (["predict", "--plot", "exists.txt", "good.wav"], "exists.txt is an existing file"),
-    (["predict", "--model", "no-such-run", "good.wav"], "no-such-run"),
+    (["predict", "--model", "no-such-run", "good.wav"], "no-such-run: no such file or folder"),
     (["predict", "--model", "run-empty", "good.wav"], "best.pt: not an instrec model bundle"),
     (["predict", "--model", "run-zip", "good.wav"], "best.pt: not an instrec model bundle"),
     (["predict", "--model", "run-text", "good.wav"], "best.pt: not an instrec model bundle"),
@@ -98,7 +100,8 @@ CASES = [
     (["train", "--dataset", "missing-dir", "--representation", "logmel"], "missing-dir"),
     (["train", "--dataset", "not-a-dataset", "--representation", "logmel", "--out", "exists.txt"], "existing file"),
     # evaluate, evaluate-audio
-    (["evaluate", "no-such-run"], "no trained model"),
+    (["evaluate", "no-such-run"], "no-such-run: no such file or folder, so no trained model"),
+    (["predict", "good.wav", "--model", "weights-only"], "weights-only/model.json: missing"),
     (["evaluate", "run-zip"], "best.pt: not an instrec model bundle"),
     (["evaluate-audio", "--audio", "missing-dir", "--model", "run-zip"], "missing-dir: not a folder"),
     (["evaluate-audio", "--audio", "good.wav"], "good.wav: not a folder"),

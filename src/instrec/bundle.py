@@ -130,7 +130,13 @@ def load_run_bundle(path: str | Path) -> tuple[torch.nn.Module, dict]:
     from instrec.convnet import build_classifier
 
     path = Path(path)
+    if not path.exists():
+        raise InstrecError(f"{path}: no such file or folder, so no trained model; give a model folder (`instrec "
+                           "train` or `instrec study` writes one)")
     if path.is_dir():
+        if (path / TENSORS).is_file():
+            raise InstrecError(f"{path / CARD}: missing; an exported model needs model.json beside {TENSORS}; "
+                               "restore it")
         path = path / "best.pt"
     if not path.is_file():
         raise InstrecError(f"{path}: no trained model; run `instrec train` (or `instrec study`) first")
