@@ -57,16 +57,13 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     from instrec.bundle import export_model
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.evaluation import evaluate_openmic_test
-    from instrec.generalisation import resolve_candidate
     from instrec.predict import load_model
     from instrec.representations.registry import build_representation
     from instrec.study import bank_pool
     from instrec.training import run_training
 
     out = Path(out)
-    representation, config = resolve_candidate(recipe.candidate, TrainConfig(epochs=recipe.epochs, seed=recipe.seed,
-                                                                             device=recipe.device))
-    members = [member_config(config, settings) for settings in recipe.members]  # a bad one fails before rendering
+    representation, members = recipe_members(recipe)  # a bad member fails here, before rendering
     runs = member_runs(out, len(members))
     pool = pool or bank_pool({"fetch_soundfonts": True, "banks": list(recipe.banks)})
     data = out / "data"
@@ -99,6 +96,15 @@ def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
     what: a GPU run stands for the same recipe)."""
     return {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"}
+
+
+def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:
+    """The representation the recipe's candidate trains on, and each member's training settings."""
+    from instrec.generalisation import resolve_candidate
+
+    representation, config = resolve_candidate(recipe.candidate, TrainConfig(epochs=recipe.epochs, seed=recipe.seed,
+                                                                             device=recipe.device))
+    return representation, [member_config(config, settings) for settings in recipe.members]
 
 
 def member_config(config: TrainConfig, settings: str) -> TrainConfig:
