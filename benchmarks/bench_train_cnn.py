@@ -1,7 +1,8 @@
 """Training speed of the shipped model's networks: one member of the recipe (the compact CNN, batch 32 clips, a run of
 3 of each clip's 10 log-mel examples per step) through ``train_classifier`` on random log-mel features, on the CPU
 and, where there is one, on a GPU in the same run. Prints seconds per epoch of ``--clips`` training clips, the
-GPU/CPU ratio, and the projected time of the recipe's training (12,750 clips, 30 epochs, two members).
+GPU/CPU ratio, and the projected time of the recipe's training (``default_model.Recipe``: its training clips, epochs
+and members).
 
     python benchmarks/bench_train_cnn.py [--clips 1000] [--epochs 2] [--devices cpu,cuda]
 """
@@ -20,7 +21,19 @@ from instrec import params as P  # noqa: E402
 from instrec.config import TrainConfig  # noqa: E402
 from instrec.training import SplitData, train_classifier  # noqa: E402
 
-CLASSES, RECIPE_CLIPS, RECIPE_EPOCHS, RECIPE_MEMBERS = 20, 12750, 30, 2
+CLASSES = 20
+
+
+def recipe_training() -> tuple[int, int, int]:
+    """The shipped recipe's training clips (its rendering's train split), epochs and members."""
+    import inspect
+
+    from instrec.datasets.synth.openmic import assign_splits, synth_openmic
+    from instrec.default_model import Recipe
+
+    recipe, defaults = Recipe(), inspect.signature(synth_openmic).parameters
+    splits = assign_splits(recipe.size, recipe.seed, defaults["test_fraction"].default, defaults["val_fraction"].default)
+    return splits.count("train"), recipe.epochs, len(recipe.members)
 
 
 def data(clips: int, seed: int) -> SplitData:
@@ -50,14 +63,15 @@ def main() -> None:
     args = parser.parse_args()
     train, validation = data(args.clips, 0), data(max(1, args.clips // 6), 1)
     measured = {}
+    recipe_clips, recipe_epochs, recipe_members = recipe_training()
     for device in args.devices.split(","):
         if device.startswith("cuda") and not torch.cuda.is_available():
             print(f"{device}: no GPU here, skipped")
             continue
         measured[device] = seconds_per_epoch(device, train, validation, args.epochs)
-        recipe_hours = measured[device] * RECIPE_CLIPS / args.clips * RECIPE_EPOCHS * RECIPE_MEMBERS / 3600
+        recipe_hours = measured[device] * recipe_clips / args.clips * recipe_epochs * recipe_members / 3600
         print(f"{device}: {measured[device]:.2f} s per epoch of {args.clips} clips; the recipe's training "
-              f"({RECIPE_MEMBERS} x {RECIPE_EPOCHS} epochs of {RECIPE_CLIPS} clips) about {recipe_hours:.2f} h")
+              f"({recipe_members} x {recipe_epochs} epochs of {recipe_clips} clips) about {recipe_hours:.2f} h")
     if "cpu" in measured and len(measured) > 1:
         for device, seconds in measured.items():
             if device != "cpu":
