@@ -23,7 +23,8 @@ from instrec.predict import load_model
 
 
 def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(C,) each class's threshold of the grid with its best F1-macro (the lowest on a tie; NaN classes get 0.5)."""
+    """(C,) each class's threshold of the grid with its best F1-macro (the lowest on a tie, and for a class never
+    labelled)."""
     table = np.nan_to_num(np.stack([f1_macro_per_class(probs, labels, mask, t) for t in THRESHOLDS]), nan=-1.0)
     return np.array(THRESHOLDS)[np.argmax(table, axis=0)]
 
