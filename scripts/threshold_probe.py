@@ -43,11 +43,12 @@ def main() -> None:
     chosen, _ = choose_threshold(val_probs, val_labels, val_mask)
     own = per_class_thresholds(val_probs, val_labels, val_mask)
     model = load_model(args.out_dir / "model")
-    test = OpenMIC(args.dataset).split("test")
+    dataset = OpenMIC(args.dataset)
+    test = dataset.split("test")
     if args.cache and args.cache.exists():
         probs = np.load(args.cache)
     else:
-        probs, _, failed = _predict_all(model, [OpenMIC(args.dataset).audio_path(k) for k in test.keys])
+        probs, _, failed = _predict_all(model, [dataset.audio_path(k) for k in test.keys])
         if failed:
             raise SystemExit(f"{len(failed)} clips failed: {failed[0]}")
         if args.cache:
