@@ -1,7 +1,8 @@
 """End-to-end `predict` with the shipped model on a 3-minute 44.1 kHz stereo file (decode, resample, front
 end, network, file decision and timeline): real-time factor, and its ratio to the network alone over the
 same examples, measured in one run (target: >= 100x real time on 2 cores); and the cost of the shipped input-level
-rule ("fixed": the log-mel kept until the file's peak is known, then re-levelled) against reading the file as it is.
+rule ("fixed": the log-mel kept until the file's peak is known, then re-levelled) against reading the file as it is;
+and against the baseline, the same model with channels-first convolution weights (the layout before 6f9cbec).
 """
 
 import sys
@@ -17,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import best_time  # noqa: E402
 
 from instrec.audio import load_audio  # noqa: E402
+from instrec.convnet import ConvAttentionClassifier  # noqa: E402
 from instrec.predict import load_model  # noqa: E402
 
 SECONDS = 180
@@ -36,6 +38,11 @@ def main() -> None:
         end_to_end = best_time(lambda: model.predict(path), repeats=3)
         as_it_is = load_model(input_level="none")
         unlevelled = best_time(lambda: as_it_is.predict(path), repeats=3)
+        channels_first = load_model()
+        for network in channels_first.classifier.modules():
+            if isinstance(network, ConvAttentionClassifier):
+                network.convs.to(memory_format=torch.contiguous_format)
+        baseline = best_time(lambda: channels_first.predict(path), repeats=3)
         steps = np.concatenate([model._features(torch.rand(64, 96, 64) * 8 - 4) for _ in range(3)])[
             : int(SECONDS / 0.96) * model.representation_steps]
         silent = np.zeros(len(steps) // model.representation_steps, bool)
@@ -45,6 +52,8 @@ def main() -> None:
     print(f"the network alone on its {len(silent)} examples: {network:.2f} s, {SECONDS / network:.0f}x real time")
     print(f"predict / network time: {end_to_end / network:.2f} (everything but the network costs "
           f"{1 - network / end_to_end:.0%})")
+    print(f"channels-first weights (baseline): {baseline:.2f} s, {SECONDS / baseline:.0f}x real time; predict / "
+          f"baseline time: {end_to_end / baseline:.2f} ({baseline / end_to_end:.2f}x faster)")
     print(f"input level {model.input_level} / none: {end_to_end / unlevelled:.2f} ({unlevelled:.2f} s as it is)")
 
 

@@ -2,12 +2,14 @@
 3 of each clip's 10 log-mel examples per step) through ``train_classifier`` on random log-mel features, on the CPU
 and, where there is one, on a GPU in the same run. Prints seconds per epoch of ``--clips`` training clips, the
 GPU/CPU ratio, and the projected time of the recipe's training (``default_model.Recipe``: its training clips, epochs
-and members).
+and members). The baseline, run in the same process on the CPU: the same network with channels-first convolution
+weights, the layout it trained in before 6f9cbec (its one-channel input left every layer channels-first).
 
     python benchmarks/bench_train_cnn.py [--clips 1000] [--epochs 2] [--devices cpu,cuda]
 """
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -43,6 +45,24 @@ def data(clips: int, seed: int) -> SplitData:
                      [str(i) for i in range(clips)])
 
 
+@contextlib.contextmanager
+def channels_first_weights():
+    """Every compact CNN built inside keeps channels-first convolution weights (the baseline's layout)."""
+    from instrec.convnet import ConvAttentionClassifier
+
+    built = ConvAttentionClassifier.__init__
+
+    def init(self, *args, **kwargs):
+        built(self, *args, **kwargs)
+        self.convs.to(memory_format=torch.contiguous_format)
+
+    ConvAttentionClassifier.__init__ = init
+    try:
+        yield
+    finally:
+        ConvAttentionClassifier.__init__ = built
+
+
 def seconds_per_epoch(device: str, train: SplitData, validation: SplitData, epochs: int) -> float:
     """Mean wall time of the epochs after the first (which pays for warm-up: allocation, kernel choice), each with
     its validation and checkpoint, from one run of 1 + ``epochs`` epochs."""
@@ -72,6 +92,11 @@ def main() -> None:
         recipe_hours = measured[device] * recipe_clips / args.clips * recipe_epochs * recipe_members / 3600
         print(f"{device}: {measured[device]:.2f} s per epoch of {args.clips} clips; the recipe's training "
               f"({recipe_members} x {recipe_epochs} epochs of {recipe_clips} clips) about {recipe_hours:.2f} h")
+    if "cpu" in measured:
+        with channels_first_weights():
+            baseline = seconds_per_epoch("cpu", train, validation, args.epochs)
+        print(f"cpu, channels-first weights (baseline): {baseline:.2f} s per epoch; channels-last / baseline time "
+              f"per epoch: {measured['cpu'] / baseline:.3f} ({baseline / measured['cpu']:.2f}x faster)")
     if "cpu" in measured and len(measured) > 1:
         for device, seconds in measured.items():
             if device != "cpu":

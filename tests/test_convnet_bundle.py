@@ -82,6 +82,22 @@ def test_export_round_trip_and_integrity(tmp_path):
         load_exported(folder)
 
 
+def test_convolutions_run_channels_last_before_and_after_a_round_trip(tmp_path):
+    """The one-channel input cannot fix the layout; the weights must, or every layer runs channels-first (slower)."""
+    model, folder = _exported(tmp_path)
+    loaded, _ = load_exported(folder)
+    for network in (model, loaded, build_classifier(model.args)):
+        seen = []
+        hooks = [layer.register_forward_hook(lambda _m, _i, out: seen.append(out))
+                 for layer in network.convs if isinstance(layer, torch.nn.Conv2d)]
+        with torch.inference_mode():
+            network(torch.rand(2, 3 * 96, 64))
+        for hook in hooks:
+            hook.remove()
+        assert len(seen) == 4
+        assert all(out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous() for out in seen)
+
+
 def test_export_refuses_nan_and_load_refuses_foreign_cards(tmp_path):
     model, folder = _exported(tmp_path)
     card = json.loads((folder / CARD).read_text())
