@@ -15,10 +15,10 @@ import soxr
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _layout import channels_first_weights  # noqa: E402
 from _timing import best_time  # noqa: E402
 
 from instrec.audio import load_audio  # noqa: E402
-from instrec.convnet import ConvAttentionClassifier  # noqa: E402
 from instrec.predict import load_model  # noqa: E402
 
 SECONDS = 180
@@ -38,10 +38,8 @@ def main() -> None:
         end_to_end = best_time(lambda: model.predict(path), repeats=3)
         as_it_is = load_model(input_level="none")
         unlevelled = best_time(lambda: as_it_is.predict(path), repeats=3)
-        channels_first = load_model()
-        for network in channels_first.classifier.modules():
-            if isinstance(network, ConvAttentionClassifier):
-                network.convs.to(memory_format=torch.contiguous_format)
+        with channels_first_weights():
+            channels_first = load_model()
         baseline = best_time(lambda: channels_first.predict(path), repeats=3)
         steps = np.concatenate([model._features(torch.rand(64, 96, 64) * 8 - 4) for _ in range(3)])[
             : int(SECONDS / 0.96) * model.representation_steps]

@@ -9,7 +9,6 @@ weights, the layout it trained in before 6f9cbec (its one-channel input left eve
 """
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from _layout import channels_first_weights  # noqa: E402
 
 from instrec import params as P  # noqa: E402
 from instrec.config import TrainConfig  # noqa: E402
@@ -43,24 +44,6 @@ def data(clips: int, seed: int) -> SplitData:
     return SplitData(torch.rand(clips, 10 * P.EXAMPLE_FRAMES, P.NUM_MEL_BANDS, generator=g),
                      (torch.rand(clips, CLASSES, generator=g) > 0.8).float(), torch.ones(clips, CLASSES, dtype=torch.bool),
                      [str(i) for i in range(clips)])
-
-
-@contextlib.contextmanager
-def channels_first_weights():
-    """Every compact CNN built inside keeps channels-first convolution weights (the baseline's layout)."""
-    from instrec.convnet import ConvAttentionClassifier
-
-    built = ConvAttentionClassifier.__init__
-
-    def init(self, *args, **kwargs):
-        built(self, *args, **kwargs)
-        self.convs.to(memory_format=torch.contiguous_format)
-
-    ConvAttentionClassifier.__init__ = init
-    try:
-        yield
-    finally:
-        ConvAttentionClassifier.__init__ = built
 
 
 def seconds_per_epoch(device: str, train: SplitData, validation: SplitData, epochs: int) -> float:
