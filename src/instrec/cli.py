@@ -200,6 +200,46 @@ def run_soundfonts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_recordings(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recordings", help="real recordings of instruments for training: fetch (verified), list, path")
+    p.add_argument("action", choices=["fetch", "list", "path"])
+    p.add_argument("names", nargs="*", help="libraries (folder or short name) or classes (default: all)")
+    p.add_argument("--from", dest="from_dir", type=Path,
+                   help="take the files from a local copy in the manifest's layout (checked by their decoded samples)")
+    p.set_defaults(run=run_recordings)
+
+
+def run_recordings(args: argparse.Namespace) -> int:
+    from instrec.datasets import recordings
+
+    if args.action == "path":
+        print(recordings.recordings_dir())
+        return 0
+    if args.from_dir is not None and not args.from_dir.is_dir():
+        raise InstrecError(f"{args.from_dir}: not a folder; --from needs a local copy of the recordings "
+                           "(<library>/<path> as in the manifest)")
+    chosen = recordings.select(recordings.read_manifest(), args.names)
+    if args.action == "list":
+        here = {rec.path for rec, _ in recordings.located(chosen)}
+        for row in recordings.summary(chosen):
+            classes = ", ".join(f"{c} {n}" for c, n in sorted(row["classes"].items()))
+            count = sum(row["classes"].values())
+            have = sum(1 for r in chosen if r.library == row["library"] and r.path in here)
+            print(f"{row['library']}: {classes}; {row['licence']}; {row['source']}; {have}/{count} fetched")
+        return 0
+    from tqdm import tqdm
+
+    got, failed = recordings.fetch(args.names, args.from_dir,
+                                   progress=lambda items: tqdm(items, desc="recordings", unit="file", leave=False))
+    print(f"{len(got)} recordings verified in {recordings.recordings_dir()}")
+    for why in failed.values():
+        print(f"instrec: {why}", file=sys.stderr)
+    if failed:
+        print(f"instrec: {len(failed)} of {len(got) + len(failed)} recordings not fetched; run the same command "
+              "again to retry them (the verified ones are kept)", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _add_holdout(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("holdout", help="leave-one-bank-out: train without a bank, test on it (and on real recordings)")
     p.add_argument("--bank", action="append", default=None, help="bank to hold out (repeatable; default: every bank "
@@ -541,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_features(sub)
     _add_data(sub)
     _add_soundfonts(sub)
+    _add_recordings(sub)
     _add_holdout(sub)
     _add_weights(sub)
     _add_extract(sub)

@@ -1,0 +1,234 @@
+"""Real recordings of instruments and voices as training material: the shipped manifest, fetching, checksums.
+
+instrec ships a small table (``instrec/data/recordings/manifest.csv``; sources, licences and attributions in
+``SOURCES.md`` beside it) of single recordings from public sample libraries: one row per file with its class,
+the library (``github:owner/repo``) and commit, the file's path there, the sha256 of the upstream file's bytes,
+the sha256 of its decoded samples, its licence and its kind (``note``: one note, hit or vocal sound; ``phrase``:
+a sung or spoken word or phrase; ``loop``). The audio never ships with instrec: :func:`fetch` puts verified
+copies into ``<cache>/recordings/<path>`` (``INSTREC_CACHE`` overrides the cache folder), either
+
+- downloaded from the library's pinned upstream location (``<base>/<owner>/<repo>/<commit>/<path>``, base
+  ``https://raw.githubusercontent.com`` or ``INSTREC_RECORDINGS_URL``), checked against the upstream sha256, and
+  stored losslessly as FLAC (same rate, channels and bit depth; a floating-point WAV is kept as it is); or
+- copied from a local copy of the same layout (``--from DIR``, e.g. a folder placed by hand), checked against
+  the decoded-sample sha256.
+
+Either way the stored file's decoded samples are checked against the manifest: a damaged or replaced file is
+refused with one line naming it, and the other files go on (a fetch never loses what finished).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+import urllib.parse
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from instrec.errors import InstrecError
+from instrec.io import atomic_path
+
+UPSTREAM_URL = "https://raw.githubusercontent.com"
+FIELDS = ("path", "label", "source", "commit", "upstream_path", "upstream_sha256", "pcm_sha256", "licence", "kind")
+KINDS = ("note", "phrase", "loop")
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One row of the manifest."""
+
+    path: str
+    label: str
+    source: str
+    commit: str
+    upstream_path: str
+    upstream_sha256: str
+    pcm_sha256: str
+    licence: str
+    kind: str
+
+    @property
+    def library(self) -> str:
+        """The library folder (``owner.repo``) the file sits in."""
+        return self.path.split("/", 1)[0]
+
+    def url(self, base: str = UPSTREAM_URL) -> str:
+        repo = self.source.removeprefix("github:")
+        return f"{base.rstrip('/')}/{repo}/{self.commit}/{urllib.parse.quote(self.upstream_path)}"
+
+
+def manifest_path() -> Path:
+    return Path(str(resources.files("instrec") / "data" / "recordings" / "manifest.csv"))
+
+
+def read_manifest(path: str | Path | None = None) -> list[Recording]:
+    """The rows of a manifest (default: the one shipped with instrec), checked for the fields and values used."""
+    from instrec.datasets.classes import OPENMIC_CLASSES as CLASSES
+
+    path = Path(path) if path else manifest_path()
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InstrecError(f"{path}: not a readable recordings manifest ({exc}); reinstall instrec") from None
+    if not rows or tuple(rows[0]) != FIELDS:
+        raise InstrecError(f"{path}: a recordings manifest needs the columns {', '.join(FIELDS)}")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        rec = Recording(**row)
+        bad = ("label" if rec.label not in CLASSES else "kind" if rec.kind not in KINDS
+               else "path" if rec.path.startswith("/") or ".." in rec.path.split("/") else None)
+        if bad:
+            raise InstrecError(f"{path}, line {line}: {bad} {getattr(rec, bad)!r} is not allowed")
+        out.append(rec)
+    return out
+
+
+def recordings_dir() -> Path:
+    from instrec.weights import cache_dir
+
+    return cache_dir() / "recordings"
+
+
+def select(recordings: list[Recording], names: list[str] | None) -> list[Recording]:
+    """The rows of the libraries ``names`` (a library folder, its name without the owner, or a class: every
+    library with recordings of it); all rows when ``names`` is empty."""
+    if not names:
+        return list(recordings)
+    libraries = sorted({r.library for r in recordings})
+    labels = {r.label for r in recordings}
+    chosen: set[str] = set()
+    for name in names:
+        if name in labels:
+            chosen |= {r.library for r in recordings if r.label == name}
+            continue
+        matches = [lib for lib in libraries if lib == name or lib.split(".", 1)[-1] == name or lib.endswith("." + name)]
+        if len(matches) != 1:
+            what = "matches no library" if not matches else f"matches {len(matches)} libraries"
+            raise InstrecError(f"recordings {name!r}: {what}; `instrec recordings list` shows the libraries and "
+                               "classes")
+        chosen.add(matches[0])
+    return [r for r in recordings if r.library in chosen]
+
+
+def pcm_sha256(path: str | Path) -> str:
+    """The sha256 of a file's decoded samples, as the manifest gives it: int32 samples for integer PCM,
+    float32 for floating-point files, frames x channels, little-endian bytes."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    dtype = "float32" if info.subtype in FLOAT_SUBTYPES else "int32"
+    samples, _ = sf.read(str(path), dtype=dtype, always_2d=True)
+    return hashlib.sha256(samples.astype(samples.dtype.newbyteorder("<"), copy=False).tobytes()).hexdigest()
+
+
+def verify(rec: Recording, path: Path) -> str | None:
+    """None if ``path`` holds the samples of ``rec``, else why not (one line, naming the file)."""
+    import soundfile as sf
+
+    if not path.is_file():
+        return f"{path}: missing"
+    try:
+        digest = pcm_sha256(path)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        return f"{path}: not a readable audio file ({str(exc).splitlines()[0][:100]}); delete it and fetch again"
+    if digest != rec.pcm_sha256:
+        return (f"{path}: decoded samples' sha256 {digest[:12]}... differs from the manifest's {rec.pcm_sha256[:12]}...; "
+                "the file is damaged or another recording; delete it and fetch again")
+    return None
+
+
+def _store_upstream(rec: Recording, data: bytes, target: Path) -> None:
+    """Write the verified upstream bytes as the manifest's file: as they are when the extensions agree, else
+    losslessly as FLAC with the source's bit depth (the shared copies are made the same way)."""
+    import soundfile as sf
+
+    with atomic_path(target) as tmp:
+        if Path(rec.upstream_path).suffix.lower() == target.suffix.lower():
+            tmp.write_bytes(data)
+            return
+        with sf.SoundFile(io.BytesIO(data)) as source:
+            subtype = source.subtype if source.subtype in ("PCM_16", "PCM_24") else "PCM_24"
+            samples = source.read(dtype="int32", always_2d=True)
+            rate = source.samplerate
+        sf.write(str(tmp), samples, rate, format="FLAC", subtype=subtype)
+
+
+def _download(rec: Recording, base: str, timeout_s: float) -> bytes:
+    url = rec.url(base)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            data = response.read()
+    except OSError as exc:
+        raise InstrecError(f"{url}: download failed ({exc}); place a copy by hand and pass --from DIR") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != rec.upstream_sha256:
+        raise InstrecError(f"{url}: sha256 {digest[:12]}... differs from the manifest's {rec.upstream_sha256[:12]}...; "
+                           "the upstream file changed or the download is damaged; try again or place a copy by hand")
+    return data
+
+
+def fetch_one(rec: Recording, dest: Path, from_dir: Path | None = None, base: str | None = None,
+              timeout_s: float = 60.0) -> Path:
+    """A verified copy of ``rec`` at ``dest/<path>`` (kept if it is already there and verified)."""
+    target = dest / rec.path
+    if target.is_file() and verify(rec, target) is None:
+        return target
+    if from_dir is not None:
+        source = from_dir / rec.path
+        if not source.is_file():
+            raise InstrecError(f"{source}: not there; the local copy needs the manifest's layout (<library>/<path>)")
+        why = verify(rec, source)
+        if why:
+            raise InstrecError(why)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+    else:
+        _store_upstream(rec, _download(rec, base or os.environ.get("INSTREC_RECORDINGS_URL") or UPSTREAM_URL,
+                                       timeout_s), target)
+    why = verify(rec, target)
+    if why:
+        target.unlink(missing_ok=True)
+        raise InstrecError(why)
+    return target
+
+
+def fetch(names: list[str] | None = None, from_dir: str | Path | None = None, dest: str | Path | None = None,
+          base: str | None = None, progress=None, recordings: list[Recording] | None = None
+          ) -> tuple[list[Path], dict[str, str]]:
+    """Fetch the recordings of ``names`` (:func:`select`; of ``recordings``, default the shipped manifest) into
+    ``dest`` (default :func:`recordings_dir`). Returns the verified files and, per file that failed, why (each
+    failure is skipped, the rest go on)."""
+    dest = Path(dest) if dest else recordings_dir()
+    chosen = select(read_manifest() if recordings is None else recordings, names)
+    got, failed = [], {}
+    for rec in (progress(chosen) if progress else chosen):
+        try:
+            got.append(fetch_one(rec, dest, Path(from_dir) if from_dir else None, base))
+        except InstrecError as exc:
+            failed[rec.path] = str(exc)
+    return got, failed
+
+
+def located(recordings: list[Recording], root: str | Path | None = None) -> list[tuple[Recording, Path]]:
+    """The rows whose file is at ``root/<path>`` (default: the cache), with that path (not re-verified)."""
+    root = Path(root) if root else recordings_dir()
+    return [(r, root / r.path) for r in recordings if (root / r.path).is_file()]
+
+
+def summary(recordings: list[Recording]) -> list[dict]:
+    """Per library: its classes with counts, kinds, licence and source."""
+    rows = {}
+    for r in recordings:
+        row = rows.setdefault(r.library, {"library": r.library, "source": r.source, "licence": r.licence,
+                                          "classes": Counter(), "kinds": Counter()})
+        row["classes"][r.label] += 1
+        row["kinds"][r.kind] += 1
+    return list(rows.values())

@@ -1,0 +1,119 @@
+"""Real recordings as training material: the shipped manifest, fetching from upstream and from a local copy."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from instrec.cli import main
+from instrec.datasets import recordings
+from instrec.datasets.classes import OPENMIC_CLASSES
+from instrec.errors import InstrecError
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _upstream(root: Path, repo: str, upstream_path: str, seed: int, subtype: str = "PCM_24") -> tuple[bytes, str]:
+    """Write a short recording as the upstream repository serves it; returns its bytes and decoded-sample sha256."""
+    rng = np.random.default_rng(seed)
+    audio = (0.3 * np.sin(2 * np.pi * 220 * np.arange(4410) / 44100) + 0.01 * rng.standard_normal(4410))
+    target = root / repo / COMMIT / upstream_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(target), audio, 44100, subtype=subtype)
+    return target.read_bytes(), recordings.pcm_sha256(target)
+
+
+def _row(repo: str, upstream_path: str, data: bytes, pcm: str, label: str = "ukulele") -> recordings.Recording:
+    owner, name = repo.split("/")
+    path = f"{owner}.{name}/{Path(upstream_path).with_suffix('.flac')}"
+    return recordings.Recording(path, label, f"github:{repo}", COMMIT, upstream_path, hashlib.sha256(data).hexdigest(),
+                                pcm, "CC0-1.0", "note")
+
+
+def test_fetch_downloads_verifies_and_stores_lossless_flac(server, tmp_path):
+    root, url = server
+    rows = [_row("someone/uke", f"Samples/{i}-A4.wav", *_upstream(root, "someone/uke", f"Samples/{i}-A4.wav", i))
+            for i in range(3)]
+    got, failed = recordings.fetch(dest=tmp_path / "cache", base=url, recordings=rows)
+    assert failed == {}
+    assert [p.relative_to(tmp_path / "cache").as_posix() for p in got] == [r.path for r in rows]
+    for row, path in zip(rows, got):
+        assert sf.info(str(path)).format == "FLAC" and sf.info(str(path)).subtype == "PCM_24"
+        served, _ = sf.read(str(root / "someone/uke" / COMMIT / row.upstream_path), dtype="int32")
+        stored, _ = sf.read(str(path), dtype="int32")
+        np.testing.assert_array_equal(stored, served)  # lossless
+    # a second fetch keeps the verified files and downloads nothing (the server's files are gone)
+    for f in (root / "someone/uke").rglob("*.wav"):
+        f.unlink()
+    again, failed = recordings.fetch(dest=tmp_path / "cache", base=url, recordings=rows)
+    assert failed == {} and again == got
+
+
+def test_fetch_refuses_a_wrong_upstream_checksum_and_goes_on(server, tmp_path):
+    root, url = server
+    good = _row("a/b", "x/good.wav", *_upstream(root, "a/b", "x/good.wav", 0))
+    data, pcm = _upstream(root, "a/b", "x/changed.wav", 1)
+    changed = _row("a/b", "x/changed.wav", data + b"\0\0", pcm)  # the manifest knows other bytes
+    got, failed = recordings.fetch(dest=tmp_path / "cache", base=url, recordings=[changed, good])
+    assert [p.name for p in got] == ["good.flac"]
+    why = failed[changed.path]
+    assert "\n" not in why and "x/changed.wav" in why and "sha256" in why
+    assert not (tmp_path / "cache" / changed.path).exists()
+
+
+def test_fetch_from_a_local_copy_checks_decoded_samples(tmp_path):
+    copy = tmp_path / "copy"
+    rows = []
+    for i, name in enumerate(["good", "corrupt", "missing"]):
+        data, pcm = _upstream(tmp_path / "up", "a/b", f"s/{name}.wav", i)
+        row = _row("a/b", f"s/{name}.wav", data, pcm)
+        rows.append(row)
+        if name != "missing":
+            audio, rate = sf.read(str(tmp_path / "up/a/b" / COMMIT / row.upstream_path), dtype="int32")
+            (copy / row.path).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(copy / row.path), audio, rate, subtype="PCM_24")
+    # damage the samples of one file (a valid FLAC holding other audio)
+    audio, rate = sf.read(str(copy / rows[1].path), dtype="int32")
+    audio[100] += 1 << 8
+    sf.write(str(copy / rows[1].path), audio, rate, subtype="PCM_24")
+    got, failed = recordings.fetch(from_dir=copy, dest=tmp_path / "cache", recordings=rows)
+    assert [p.name for p in got] == ["good.flac"]
+    assert set(failed) == {rows[1].path, rows[2].path}
+    assert all("\n" not in why for why in failed.values())
+    assert "differs from the manifest" in failed[rows[1].path] and "not there" in failed[rows[2].path]
+    # a truncated file (not decodable to the end) is refused as unreadable or as other samples, in one line
+    (copy / rows[0].path).write_bytes((copy / rows[0].path).read_bytes()[:200])
+    (tmp_path / "cache" / rows[0].path).unlink()
+    _, failed = recordings.fetch(from_dir=copy, dest=tmp_path / "cache", recordings=rows[:1])
+    assert len(failed) == 1 and "\n" not in failed[rows[0].path]
+
+
+def test_the_shipped_manifest_covers_its_classes_and_names_every_licence():
+    rows = recordings.read_manifest()
+    assert len(rows) == len({r.path for r in rows})  # one row per file
+    assert {r.label for r in rows} <= set(OPENMIC_CLASSES)
+    assert {"ukulele", "banjo", "voice", "guitar", "piano", "bass"} <= {r.label for r in rows}
+    sources = (recordings.manifest_path().parent / "SOURCES.md").read_text()
+    for library in {r.library for r in rows}:  # each library's licence and attribution are listed
+        assert f"| {library} |" in sources
+    assert all(len(r.commit) == 40 and len(r.upstream_sha256) == 64 and len(r.pcm_sha256) == 64 for r in rows)
+    assert rows[0].url().startswith("https://raw.githubusercontent.com/") and COMMIT not in rows[0].url()
+
+
+def test_select_by_library_short_name_or_class():
+    rows = recordings.read_manifest()
+    assert {r.label for r in recordings.select(rows, ["ukulele"])} == {"ukulele"}
+    assert {r.library for r in recordings.select(rows, ["bear-sax"])} == {"sfzinstruments.karoryfer.bear-sax"}
+    with pytest.raises(InstrecError, match="matches no library"):
+        recordings.select(rows, ["theremin"])
+
+
+def test_cli_list_and_a_bad_from_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path))
+    assert main(["recordings", "list", "banjo"]) == 0
+    assert "sfzinstruments.ganjo: banjo 45; CC0-1.0" in capsys.readouterr().out
+    assert main(["recordings", "fetch", "banjo", "--from", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere: not a folder" in err[0]
