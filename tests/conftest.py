@@ -1,5 +1,7 @@
 import functools
 import http.server
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -40,3 +42,28 @@ def server(tmp_path):
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+
+
+@pytest.fixture
+def build_deb(tmp_path):
+    """Build a local Debian package: ``build_deb(package, version, files)`` with ``files`` {path in the package:
+    bytes} writes ``tmp_path/debs/<package>_<version without epoch>_all.deb`` and returns the folder."""
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb not available")
+
+    def build(package: str, version: str, files: dict[str, bytes]) -> Path:
+        tree = tmp_path / f"pkg-{package}"
+        (tree / "DEBIAN").mkdir(parents=True)
+        (tree / "DEBIAN" / "control").write_text(f"Package: {package}\nVersion: {version}\nArchitecture: all\n"
+                                                "Maintainer: instrec <t@example.invalid>\nDescription: test\n")
+        for path, data in files.items():
+            (tree / path).parent.mkdir(parents=True, exist_ok=True)
+            (tree / path).write_bytes(data)
+        debs = tmp_path / "debs"
+        debs.mkdir(exist_ok=True)
+        name = f"{package}_{version.split(':')[-1]}_all.deb"
+        subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(tree), str(debs / name)], check=True,
+                       capture_output=True)
+        return debs
+
+    return build

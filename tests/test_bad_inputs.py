@@ -125,6 +125,17 @@ CASES = [
     (["data", "synth", "--kind", "openmic", "--soundfont", "missing.sf2", "--out", "d"], "missing.sf2"),
     (["data", "synth", "--kind", "openmic", "--soundfont", "exists.txt", "--out", "d"], "exists.txt"),
     (["data", "synth", "--kind", "openmic", "--hold-out-bank", "nosuchbank", "--out", "d"], "nosuchbank"),
+    # recordings, train-real, train-default's real stage
+    (["recordings", "fetch", "theremin"], "recordings 'theremin': matches no library"),
+    (["recordings", "fetch", "--from", "missing-dir"], "missing-dir: not a folder"),
+    (["recordings", "list", "theremin"], "matches no library"),
+    (["train-real", "--dataset", "d", "--real-clips", "0"], "--real-clips: 0 must be at least 1"),
+    (["train-real", "--dataset", "d", "--negative-clips", "-1"], "at least 0"),
+    (["train-real", "--dataset", "d", "--hold-out-fold", "Z"], "invalid choice"),
+    (["train-real", "--dataset", "d", "--threshold", "1.5"], "--threshold 1.5: must lie between 0 and 1"),
+    (["train-real", "--dataset", "d", "--recordings", "missing-dir"], "no real recordings there"),
+    (["train-default", "--hold-out-fold", "Z", "--out", "d"], "hold-out fold 'Z': use one of A, B, C"),
+    (["train-default", "--base", "e5", "--out", "d"], "invalid choice"),
     # weights
     (["weights", "download"], "invalid choice"),
     (["weights", "fetch", "--base-url", "not-a-url"], "not an http(s):// or file:// URL"),

@@ -158,7 +158,8 @@ def test_train_default_recipe_end_to_end(tmp_path):
 
     other = tmp_path / "otherbank.sf2"
     shutil.copy(default_soundfont(), other)
-    recipe = dataclasses.replace(Recipe(), size=24, epochs=1, hold_out_bank="otherbank", members=("", "mix=0.5"))
+    recipe = dataclasses.replace(Recipe(), size=24, epochs=1, hold_out_bank="otherbank", members=("", "mix=0.5"),
+                                 base="scratch", real_stage=False)
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other])
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["sha256"] == sha256(tmp_path / "out" / "model" / "model.safetensors")

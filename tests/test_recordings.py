@@ -97,8 +97,14 @@ def test_the_shipped_manifest_covers_its_classes_and_names_every_licence():
     assert {"ukulele", "banjo", "voice", "guitar", "piano", "bass"} <= {r.label for r in rows}
     sources = (recordings.manifest_path().parent / "SOURCES.md").read_text()
     for library in {r.library for r in rows}:  # each library's licence and attribution are listed
-        assert f"| {library} |" in sources
-    assert all(len(r.commit) == 40 and len(r.upstream_sha256) == 64 and len(r.pcm_sha256) == 64 for r in rows)
+        package, _, language = library.partition("debian.klettres-data.")
+        assert f"| {library} |" in sources or (language and language in sources.split("klettres-data.{")[1][:60])
+    reserved = [r for r in rows if r.source == "debian:klettres-data" and r.library.rsplit(".", 1)[1] not in
+                ("lt", "ml", "nb", "nds", "nl", "pt_BR", "ru", "tn", "uk")]
+    assert reserved == []  # klettres-data's other languages are reserved for evaluation
+    assert not any(name in r.source for r in rows for name in (
+        "sonic-pi", "hydrogen", "lmms", "fretsonfire", "gcompris"))
+    assert all((len(r.commit) == 40 or r.source.startswith("debian:")) and len(r.upstream_sha256) == 64 and len(r.pcm_sha256) == 64 for r in rows)
     assert rows[0].url().startswith("https://raw.githubusercontent.com/") and COMMIT not in rows[0].url()
 
 
@@ -117,3 +123,22 @@ def test_cli_list_and_a_bad_from_folder(tmp_path, capsys, monkeypatch):
     assert main(["recordings", "fetch", "banjo", "--from", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere: not a folder" in err[0]
+
+
+def test_fetch_takes_debian_rows_from_the_package(tmp_path, build_deb):
+    rows, files = [], {}
+    for i, name in enumerate(["a", "b"]):
+        upstream = f"usr/share/klettres/nl/alpha/{name}.ogg"
+        sound = tmp_path / f"{name}.ogg"
+        sf.write(str(sound), 0.3 * np.sin(np.arange(8000) * (0.05 + i * 0.01)), 16000, format="OGG")
+        files[upstream] = data = sound.read_bytes()
+        rows.append(recordings.Recording(f"debian.klettres-data.nl/alpha/{name}.ogg", "voice", "debian:klettres-data",
+                                         "4:22.12.3-1", upstream, hashlib.sha256(data).hexdigest(),
+                                         recordings.pcm_sha256(sound), "GPL-2.0-or-later", "phrase"))
+    debs = build_deb("klettres-data", "4:22.12.3-1", files)
+    wrong = recordings.Recording(**{**rows[1].__dict__, "path": "debian.klettres-data.nl/alpha/c.ogg",
+                                    "upstream_sha256": "0" * 64})
+    got, failed = recordings.fetch(dest=tmp_path / "cache", deb_dir=debs, recordings=rows + [wrong])
+    assert sorted(p.name for p in got) == ["a.ogg", "b.ogg"]
+    assert list(failed) == [wrong.path] and "sha256" in failed[wrong.path] and "\n" not in failed[wrong.path]
+    assert recordings.verify(rows[0], tmp_path / "cache" / rows[0].path) is None

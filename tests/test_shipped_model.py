@@ -51,13 +51,19 @@ def test_the_shipped_model_records_the_recipe_that_train_default_runs():
     from instrec.config import changed_settings
     from instrec.default_model import RUNTIME_SETTINGS, Recipe, recipe_members, recorded_recipe
 
+    from instrec.default_model import base_model_path
+
     card = json.loads((SHIPPED / CARD).read_text())
     recorded = json.loads(json.dumps(recorded_recipe(Recipe())))  # as JSON holds it (tuples become lists)
     assert card["command"] == "instrec train-default" and card["recipe"] == recorded
     assert card["input_level"] == Recipe().input_level
+    assert (card["threshold"], card["file_rule"]) == (Recipe().threshold, Recipe().file_rule)
+    # the base networks the real stage starts from are the ones shipped as instrec/models/base, intact
+    base = json.loads((base_model_path() / CARD).read_text())
+    assert Recipe().base == "e4" and card["base"]["sha256"] == base["sha256"] == sha256(base_model_path() / TENSORS)
     _, members = recipe_members(Recipe())
-    assert len(card["members"]) == len(members)
-    for written, member in zip(card["members"], members):  # each network trained as its member says
+    assert len(base["members"]) == len(members)
+    for written, member in zip(base["members"], members):  # each base network trained as its member says
         assert not changed_settings(written["config"], member, ignore=RUNTIME_SETTINGS), written["config"]
 
 
@@ -268,3 +274,38 @@ def test_input_level_option_of_predict(capsys):
     assert json.loads(capsys.readouterr().out)["input_gain_db"] == 0.0
     assert main(["predict", clip, "--input-level", "loud"]) == 2
     assert "input level rule 'loud': use one of none, fixed, range" in capsys.readouterr().err
+
+
+HELD_OUT_REAL = FIXTURES / "real-heldout"
+
+
+@pytest.mark.parametrize("label", ["ukulele", "banjo"])
+def test_ukulele_and_banjo_rank_in_the_top_three_on_notes_it_never_heard(label):
+    """Notes of the real libraries that training always leaves out (real_stage.FIXTURE_FILES): the class ranks in the
+    top three for at least three of the four (measured: all four ukulele notes; three banjo notes, the low F#3 is
+    taken for bass, guitar and piano; the model before the real stage: none)."""
+    model = load_model()
+    rows = [r for r in csv.DictReader(open(HELD_OUT_REAL / "labels.csv")) if r["instruments"] == label]
+    assert len(rows) == 4 and model.trained[model.classes.index(label)]
+    hits = 0
+    for row in rows:
+        probs = np.where(model.trained, model.predict(HELD_OUT_REAL / row["file"]).probs, -1)
+        hits += label in [model.classes[i] for i in np.argsort(-probs)[:3]]
+    assert hits >= 3
+
+
+def test_sounds_that_are_no_instrument_report_nothing_and_speech_reports_voice():
+    """The issue's no-instrument signals report nothing (the model before the real stage: 7 of 9 reported an
+    instrument). Speech -- spoken letters the model never heard -- reports voice; it is not yet voice alone
+    (clarinet is reported too: docs/model-card.md)."""
+    from instrec.datasets.synth.negatives import test_signals
+
+    model = load_model()
+    for name, audio in test_signals().items():
+        assert model.predict(audio, sample_rate=16000).instruments() == [], name
+    rows = [r for r in csv.DictReader(open(HELD_OUT_REAL / "labels.csv")) if r["instruments"] == "voice"]
+    pause = np.zeros(4000, np.float32)
+    spoken = np.concatenate([x for r in rows * 3 for x in (sf.read(HELD_OUT_REAL / r["file"], dtype="float32")[0],
+                                                            pause)])
+    reported = [c for c, _ in model.predict(spoken, sample_rate=16000).instruments()]
+    assert reported[0] == "voice" and len(reported) <= 2

@@ -206,6 +206,7 @@ def _add_recordings(sub: argparse._SubParsersAction) -> None:
     p.add_argument("names", nargs="*", help="libraries (folder or short name) or classes (default: all)")
     p.add_argument("--from", dest="from_dir", type=Path,
                    help="take the files from a local copy in the manifest's layout (checked by their decoded samples)")
+    p.add_argument("--deb-dir", type=Path, help="take the Debian packages (klettres-data) from this folder")
     p.set_defaults(run=run_recordings)
 
 
@@ -229,7 +230,7 @@ def run_recordings(args: argparse.Namespace) -> int:
         return 0
     from tqdm import tqdm
 
-    got, failed = recordings.fetch(args.names, args.from_dir,
+    got, failed = recordings.fetch(args.names, args.from_dir, deb_dir=args.deb_dir,
                                    progress=lambda items: tqdm(items, desc="recordings", unit="file", leave=False))
     print(f"{len(got)} recordings verified in {recordings.recordings_dir()}")
     for why in failed.values():
@@ -467,6 +468,13 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--member", dest="members", action="append", metavar="SETTINGS",
                    help="one network of the ensemble, as training settings key=value[,key=value] ('' for the "
                         f"candidate's own), repeated (default: {' '.join(repr(m) for m in r.members)})")
+    p.add_argument("--base", choices=["e4", "scratch"], default=r.base,
+                   help="e4 (default): start from the base networks shipped in instrec/models/base; scratch: train "
+                        "them here first (E4's recipe: --size 20000, 2.8 hours on 2 cores)")
+    p.add_argument("--no-real-stage", action="store_true", help="skip the real-recording stage")
+    p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
+    p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "
+                                                       "stage, to measure on it")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda: a GPU only makes it faster")
     p.set_defaults(run=run_train_default)
 
@@ -481,11 +489,50 @@ def run_train_default(args: argparse.Namespace) -> int:
             raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
                                  hold_out_bank=args.hold_out_bank, device=args.device,
-                                 banks=tuple(args.banks or Recipe().banks),
+                                 banks=tuple(args.banks or Recipe().banks), base=args.base,
+                                 real_stage=not args.no_real_stage, hold_out_fold=args.hold_out_fold,
                                  members=tuple(Recipe().members if args.members is None else args.members))
-    train_default(args.out, recipe)
+    train_default(args.out, recipe, recordings_root=args.recordings)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "
           "model.safetensors into src/instrec/models/default/ to ship it")
+    return 0
+
+
+def _add_train_real(sub: argparse._SubParsersAction) -> None:
+    from instrec.real_stage import FOLDS, Stage
+
+    st = Stage()
+    p = sub.add_parser("train-real", help="train a model further on real recordings and no-instrument sounds "
+                                          "(the real-recording stage), export it")
+    p.add_argument("--base", type=Path, help="exported model to start from (default: the shipped model)")
+    p.add_argument("--dataset", type=Path, required=True,
+                   help="rendered OpenMIC-style dataset whose train split gives the rendered clips and overlays "
+                        "(`instrec data synth --kind openmic --labels full ...`)")
+    p.add_argument("--out", type=OUT_DIR, default=Path("runs/real-stage"), help="work and output folder")
+    p.add_argument("--recordings", type=Path, help="folder of the real recordings (default: the "
+                                                   "`instrec recordings` cache)")
+    p.add_argument("--real-clips", type=COUNT, default=st.real_clips, help=f"default {st.real_clips}")
+    p.add_argument("--overlay-clips", type=SEED, default=st.overlay_clips, help=f"default {st.overlay_clips}")
+    p.add_argument("--rendered-clips", type=SEED, default=st.rendered_clips, help=f"default {st.rendered_clips}")
+    p.add_argument("--negative-clips", type=SEED, default=st.negative_clips, help=f"default {st.negative_clips}")
+    p.add_argument("--epochs", type=COUNT, default=st.epochs, help=f"default {st.epochs}")
+    p.add_argument("--lr", type=float, default=st.lr, help=f"default {st.lr}")
+    p.add_argument("--seed", type=SEED, default=st.seed)
+    p.add_argument("--hold-out-fold", choices=sorted(FOLDS), help="leave this source fold's libraries out")
+    p.add_argument("--threshold", type=float, help="decision threshold of the export (default: the base model's)")
+    p.set_defaults(run=run_train_real)
+
+
+def run_train_real(args: argparse.Namespace) -> int:
+    from instrec.real_stage import FOLDS, Stage, run_stage
+
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise InstrecError(f"--threshold {args.threshold}: must lie between 0 and 1")
+    stage = Stage(real_clips=args.real_clips, overlay_clips=args.overlay_clips, rendered_clips=args.rendered_clips,
+                  negative_clips=args.negative_clips, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                  hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else ())
+    model = run_stage(args.base, args.out, stage, args.dataset, args.recordings, args.threshold)
+    print(f"{model}: exported; use it with --model {model}")
     return 0
 
 
@@ -591,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pretrain(sub)
     _add_study(sub)
     _add_train_default(sub)
+    _add_train_real(sub)
     _add_predict(sub)
     return parser
 

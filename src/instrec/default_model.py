@@ -1,16 +1,21 @@
-"""The recipe of the model shipped with instrec: ``instrec train-default`` reproduces it from nothing.
+"""The recipe of the model shipped with instrec: ``instrec train-default`` reproduces it.
 
-Steps, each cached in the output folder so an interrupted run resumes: fetch the real-sample SoundFont
-banks; render ``size`` OpenMIC-style clips (solo, ensemble, band; every part from its own bank, the full
-recording chain) with full labels (every class a clip's banks can play is labelled present or absent: a
-tagger for real recordings must learn that most instruments are absent, which OpenMIC-like partial labels,
-about half of them positive, do not teach); the bank ``hold_out_bank`` never enters training and makes the
-test split, the model's held-out-bank score; compute log-mel examples; train the candidate (the compact
-CNN, ``generalisation.CANDIDATES``) once per member of ``members`` (``run/``, ``run-1/``, ...: the same
-features, each member with its own training settings on top), and average the members' probabilities
-(``convnet.Ensemble``); choose the decision threshold that maximises the mean per-class F1-macro on the
-validation split (rendered from the training banks; a fully labelled tagger's probabilities need not centre
-on 0.5); export ``model/`` (``bundle.export_model``) and score the held-out bank.
+Two parts, each cached in the output folder so an interrupted run resumes:
+
+1. **The base networks.** By default (``base="e4"``) the four compact CNNs shipped as ``instrec/models/base``
+   (the model shipped until 2026-12-05, "E4"; ``base_model_path``): trained on SoundFont renderings only, by this
+   same command with ``--base scratch --size 20000`` (2.8 hours on 2 cores). With ``base="scratch"`` the recipe
+   trains them here: render ``size`` OpenMIC-style clips (solo, ensemble, band; every part from its own bank, the
+   full recording chain) with full labels (every class a clip's banks can play is labelled present or absent);
+   the bank ``hold_out_bank`` never enters training and makes the test split; compute log-mel examples; train the
+   candidate (the compact CNN, ``generalisation.CANDIDATES``) once per member of ``members`` (``run/``,
+   ``run-1/``, ...), and average the members' probabilities (``convnet.Ensemble``).
+2. **The real-recording stage** (``real_stage.py``): every network goes on learning from clips played from the
+   real recordings of ``instrec recordings fetch``, rendered clips with a real part added, rendered clips as they
+   are (the train split of the ``size``-clip rendering), and sounds that are no instrument. The decision threshold
+   and file rule are the ones chosen on held-out real sources (docs/experiments/).
+
+Then ``model/`` is exported (``bundle.export_model``) and scored on the held-out bank (``scores.json``).
 """
 
 from __future__ import annotations
@@ -31,61 +36,116 @@ from instrec.metrics import mean_f1_macro
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 # the four General MIDI banks, the tonejs-instruments recordings and the two AVLdrums kits (soundfonts.BANKS)
 RECIPE_BANKS = ("timgm6mb", "fluidr3", "musescore", "csound", "tonejs", "avldrums-blackpearl", "avldrums-redzeppelin")
-# the ensemble's members: TrainConfig settings ("key=value,key=value") on top of the candidate's, one network each;
-# two seeds without and two with weight decay (four members, chosen by measurement: docs/model-card.md)
+# the ensemble's members when the base is trained here: TrainConfig settings ("key=value,key=value") on top of the
+# candidate's, one network each; two seeds without and two with weight decay (chosen by measurement)
 RECIPE_MEMBERS = ("swa_epochs=10", "seed=1,swa_epochs=10", "swa_epochs=10,weight_decay=1e-4",
                   "seed=1,swa_epochs=10,weight_decay=1e-4")
+BASES = ("e4", "scratch")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    size: int = 20000
+    size: int = 6000  # rendered clips (with base "scratch", E4's recipe rendered 20,000)
     seed: int = 0
     labels: str = "full"
     hold_out_bank: str = "csound"
     banks: tuple[str, ...] = RECIPE_BANKS
+    base: str = "e4"  # e4: the shipped base networks (instrec/models/base); scratch: train them here
     candidate: str = "cnn"
-    members: tuple[str, ...] = RECIPE_MEMBERS
-    epochs: int = 30
+    members: tuple[str, ...] = RECIPE_MEMBERS  # base "scratch" only
+    epochs: int = 30  # base "scratch" only
     input_level: str = "fixed"  # predict.LEVEL_RULES: how the exported model sets a recording's level (model card)
+    real_stage: bool = True
+    real_clips: int = 2500  # the real stage's clips (real_stage.Stage), as measured on the source folds
+    overlay_clips: int = 1000
+    rendered_clips: int = 2500
+    negative_clips: int = 300
+    negative_overlays: int = 200
+    stage_epochs: int = 3
+    stage_lr: float = 1e-4
+    # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
+    threshold: float = 0.40
+    file_rule: str = "mean"
+    hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
 
-def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] | None = None) -> dict:
-    """Run the recipe into ``out`` (data/, run/, model/, scores.json); returns the scores. ``pool``: the SoundFont
-    files to render from (default: the recipe's banks, fetched first)."""
+def base_model_path() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("instrec") / "models" / "base"))
+
+
+def recipe_stage(recipe: Recipe):
+    """The real-recording stage's settings of ``recipe``."""
+    from instrec.real_stage import FOLDS, Stage
+
+    if recipe.hold_out_fold and recipe.hold_out_fold not in FOLDS:
+        raise InstrecError(f"hold-out fold {recipe.hold_out_fold!r}: use one of {', '.join(FOLDS)}")
+    return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,
+                 rendered_clips=recipe.rendered_clips, negative_clips=recipe.negative_clips,
+                 negative_overlays=recipe.negative_overlays, epochs=recipe.stage_epochs, lr=recipe.stage_lr,
+                 seed=recipe.seed, hold_out=FOLDS[recipe.hold_out_fold] if recipe.hold_out_fold else (),
+                 device=recipe.device)
+
+
+def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] | None = None,
+                  recordings_root: str | Path | None = None) -> dict:
+    """Run the recipe into ``out`` (data/, run*/ or the base, real/, model/, scores.json); returns the scores.
+    ``pool``: the SoundFont files to render from (default: the recipe's banks, fetched first);
+    ``recordings_root``: the real recordings (default: the ``instrec recordings`` cache)."""
     from instrec.bundle import export_model
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.evaluation import evaluate_openmic_test
-    from instrec.predict import load_model
-    from instrec.representations.registry import build_representation
+    from instrec.predict import FILE_RULES, load_model
     from instrec.study import bank_pool
-    from instrec.training import run_training
 
     out = Path(out)
+    if recipe.base not in BASES:
+        raise InstrecError(f"base {recipe.base!r}: use one of {', '.join(BASES)}")
+    if recipe.file_rule not in FILE_RULES:
+        raise InstrecError(f"file rule {recipe.file_rule!r}: use one of {', '.join(FILE_RULES)}")
     representation, members = recipe_members(recipe)  # a bad member fails here, before rendering
     runs = member_runs(out, len(members))
+    stage = recipe_stage(recipe) if recipe.real_stage else None
     pool = pool or bank_pool({"fetch_soundfonts": True, "banks": list(recipe.banks)})
+    if stage is not None:
+        from instrec.real_stage import training_sources
+
+        training_sources(Path(recordings_root) if recordings_root else None, stage.hold_out)  # fetched? fail early
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
                       labels=recipe.labels)
-    for run, member, settings in zip(runs, members, recipe.members):
-        if (run / "test_metrics.json").exists():
-            check_finished_member(run, member, settings)
-        else:
-            run_training(data, build_representation(representation), member, run)
-    classifier, bundle = assemble(runs)
-    threshold, by_threshold = validation_threshold(classifier, bundle)
-    bundle["config"] = {**bundle["config"], "threshold": threshold}
-    about = {"recipe": recorded_recipe(recipe),
-             "command": "instrec train-default", "input_level": recipe.input_level,
-             "pool": [p.name for p in pool], "validation_f1_macro_by_threshold": by_threshold,
-             **({"members": bundle["members"]} if "members" in bundle else {})}
-    export_model(classifier, bundle, out / "model", about)
+    about = {"recipe": recorded_recipe(recipe), "command": "instrec train-default",
+             "input_level": recipe.input_level, "pool": [p.name for p in pool]}
+    if recipe.base == "scratch":
+        from instrec.representations.registry import build_representation
+        from instrec.training import run_training
+
+        for run, member, settings in zip(runs, members, recipe.members):
+            if (run / "test_metrics.json").exists():
+                check_finished_member(run, member, settings)
+            else:
+                run_training(data, build_representation(representation), member, run)
+        classifier, bundle = assemble(runs)
+        threshold, by_threshold = validation_threshold(classifier, bundle)
+        bundle["config"] = {**bundle["config"], "threshold": threshold}
+        about["validation_f1_macro_by_threshold"] = by_threshold
+        if "members" in bundle:
+            about["members"] = bundle["members"]
+        export_model(classifier, bundle, out / ("base-model" if stage else "model"), about)
+        base = out / "base-model"
+    else:
+        base = base_model_path()
+    if stage is not None:
+        from instrec.real_stage import run_stage
+
+        run_stage(base, out / "real", stage, data, recordings_root, recipe.threshold, out=out / "model",
+                  about={**about, "file_rule": recipe.file_rule})
     # scored as a user of the export is: through predict, with its input-level and file-level rules
-    scores = {"held_out_bank": recipe.hold_out_bank, "threshold": threshold, "input_level": recipe.input_level,
-              "test": evaluate_openmic_test(load_model(out / "model"), data)}
+    scores = {"held_out_bank": recipe.hold_out_bank, "threshold": load_model(out / "model").threshold,
+              "input_level": recipe.input_level, "test": evaluate_openmic_test(load_model(out / "model"), data)}
     atomic_write_json(out / "scores.json", scores)
     print(f"{out / 'model'}: exported; held-out bank {recipe.hold_out_bank}: F1-macro "
           f"{scores['test']['f1_macro']:.3f}, mAP {scores['test']['map']:.3f}", file=sys.stderr)

@@ -175,16 +175,18 @@ def _is_quiet(samples: np.ndarray) -> bool:
 class Model:
     """A trained run, ready to recognise instruments in recordings."""
 
-    def __init__(self, run: str | Path, threshold: float | None = None, file_rule: str = FILE_RULE,
+    def __init__(self, run: str | Path, threshold: float | None = None, file_rule: str | None = None,
                  input_level: str | None = None) -> None:
         from instrec.representations.registry import build_representation
 
-        if file_rule not in FILE_RULES:
-            raise InstrecError(f"file rule {file_rule!r}: use one of {', '.join(FILE_RULES)}")
         self.run = Path(run)
-        self.file_rule = file_rule
         self.classifier, bundle = load_exported(self.run) if is_exported(self.run) else load_run_bundle(self.run)
         self.bundle = bundle
+        # the model's own rule (an export records the one chosen for it), else the default
+        file_rule = bundle.get("file_rule", FILE_RULE) if file_rule is None else file_rule
+        if file_rule not in FILE_RULES:
+            raise InstrecError(f"file rule {file_rule!r}: use one of {', '.join(FILE_RULES)}")
+        self.file_rule = file_rule
         self.classes = list(bundle["classes"])
         self.threshold = bundle["config"]["threshold"] if threshold is None else threshold
         rep = bundle["representation"]
@@ -288,7 +290,8 @@ class Model:
         timeline[silent] = 0.0
         probs = file_probability(np.stack(windows), lengths, self.file_rule)
         prediction = Prediction(source, self.classes, probs, self.threshold, timeline, trained=self.trained)
-        prediction.extra.update(silent=silent, windows=len(windows), file_rule=self.file_rule)
+        prediction.extra.update(silent=silent, windows=len(windows), file_rule=self.file_rule,
+                                window_probs=np.stack(windows), window_examples=lengths)
         return prediction
 
 
@@ -349,7 +352,7 @@ def best_in_study(study_dir: str | Path) -> Path:
 SHIPPED = Path(str(resources.files("instrec") / "models" / "default"))  # package data
 
 
-def load_model(model: str | Path | None = None, threshold: float | None = None, file_rule: str = FILE_RULE,
+def load_model(model: str | Path | None = None, threshold: float | None = None, file_rule: str | None = None,
                input_level: str | None = None) -> Model:
     """By default the model shipped with instrec; else an exported model folder, a run folder from ``train``
     or a study cell, or a study folder (its best row). ``input_level`` overrides the model's input-level rule

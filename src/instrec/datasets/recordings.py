@@ -10,6 +10,9 @@ copies into ``<cache>/recordings/<path>`` (``INSTREC_CACHE`` overrides the cache
 - downloaded from the library's pinned upstream location (``<base>/<owner>/<repo>/<commit>/<path>``, base
   ``https://raw.githubusercontent.com`` or ``INSTREC_RECORDINGS_URL``), checked against the upstream sha256, and
   stored losslessly as FLAC (same rate, channels and bit depth; a floating-point WAV is kept as it is); or
+- taken from a Debian package (rows whose source is ``debian:<package>``, the commit column giving the package
+  version): ``apt-get download`` (or the .deb in ``deb_dir``), each file checked against its upstream sha256 and
+  stored as it is; or
 - copied from a local copy of the same layout (``--from DIR``, e.g. a folder placed by hand), checked against
   the decoded-sample sha256.
 
@@ -130,11 +133,16 @@ def pcm_sha256(path: str | Path) -> str:
 
 
 def verify(rec: Recording, path: Path) -> str | None:
-    """None if ``path`` holds the samples of ``rec``, else why not (one line, naming the file)."""
+    """None if ``path`` holds the samples of ``rec`` (or is the upstream file byte for byte), else why not (one
+    line, naming the file)."""
     import soundfile as sf
+
+    from instrec.weights import sha256_of
 
     if not path.is_file():
         return f"{path}: missing"
+    if path.suffix.lower() == Path(rec.upstream_path).suffix.lower() and sha256_of(path) == rec.upstream_sha256:
+        return None
     try:
         digest = pcm_sha256(path)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
@@ -181,6 +189,8 @@ def fetch_one(rec: Recording, dest: Path, from_dir: Path | None = None, base: st
     target = dest / rec.path
     if target.is_file() and verify(rec, target) is None:
         return target
+    if from_dir is None and rec.source.startswith("debian:"):
+        raise InstrecError(f"{rec.path}: comes from a Debian package; fetch it with the others of its package")
     if from_dir is not None:
         source = from_dir / rec.path
         if not source.is_file():
@@ -201,19 +211,86 @@ def fetch_one(rec: Recording, dest: Path, from_dir: Path | None = None, base: st
 
 
 def fetch(names: list[str] | None = None, from_dir: str | Path | None = None, dest: str | Path | None = None,
-          base: str | None = None, progress=None, recordings: list[Recording] | None = None
-          ) -> tuple[list[Path], dict[str, str]]:
+          base: str | None = None, progress=None, recordings: list[Recording] | None = None,
+          deb_dir: str | Path | None = None) -> tuple[list[Path], dict[str, str]]:
     """Fetch the recordings of ``names`` (:func:`select`; of ``recordings``, default the shipped manifest) into
     ``dest`` (default :func:`recordings_dir`). Returns the verified files and, per file that failed, why (each
     failure is skipped, the rest go on)."""
     dest = Path(dest) if dest else recordings_dir()
     chosen = select(read_manifest() if recordings is None else recordings, names)
     got, failed = [], {}
+    if from_dir is None:  # the rows from Debian packages: one package download each, files taken from it
+        debian = [r for r in chosen if r.source.startswith("debian:")]
+        chosen = [r for r in chosen if not r.source.startswith("debian:")]
+        for (source, version), rows in _by_package(debian).items():
+            fetched, why = _fetch_debian(source.removeprefix("debian:"), version, rows, dest, deb_dir)
+            got += fetched
+            failed.update(why)
     for rec in (progress(chosen) if progress else chosen):
         try:
             got.append(fetch_one(rec, dest, Path(from_dir) if from_dir else None, base))
         except InstrecError as exc:
             failed[rec.path] = str(exc)
+    return got, failed
+
+
+def _by_package(rows: list[Recording]) -> dict[tuple[str, str], list[Recording]]:
+    groups: dict[tuple[str, str], list[Recording]] = {}
+    for r in rows:
+        groups.setdefault((r.source, r.commit), []).append(r)
+    return groups
+
+
+def _fetch_debian(package: str, version: str, rows: list[Recording], dest: Path,
+                  deb_dir: str | Path | None) -> tuple[list[Path], dict[str, str]]:
+    """The rows' files taken from the Debian package ``package`` at ``version`` (``apt-get download``, or the .deb
+    in ``deb_dir``), each checked against its upstream sha256; nothing else of the package is unpacked."""
+    import subprocess
+    import tarfile
+    import tempfile
+
+    from instrec.datasets.synth.soundfonts import find_deb
+
+    got, failed, missing = [], {}, []
+    for rec in rows:
+        target = dest / rec.path
+        if target.is_file() and verify(rec, target) is None:
+            got.append(target)
+        else:
+            missing.append(rec)
+    if not missing:
+        return got, failed
+    wanted: dict[str, list[Recording]] = {}
+    for r in missing:
+        wanted.setdefault("./" + r.upstream_path, []).append(r)
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            deb = find_deb(package, Path(deb_dir) if deb_dir else None, Path(work),
+                           f"download {package}_{version.split(':')[-1]}_all.deb by hand and pass --deb-dir FOLDER",
+                           version)
+            tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True,
+                                       check=True).stdout
+        except (InstrecError, OSError, subprocess.CalledProcessError) as exc:
+            why = str(exc) if isinstance(exc, InstrecError) else f"{package}: not unpacked ({exc})"
+            return got, {r.path: why for r in missing}
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+            for member in tar:
+                recs = wanted.pop(member.name, None)
+                if recs is None or not member.isfile():
+                    continue
+                data = tar.extractfile(member).read()
+                digest = hashlib.sha256(data).hexdigest()
+                for rec in recs:
+                    if digest != rec.upstream_sha256:
+                        failed[rec.path] = (f"{deb}: {rec.upstream_path} has sha256 {digest[:12]}..., the manifest "
+                                            f"{rec.upstream_sha256[:12]}...; another version of {package}? fetch again")
+                        continue
+                    with atomic_path(dest / rec.path) as tmp:
+                        tmp.write_bytes(data)
+                    got.append(dest / rec.path)
+    for recs in wanted.values():
+        for rec in recs:
+            failed[rec.path] = f"{package} {version}: has no {rec.upstream_path}"
     return got, failed
 
 

@@ -1,0 +1,98 @@
+"""Projected time of ``instrec train-default`` on this machine, against E4's recipe in the same run.
+
+Measures, in one process: rendering OpenMIC-style clips (``synth_openmic``, TimGM6mb, two workers), building the
+real stage's clips (``real_stage.build_clips``: real parts from the ``instrec recordings`` cache, or generated
+notes where it is empty, overlays, rendered clips, negatives), and training one network (the shipped base's first
+member) for one epoch on stage clips. From these it projects the recipe's parts at ``default_model.Recipe()``'s
+sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
+members of 30 epochs on their training split). Prints both totals and their ratio. Feature extraction, export and
+scoring (a few minutes in both) are left out of both.
+
+    python benchmarks/bench_recipe.py [--clips 120]
+"""
+
+import argparse
+import dataclasses
+import inspect
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def render_rate(clips: int, out: Path) -> float:
+    """Seconds per rendered clip."""
+    from instrec.datasets.synth.openmic import synth_openmic
+    from instrec.datasets.synth.render import default_soundfont
+
+    start = time.perf_counter()
+    synth_openmic(out, size=clips, soundfonts=[default_soundfont()], seed=1, labels="full", workers=2)
+    return (time.perf_counter() - start) / clips
+
+
+def stage_rate(clips: int, dataset: Path, work: Path) -> tuple[float, float, int]:
+    """Seconds per stage clip built, seconds per clip of one training epoch, and the clips built."""
+    from instrec.bundle import load_exported
+    from instrec.datasets import recordings
+    from instrec.datasets.classes import OPENMIC_CLASSES
+    from instrec.default_model import base_model_path
+    from instrec.real_stage import Stage, _normalise, build_clips, train_member
+
+    root = None
+    if not recordings.located(recordings.read_manifest()):
+        import soundfile as sf
+
+        root = work / "recordings"  # generated notes at a few manifest paths: the same work per clip
+        for i, rec in enumerate(recordings.read_manifest()[::40]):
+            (root / rec.path).parent.mkdir(parents=True, exist_ok=True)
+            t = np.arange(24000) / 16000
+            sf.write(str(root / rec.path), np.sin(2 * np.pi * (110 + 10 * i) * t) * np.exp(-2 * t), 16000,
+                     format="FLAC" if rec.path.endswith(".flac") else None)
+    share = clips // 9
+    stage = Stage(real_clips=3 * share, overlay_clips=share, rendered_clips=3 * share, negative_clips=share,
+                  negative_overlays=share, epochs=1)
+    start = time.perf_counter()
+    data = build_clips(work, stage, list(OPENMIC_CLASSES), dataset, root)
+    build = (time.perf_counter() - start) / len(data["y"])
+    classifier, bundle = load_exported(base_model_path())
+    x = torch.from_numpy(_normalise(data["x"], bundle["norm_stats"]).astype(np.float16))
+    start = time.perf_counter()
+    train_member(classifier.members[0], x, torch.from_numpy(data["y"]), torch.from_numpy(data["mask"]), stage, 0)
+    return build, (time.perf_counter() - start) / len(x), len(x)
+
+
+def main() -> None:
+    from instrec.datasets.synth.openmic import assign_splits, synth_openmic
+    from instrec.default_model import Recipe
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=120, help="clips rendered and stage clips built (default 120)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        render = render_rate(args.clips, Path(tmp) / "data")
+        build, train, built = stage_rate(args.clips, Path(tmp) / "data", Path(tmp) / "stage")
+    recipe = Recipe()
+    defaults = inspect.signature(synth_openmic).parameters
+
+    def train_split(size: int) -> int:
+        return assign_splits(size, 0, defaults["test_fraction"].default, defaults["val_fraction"].default).count("train")
+
+    stage_clips = (recipe.real_clips + recipe.overlay_clips + recipe.rendered_clips + recipe.negative_clips
+                   + recipe.negative_overlays)
+    members = 4  # the base's networks, each trained further
+    new = {"render": recipe.size * render, "stage clips": stage_clips * build,
+           "stage training": members * recipe.stage_epochs * stage_clips * train}
+    e4 = dataclasses.replace(recipe, size=20000, base="scratch", real_stage=False)
+    old = {"render": e4.size * render, "training": len(e4.members) * e4.epochs * train_split(e4.size) * train}
+    print(f"measured: render {render * 1000:.1f} ms/clip, stage clips {build * 1000:.1f} ms/clip ({built} built), "
+          f"training {train * 1000:.2f} ms per clip and epoch; torch threads {torch.get_num_threads()}")
+    for name, parts in (("train-default (base e4 + real stage)", new), ("baseline: E4's recipe from scratch", old)):
+        print(f"{name}: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items())
+              + f"; total {sum(parts.values()) / 60:.1f} min")
+    print(f"ratio (recipe / E4's recipe): {sum(new.values()) / sum(old.values()):.3f}")
+
+
+if __name__ == "__main__":
+    main()

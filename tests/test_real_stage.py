@@ -1,0 +1,165 @@
+"""Real parts in rendered clips, sounds that are no instrument, and the real-recording training stage."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from instrec.datasets import recordings
+from instrec.datasets.classes import OPENMIC_CLASSES
+from instrec.datasets.synth import negatives
+from instrec.datasets.synth.parts import SAMPLE_RATE, Source, play_part, real_clip
+
+CLASSES = list(OPENMIC_CLASSES)
+
+
+def _note(freq: float, seconds: float = 1.5) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (np.sin(2 * np.pi * freq * t) * np.exp(-3 * t)).astype(np.float32)
+
+
+def _sources() -> list[Source]:
+    guitar = Source("guitar", "lib.guitar", "g", [_note(f) for f in (196, 247, 294, 330)], [f"g{i}" for i in range(4)])
+    voice = Source("voice", "lib.voice", "v", phrases=[_note(300, 2.0), _note(350, 1.2)], phrase_names=["hello", "yes"])
+    drums = Source("drums", "lib.kit", "k", [_note(60, 0.3), _note(180, 0.2)], ["kick", "snare"])
+    return [guitar, voice, drums]
+
+
+def test_a_clip_with_a_real_phrase_records_it_in_the_metadata():
+    rng = np.random.default_rng(0)
+    seen = False
+    for _ in range(30):
+        audio, labels, meta = real_clip(_sources(), rng, CLASSES)
+        assert audio.shape == (10 * SAMPLE_RATE,) and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+        present = {p["label"] for p in meta["parts"]}
+        assert {c for c, y in zip(CLASSES, labels) if y} == present  # full labels: exactly the parts' classes
+        assert len(present) == {"solo": 1, "duo": 2, "band": 3}[meta["arrangement"]]
+        for part in meta["parts"]:
+            assert part["events"] and all(0 <= e["start_s"] < 10 for e in part["events"])
+            if part["style"] == "phrases":
+                seen = True
+                assert {e["file"] for e in part["events"]} <= {"hello", "yes"}
+                starts = [e["start_s"] for e in part["events"]]
+                assert starts == sorted(starts)  # phrases follow one another, with pauses
+    assert seen
+
+
+@pytest.mark.parametrize("style", ["oneshot", "melody", "chords", "strum", "held", "arpeggio", "tremolo", "bassline", "beat"])
+def test_every_style_plays_the_source_notes_in_time(style):
+    source = _sources()[0]
+    audio, meta = play_part(source, np.random.default_rng(1), 6.0, style=style)
+    assert meta["style"] == style and audio.shape == (6 * SAMPLE_RATE,)
+    onsets = sorted({e["start_s"] for e in meta["events"]})
+    assert len(onsets) >= 3 and onsets[-1] > 3.0  # the part goes on through the clip
+    assert {e["file"] for e in meta["events"]} <= set(source.note_names)
+    assert np.abs(audio).max() > 0.1
+
+
+def test_negatives_are_finite_and_the_test_set_names_the_issue_signals():
+    rng = np.random.default_rng(0)
+    for kind in negatives.KINDS:
+        audio, params = negatives.negative(kind, rng, seconds=3.0)
+        assert params["kind"] == kind and audio.shape == (3 * SAMPLE_RATE,)
+        assert np.isfinite(audio).all() and np.isclose(np.abs(audio).max(), 1.0, atol=1e-5)
+    signals = negatives.test_signals(seconds=2.0)
+    assert {"sine-440Hz", "sweep-50Hz-8kHz", "dtmf-digits", "hum-50Hz", "pink-noise", "applause"} <= set(signals)
+    # the sine really is 440 Hz; the sweep covers the band from low to high
+    spectrum = np.abs(np.fft.rfft(signals["sine-440Hz"]))
+    assert abs(np.argmax(spectrum) * SAMPLE_RATE / (2 * len(spectrum) - 2) - 440) < 2
+    sweep = signals["sweep-50Hz-8kHz"]
+    first, last = (np.argmax(np.abs(np.fft.rfft(part))) for part in (sweep[:1600], sweep[-1600:]))
+    assert first < last
+
+
+def _fake_recordings(root, libraries):
+    """Generated audio at the manifest paths of a few files of ``libraries`` (a stand-in for the real ones)."""
+    rows = [r for r in recordings.read_manifest() if r.library in libraries]
+    chosen = []
+    for library in libraries:
+        chosen += [r for r in rows if r.library == library][:4]
+    for i, r in enumerate(chosen):
+        path = root / r.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), _note(150 + 40 * i, 1.0), SAMPLE_RATE, format="FLAC" if path.suffix == ".flac" else None)
+    return chosen
+
+
+def test_the_stage_trains_and_exports_a_model_that_predicts(tmp_path):
+    from instrec.datasets.synth import synth_dataset
+    from instrec.predict import load_model
+    from instrec.real_stage import Stage, run_stage
+
+    dataset = synth_dataset("openmic", tmp_path / "om", size=12, seed=3, workers=1, labels="full")
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele", "sfzinstruments.ganjo"])
+    stage = Stage(real_clips=8, overlay_clips=3, rendered_clips=3, negative_clips=3, negative_overlays=2, epochs=1,
+                  members=(0, 1))
+    out = run_stage(None, tmp_path / "stage", stage, dataset, recordings_root=root)
+    card = json.loads((out / "model.json").read_text())
+    assert card["real_stage"]["clips"] == 19 and card["real_stage"]["members"] == [0, 1]
+    trained = dict(zip(card["classes"], card["trained_classes"]))
+    assert trained["ukulele"] and trained["banjo"] and not trained["mandolin"]
+    model = load_model(out)
+    prediction = model.predict(_note(440, 3.0), sample_rate=SAMPLE_RATE)
+    assert prediction.probs.shape == (20,) and np.isfinite(prediction.probs).all()
+    # cached: a second run reuses the clips and the trained members, giving the same weights
+    again = run_stage(None, tmp_path / "stage", stage, dataset, recordings_root=root)
+    assert json.loads((again / "model.json").read_text())["sha256"] == card["sha256"]
+    assert len(list((tmp_path / "stage").glob("clips-*.npz"))) == 1
+
+
+def test_training_a_member_lowers_its_loss_on_the_clips():
+    from instrec.convnet import ConvAttentionClassifier
+    from instrec.real_stage import Stage, train_member
+
+    torch.manual_seed(0)
+    net = ConvAttentionClassifier(num_classes=3, width=4)
+    x = torch.rand(16, 960, 64).half()
+    y = (torch.arange(16)[:, None] % 3 == torch.arange(3)).float()
+    x[:, :, :20] += y[:, :1, None].half()  # class 0 is loud in the low bands
+    mask = torch.ones_like(y, dtype=torch.bool)
+    with torch.no_grad():
+        before = float(net.eval()(x.float(), y, mask)["loss"])
+    trained = train_member(net, x, y, mask, Stage(epochs=15, lr=3e-3, batch_size=8), seed=0)
+    with torch.no_grad():
+        after = float(trained(x.float(), y, mask)["loss"])
+    assert after < before
+
+
+def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path):
+    """train-default's default path on a toy scale: the shipped base networks, the real stage, export, score."""
+    import dataclasses
+    import shutil
+
+    from instrec.datasets.synth.render import default_soundfont
+    from instrec.default_model import Recipe, base_model_path, recorded_recipe, train_default
+    from instrec.predict import load_model
+
+    other = tmp_path / "otherbank.sf2"
+    shutil.copy(default_soundfont(), other)
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele", "wcgbg.solfege-samples"])
+    recipe = dataclasses.replace(Recipe(), size=16, hold_out_bank="otherbank", real_clips=6, overlay_clips=2,
+                                 rendered_clips=2, negative_clips=2, negative_overlays=1, stage_epochs=1,
+                                 threshold=0.35, file_rule="top-third")
+    scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
+    card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
+    assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
+    assert card["command"] == "instrec train-default" and card["threshold"] == 0.35
+    assert card["base"]["sha256"] == json.loads((base_model_path() / "model.json").read_text())["sha256"]
+    assert card["real_stage"]["clips"] == 13 and card["input_level"] == "fixed"
+    model = load_model(tmp_path / "out" / "model")
+    assert model.file_rule == "top-third" and model.threshold == 0.35  # the chosen rules travel with the model
+    assert scores["test"]["files"] > 0 and scores["threshold"] == 0.35
+    assert train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root) == scores
+
+
+def test_the_recipe_refuses_missing_recordings_before_rendering(tmp_path):
+    from instrec.default_model import Recipe, train_default
+    from instrec.errors import InstrecError
+
+    with pytest.raises(InstrecError, match="no real recordings there; run `instrec recordings fetch`"):
+        train_default(tmp_path / "out", Recipe(), pool=[], recordings_root=tmp_path / "empty")
+    assert not (tmp_path / "out").exists()
