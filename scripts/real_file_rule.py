@@ -7,7 +7,7 @@ averaged over the folds: mean per-class F1-macro on the recordings (classes pres
 the mean number of instruments reported on a long piece, and the share of long pieces whose instrument is
 reported. The rule (docs/experiments/2026-12-05-file-rule-real.md) was written before the numbers.
 
-    python scripts/real_file_rule.py --out runs/folds4 --fold A --fold B --fold C [--model shipped]
+    python scripts/real_file_rule.py --out runs/folds4 --fold A --fold B --fold C [--model base]
 
 Each fold's rows are kept in ``OUT/<fold>/file-rule-<model>.json``: run one process per fold, then all folds again
 to print them together.
@@ -33,6 +33,7 @@ def windows(model, paths) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def main() -> None:
+    from instrec.default_model import base_model_path
     from instrec.evaluation import score
     from instrec.io import atomic_write_json
     from instrec.predict import FILE_RULES, file_probability, load_model
@@ -41,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--fold", action="append", required=True)
-    parser.add_argument("--model", default="stage", help="stage (each fold's model) or shipped")
+    parser.add_argument("--model", default="stage", help="stage (each fold's model) or base (E4)")
     args = parser.parse_args()
     results = {}
     for fold in args.fold:
@@ -51,7 +52,7 @@ def main() -> None:
                 results.setdefault((row["rule"], row["threshold"]), []).append(tuple(row["scores"]))
             continue
         rows = []
-        model = load_model(None if args.model == "shipped" else args.out / fold / "model")
+        model = load_model(base_model_path() if args.model == "base" else args.out / fold / "model")
         items = fold_recordings(fold)
         longs = sorted((args.out / fold).glob("long-*.wav"))
         long_labels = [p.stem.split("-", 2)[2] for p in longs]

@@ -1,7 +1,8 @@
 """Held-out real sources: train the real-recording stage without each source fold in turn, score its recordings.
 
-For fold K of ``real_stage.FOLDS``: ``run_stage`` without K's libraries (one member of the shipped ensemble, the
-proxy), then the stage's model and the shipped model (which heard none of these libraries) are scored on K's
+For fold K of ``real_stage.FOLDS``: ``run_stage`` from the base networks E4 (``instrec/models/base``) without K's
+libraries (the first network, the proxy, or all four), then the stage's model and E4 (which heard none of these
+libraries) are scored on K's
 recordings as files through ``predict``, on long solo pieces played from K's libraries (false alarms: how many
 instruments are reported on one), and on the no-instrument test signals. Writes ``OUT/K/scores.json``.
 
@@ -60,6 +61,7 @@ def summarise(model, items, long_items) -> dict:
 
 
 def main() -> None:
+    from instrec.default_model import base_model_path
     from instrec.predict import load_model
     from instrec.real_stage import FOLDS, Stage, fold_recordings, run_stage
 
@@ -72,7 +74,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--train", choices=["all", "head"], default="all")
     parser.add_argument("--members", choices=["first", "all"], default="first",
-                        help="train the first network of the shipped ensemble (the proxy) or all four")
+                        help="train the first network of E4 (the proxy) or all four")
     parser.add_argument("--long", type=int, default=12, help="long solo pieces per fold")
     parser.add_argument("--long-seconds", type=float, default=45.0)
     args = parser.parse_args()
@@ -83,14 +85,14 @@ def main() -> None:
                       negative_overlays=n * 2 // 25, epochs=args.epochs, lr=args.lr, hold_out=FOLDS[fold],
                       members=() if args.members == "all" else (0,),
                       train=args.train)
-        model_dir = run_stage(None, out, stage, args.dataset)
+        model_dir = run_stage(base_model_path(), out, stage, args.dataset)
         items = fold_recordings(fold)
         long_items = long_pieces(fold, out, args.long, args.long_seconds, seed=7)
         scores = {"fold": fold, "libraries": FOLDS[fold], "stage": stage.__dict__ | {"hold_out": list(stage.hold_out)},
                   "candidate": summarise(load_model(model_dir), items, long_items),
-                  "shipped": summarise(load_model(), items, long_items)}
+                  "base": summarise(load_model(base_model_path()), items, long_items)}
         atomic_write_json(out / "scores.json", scores)
-        for name in ("shipped", "candidate"):
+        for name in ("base", "candidate"):
             s = scores[name]
             print(f"fold {fold} {name}: F1 {s['f1_macro_present']:.3f} mAP {s['map_present']:.3f} top-1 {s['top1']:.3f} "
                   f"long: {s['long_mean_reported']:.2f} reported, recall {s['long_recall']:.2f}; "

@@ -163,3 +163,23 @@ def test_the_recipe_refuses_missing_recordings_before_rendering(tmp_path):
     with pytest.raises(InstrecError, match="no real recordings there; run `instrec recordings fetch`"):
         train_default(tmp_path / "out", Recipe(), pool=[], recordings_root=tmp_path / "empty")
     assert not (tmp_path / "out").exists()
+
+
+def test_train_real_command_exports_a_model_that_holds_out_a_fold(tmp_path, capsys):
+    from instrec.cli import main
+    from instrec.datasets.synth import synth_dataset
+    from instrec.real_stage import FOLDS
+
+    dataset = synth_dataset("openmic", tmp_path / "om", size=10, seed=4, workers=1, labels="full")
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele", "sfzinstruments.ganjo"])  # fold A and fold B libraries
+    out = tmp_path / "stage"
+    assert main(["train-real", "--dataset", str(dataset), "--recordings", str(root), "--out", str(out),
+                 "--real-clips", "4", "--overlay-clips", "1", "--rendered-clips", "1", "--negative-clips", "1",
+                 "--epochs", "1", "--hold-out-fold", "A", "--threshold", "0.3"]) == 0
+    assert "exported" in capsys.readouterr().out
+    card = json.loads((out / "model" / "model.json").read_text())
+    assert card["threshold"] == 0.3 and card["real_stage"]["hold_out"] == list(FOLDS["A"])
+    meta = json.loads(next(out.glob("clips-*.json")).read_text())
+    libraries = {p["library"] for m in meta if m["type"] == "real" for p in m["parts"]}
+    assert libraries == {"sfzinstruments.ganjo"}  # the held-out fold's ukulele never played
