@@ -41,6 +41,22 @@ def long_pieces(fold: str, out: Path, count: int, seconds: float, seed: int) -> 
     return items
 
 
+def rendering_with_note_banks(fold: str, out: Path, size: int = 6000) -> Path:
+    """The recipe's rendering (seed 0, csound held out, full labels) with the note banks (notebanks.py) of every
+    library outside ``fold`` added to the recipe's banks."""
+    from instrec.datasets.synth.notebanks import NOTE_BANKS, bank_name
+    from instrec.datasets.synth.openmic import synth_openmic
+    from instrec.datasets.synth.soundfonts import fetch_bank
+    from instrec.default_model import RECIPE_BANKS
+    from instrec.real_stage import FOLDS
+
+    if not (out / "synth-metadata.json").exists():
+        pool = [fetch_bank(name) for name in RECIPE_BANKS]
+        pool += [fetch_bank(bank_name(lib)) for lib in NOTE_BANKS if lib not in FOLDS[fold]]
+        synth_openmic(out, size=size, soundfonts=pool, seed=0, hold_out_bank="csound", labels="full")
+    return out
+
+
 def summarise(model, items, long_items) -> dict:
     from instrec.datasets.synth.negatives import test_signals
     from instrec.real_stage import score_files
@@ -66,7 +82,7 @@ def main() -> None:
     from instrec.real_stage import FOLDS, Stage, fold_recordings, run_stage
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", type=Path, required=True, help="rendered OpenMIC-style dataset (its train split)")
+    parser.add_argument("--dataset", type=Path, help="rendered OpenMIC-style dataset (its train split)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--fold", action="append", required=True, choices=sorted(FOLDS))
     parser.add_argument("--real-clips", type=int, default=2500)
@@ -75,6 +91,9 @@ def main() -> None:
     parser.add_argument("--train", choices=["all", "head"], default="all")
     parser.add_argument("--members", choices=["first", "all"], default="first",
                         help="train the first network of E4 (the proxy) or all four")
+    parser.add_argument("--note-banks", action="store_true",
+                        help="the stage's rendered clips come from a rendering (cached in OUT/<fold>/data) whose pool "
+                             "adds the note banks of the libraries outside the fold (instead of --dataset)")
     parser.add_argument("--long", type=int, default=12, help="long solo pieces per fold")
     parser.add_argument("--long-seconds", type=float, default=45.0)
     args = parser.parse_args()
@@ -85,7 +104,8 @@ def main() -> None:
                       negative_overlays=n * 2 // 25, epochs=args.epochs, lr=args.lr, hold_out=FOLDS[fold],
                       members=() if args.members == "all" else (0,),
                       train=args.train)
-        model_dir = run_stage(base_model_path(), out, stage, args.dataset)
+        dataset = rendering_with_note_banks(fold, out / "data") if args.note_banks else args.dataset
+        model_dir = run_stage(base_model_path(), out, stage, dataset)
         items = fold_recordings(fold)
         long_items = long_pieces(fold, out, args.long, args.long_seconds, seed=7)
         scores = {"fold": fold, "libraries": FOLDS[fold], "stage": stage.__dict__ | {"hold_out": list(stage.hold_out)},

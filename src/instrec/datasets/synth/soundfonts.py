@@ -38,7 +38,8 @@ class Bank:
     licence: str
     default: bool = True
     kind: str = "deb"  # deb (the file as it is) | deb-drumkit (a kit moved to bank 128) | npm (samplebank.py)
-    # | festival (sung by the Festival synthesizer from Debian packages: singing.py)
+    # | festival (sung by the Festival synthesizer from Debian packages: singing.py) | recordings (the notes of one
+    # library of `instrec recordings`, member = the library: notebanks.py)
     source_sha256: str = ""  # deb-drumkit: the digest of the package's file before it is moved
 
     @property
@@ -79,6 +80,19 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
          "MIT-style (English voices), GPL-2+ (Italian), GPL-3+ (Czech), LGPL-2+ (Finnish)", default=False,
          kind="festival"),
 )}
+
+def _note_banks() -> dict[str, Bank]:
+    """The playable banks built from the single notes of ``instrec recordings`` (notebanks.py), one per library."""
+    from instrec.datasets import recordings
+    from instrec.datasets.synth.notebanks import NOTE_BANKS, bank_name
+
+    licences = {r.library: r.licence for r in recordings.read_manifest()}
+    return {bank_name(lib): Bank(bank_name(lib), f"{bank_name(lib)}-1.sf2", f"instrec recordings: {lib}", lib, (),
+                                 lib, licences.get(lib, ""), default=False, kind="recordings")
+            for lib in NOTE_BANKS}
+
+
+BANKS.update(_note_banks())
 DEFAULT_POOL = tuple(name for name, bank in BANKS.items() if bank.default)
 
 
@@ -150,6 +164,10 @@ def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path
         from instrec.datasets.synth.singing import build_festival_bank
 
         return build_festival_bank(target, deb_dir)
+    if bank.kind == "recordings":  # member: the library whose fetched notes make the bank
+        from instrec.datasets.synth.notebanks import build_note_bank
+
+        return build_note_bank(bank.member, target)
     dpkg = shutil.which("dpkg-deb")
     if dpkg is None:
         raise InstrecError(f"dpkg-deb not found; copy {bank.filename} (package {bank.package}) into "
