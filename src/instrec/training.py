@@ -372,7 +372,10 @@ def run_training(dataset_root: str | Path, representation, config: TrainConfig, 
             if dist.is_initialized():
                 dist.barrier()
             store = FeatureStore(store_dir(dataset, representation))
-        return _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank)
+        result = _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank)
+        if dist.is_initialized():  # no rank tears the group down while another still reports (seen: SIGABRT at exit)
+            dist.barrier()
+        return result
     finally:
         if created:
             dist.destroy_process_group()
