@@ -134,8 +134,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         about["validation_f1_macro_by_threshold"] = by_threshold
         if "members" in bundle:
             about["members"] = bundle["members"]
-        export_model(classifier, bundle, out / ("base-model" if stage else "model"), about)
-        base = out / "base-model"
+        base = out / ("base-model" if stage else "model")
+        export_model(classifier, bundle, base, about)
     else:
         base = base_model_path()
     if stage is not None:
@@ -144,8 +144,9 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         run_stage(base, out / "real", stage, data, recordings_root, recipe.threshold, out=out / "model",
                   about={**about, "file_rule": recipe.file_rule})
     # scored as a user of the export is: through predict, with its input-level and file-level rules
-    scores = {"held_out_bank": recipe.hold_out_bank, "threshold": load_model(out / "model").threshold,
-              "input_level": recipe.input_level, "test": evaluate_openmic_test(load_model(out / "model"), data)}
+    model = load_model(out / "model")
+    scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,
+              "input_level": recipe.input_level, "test": evaluate_openmic_test(model, data)}
     atomic_write_json(out / "scores.json", scores)
     print(f"{out / 'model'}: exported; held-out bank {recipe.hold_out_bank}: F1-macro "
           f"{scores['test']['f1_macro']:.3f}, mAP {scores['test']['map']:.3f}", file=sys.stderr)

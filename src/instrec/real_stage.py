@@ -87,12 +87,12 @@ class Stage:
 def clip_logmel(audio: np.ndarray) -> np.ndarray:
     """A clip at 16 kHz as ``predict`` hears it (peak at the input level ``fixed``), as (10 x 96, 64) log-mel."""
     from instrec.frontend import LogMelExamples
-    from instrec.predict import LEVEL_PEAK_DBFS
+    from instrec.predict import level_gain
 
     audio = np.asarray(audio, np.float32)[: CLIP_EXAMPLES * P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES + P.SAMPLE_RATE]
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 0:
-        audio = audio * np.float32(10 ** (LEVEL_PEAK_DBFS / 20) / peak)
+        audio = audio * np.float32(level_gain(peak, "fixed"))
     with torch.inference_mode():
         examples = LogMelExamples()(torch.from_numpy(audio)).numpy()
     if len(examples) < CLIP_EXAMPLES:

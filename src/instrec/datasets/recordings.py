@@ -198,12 +198,12 @@ def fetch_one(rec: Recording, dest: Path, from_dir: Path | None = None, base: st
         why = verify(rec, source)
         if why:
             raise InstrecError(why)
-        with atomic_path(target) as tmp:
+        with atomic_path(target) as tmp:  # a byte copy of the verified file: nothing to check again
             shutil.copyfile(source, tmp)
-    else:
-        _store_upstream(rec, _download(rec, base or os.environ.get("INSTREC_RECORDINGS_URL") or UPSTREAM_URL,
-                                       timeout_s), target)
-    why = verify(rec, target)
+        return target
+    _store_upstream(rec, _download(rec, base or os.environ.get("INSTREC_RECORDINGS_URL") or UPSTREAM_URL, timeout_s),
+                    target)
+    why = verify(rec, target)  # the stored file may be a conversion: its samples must be the upstream file's
     if why:
         target.unlink(missing_ok=True)
         raise InstrecError(why)

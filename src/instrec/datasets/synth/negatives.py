@@ -53,13 +53,9 @@ def hum(mains_hz: float, harmonics: int, rng: np.random.Generator, seconds: floa
 
 
 def noise(colour: str, rng: np.random.Generator, seconds: float = 10.0) -> np.ndarray:
-    white = rng.standard_normal(int(seconds * SAMPLE_RATE))
-    if colour == "white":
-        return white
-    spectrum = np.fft.rfft(white)
-    freqs = np.maximum(np.fft.rfftfreq(white.size, 1 / SAMPLE_RATE), 20.0)
-    spectrum /= np.sqrt(freqs) if colour == "pink" else freqs
-    return np.fft.irfft(spectrum, white.size)
+    from instrec.datasets.synth.recording import shaped_noise
+
+    return shaped_noise(colour, int(seconds * SAMPLE_RATE), SAMPLE_RATE, rng)
 
 
 def applause(claps_per_s: float, rng: np.random.Generator, seconds: float = 10.0) -> np.ndarray:

@@ -95,7 +95,8 @@ def room_impulse_response(room: dict, sample_rate: int) -> np.ndarray:
     return rir / (np.max(np.abs(rir)) + 1e-12)
 
 
-def _shaped_noise(colour: str, n: int, sample_rate: int, rng: np.random.Generator, hum_hz: float) -> np.ndarray:
+def shaped_noise(colour: str, n: int, sample_rate: int, rng: np.random.Generator, hum_hz: float = 50.0) -> np.ndarray:
+    """``n`` samples of white, pink (1/f) or brown (1/f^2) Gaussian noise, or mains hum with harmonics."""
     if colour == "hum":
         t = np.arange(n) / sample_rate
         hum = sum(np.sin(2 * np.pi * hum_hz * k * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 6))
@@ -113,7 +114,7 @@ def add_noise(audio: np.ndarray, snr_db: float, colour: str, sample_rate: int, s
               hum_hz: float = 50.0) -> np.ndarray:
     """``audio`` plus noise at exactly ``snr_db`` (mean power over the clip)."""
     rng = np.random.default_rng(seed)
-    noise = _shaped_noise(colour, audio.size, sample_rate, rng, hum_hz)
+    noise = shaped_noise(colour, audio.size, sample_rate, rng, hum_hz)
     signal_power = float(np.mean(audio.astype(np.float64) ** 2))
     noise_power = float(np.mean(noise**2))
     if signal_power == 0 or noise_power == 0:
