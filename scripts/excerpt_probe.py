@@ -10,30 +10,25 @@ per dataset and length. Evaluation only: nothing here trains or selects.
 """
 
 import argparse
-import json
 import zlib
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from instrec.evaluation import evaluate_openmic_test
-from instrec.predict import load_model
+from _probe import Reading, model_for, score, write  # scripts/_probe.py
 
 
-class Excerpt:
-    """A predict.Model that reads ``seconds`` of each file from a seeded start (the whole file if shorter)."""
+class Excerpt(Reading):
+    """Reads ``seconds`` of each file from a seeded start (the whole file if shorter)."""
 
     def __init__(self, model, seconds: float, seed: int) -> None:
-        self.model, self.seconds, self.seed = model, seconds, seed
-        self.classes, self.threshold, self.trained = model.classes, model.threshold, model.trained
+        super().__init__(model)
+        self.seconds, self.seed = seconds, seed
 
-    def predict(self, path):
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        audio = audio.mean(axis=1)
+    def read(self, audio, rate, path):
         length = int(round(self.seconds * rate))
         if length < len(audio):
-            rng = np.random.default_rng([self.seed, zlib.crc32(Path(path).name.encode()), length])
+            rng = np.random.default_rng([self.seed, zlib.crc32(path.name.encode()), length])
             start = int(rng.integers(0, len(audio) - length + 1))
             audio = audio[start:start + length]
         return self.model.predict(audio, rate)
@@ -50,22 +45,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    threshold = None
-    if args.validation_threshold:
-        from instrec.default_model import validation_threshold
-        from instrec.training import load_bundle
-
-        threshold = validation_threshold(*load_bundle(args.model))[0]
-    model = load_model(args.model, threshold, input_level=args.input_level)
+    model = model_for(args.model, args.validation_threshold, input_level=args.input_level)
     result = {"model": str(args.model), "threshold": model.threshold, "input_level": model.input_level,
               "seed": args.seed}
     for dataset in args.dataset:
         for seconds in (float(s) for s in args.seconds.split(",")):
-            held = evaluate_openmic_test(Excerpt(model, seconds, args.seed), dataset)
-            result[f"{dataset}/{seconds:g}s"] = {k: held[k] for k in ("f1_macro", "map", "top1", "files")}
-            print(dataset, f"{seconds:g}s", {k: round(held[k], 4) for k in ("f1_macro", "map", "top1")}, flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+            result[f"{dataset}/{seconds:g}s"] = score(Excerpt(model, seconds, args.seed), dataset, f"{seconds:g}s")
+    write(result, args.out)
 
 
 if __name__ == "__main__":

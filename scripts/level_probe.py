@@ -11,29 +11,25 @@ trains or selects.
 """
 
 import argparse
-import json
 import zlib
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from instrec.evaluation import evaluate_openmic_test
+from _probe import Reading, score, write  # scripts/_probe.py
 from instrec.predict import LEVEL_RULES, load_model
 
 
-class Levelled:
-    """A predict.Model that reads each file re-levelled to a seeded peak (or as it is) under an input-level rule."""
+class Levelled(Reading):
+    """Reads each file re-levelled to a seeded peak (or as it is) under an input-level rule."""
 
     def __init__(self, model, levels: tuple[float, float] | None, rule: str, seed: int) -> None:
-        self.model, self.levels, self.rule, self.seed = model, levels, rule, seed
-        self.classes, self.threshold, self.trained = model.classes, model.threshold, model.trained
+        super().__init__(model)
+        self.levels, self.rule, self.seed = levels, rule, seed
 
-    def predict(self, path):
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        audio = audio.mean(axis=1)
+    def read(self, audio, rate, path):
         if self.levels is not None:
-            rng = np.random.default_rng([self.seed, zlib.crc32(Path(path).name.encode())])
+            rng = np.random.default_rng([self.seed, zlib.crc32(path.name.encode())])
             peak_db = rng.uniform(*self.levels)
             audio = audio * np.float32(10 ** (peak_db / 20) / max(float(np.max(np.abs(audio))), 1e-12))
         self.model.input_level = self.rule
@@ -55,11 +51,9 @@ def main() -> None:
     for dataset in args.dataset:
         for condition, levels in (("as-rendered", None), ("re-levelled", (low, high))):
             for rule in args.rules.split(","):
-                held = evaluate_openmic_test(Levelled(model, levels, rule, args.seed), dataset)
-                result[f"{dataset}/{condition}/{rule}"] = {k: held[k] for k in ("f1_macro", "map", "top1", "files")}
-                print(dataset, condition, rule, {k: round(held[k], 4) for k in ("f1_macro", "map", "top1")}, flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+                result[f"{dataset}/{condition}/{rule}"] = score(Levelled(model, levels, rule, args.seed), dataset,
+                                                                condition, rule)
+    write(result, args.out)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ recordings as files through ``predict``, on long solo pieces played from K's lib
 instruments are reported on one), and on the no-instrument test signals. Writes ``OUT/K/scores.json``.
 
     python scripts/real_folds.py --dataset runs/synth6k --out runs/folds --fold A [--fold B ...]
+    python scripts/real_folds.py --out runs/folds --fold A --fold B --fold C --report   # tables from scores.json
 """
 
 from __future__ import annotations
@@ -76,6 +77,31 @@ def summarise(model, items, long_items) -> dict:
             "negatives_reported": sum(len(v) for v in negatives.values())}
 
 
+def report(out: Path, folds: list[str]) -> str:
+    """Markdown tables from the folds' ``scores.json``: per fold, and per class (the mean over the folds where the
+    class has recordings) F1-macro and AP, the base model (E4) beside the stage's."""
+    import json
+
+    scores = {fold: json.loads((out / fold / "scores.json").read_text()) for fold in folds}
+    base = {fold: s.get("base", s.get("shipped")) for fold, s in scores.items()}  # "shipped" in early runs
+    lines = ["| fold (files) | E4 F1 / mAP / top-1 | with the stage F1 / mAP / top-1 |", "|---|---|---|"]
+    fmt = lambda s: f"{s['f1_macro_present']:.3f} / {s['map_present']:.3f} / {s['top1']:.3f}"  # noqa: E731
+    for fold in folds:
+        lines.append(f"| {fold} ({scores[fold]['candidate']['files']}) | {fmt(base[fold])} | {fmt(scores[fold]['candidate'])} |")
+    mean = lambda key, who: float(np.mean([who[f][key] for f in folds]))  # noqa: E731
+    cand = {f: scores[f]["candidate"] for f in folds}
+    lines.append("| mean | " + " | ".join(" / ".join(f"{mean(k, who):.3f}" for k in ("f1_macro_present", "map_present", "top1"))
+                                          for who in (base, cand)) + " |")
+    lines += ["", "| class | folds | E4 F1 / AP | with the stage F1 / AP |", "|---|---|---|---|"]
+    classes = sorted({c for s in cand.values() for c in s["per_class"]})
+    for c in classes:
+        present = [f for f in folds if c in cand[f]["per_class"]]
+        cell = lambda who, key: float(np.mean([who[f]["per_class"][c][key] for f in present]))  # noqa: E731
+        lines.append(f"| {c} | {''.join(present)} | {cell(base, 'f1_macro'):.3f} / {cell(base, 'ap'):.3f} | "
+                     f"{cell(cand, 'f1_macro'):.3f} / {cell(cand, 'ap'):.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from instrec.default_model import base_model_path
     from instrec.predict import load_model
@@ -96,7 +122,11 @@ def main() -> None:
                              "adds the note banks of the libraries outside the fold (instead of --dataset)")
     parser.add_argument("--long", type=int, default=12, help="long solo pieces per fold")
     parser.add_argument("--long-seconds", type=float, default=45.0)
+    parser.add_argument("--report", action="store_true", help="print the tables of finished folds; train nothing")
     args = parser.parse_args()
+    if args.report:
+        print(report(args.out, args.fold))
+        return
     for fold in args.fold:
         out = args.out / fold
         n = args.real_clips

@@ -18,7 +18,7 @@ import torch
 
 from instrec import params as P
 from instrec.bundle import trained_classes
-from instrec.default_model import THRESHOLDS, assemble, choose_threshold
+from instrec.default_model import assemble, choose_threshold, per_class_thresholds
 from instrec.evaluation import stored_split_data
 from instrec.metrics import average_precision_per_class, f1_macro_per_class
 from instrec.training import predict_probs
@@ -33,14 +33,6 @@ def probabilities(classifier, x: torch.Tensor, runs_of: int) -> np.ndarray:
     if not starts:
         raise SystemExit(f"--runs-of {runs_of}: a clip has only {x.shape[1] // step} examples")
     return np.mean([predict_probs(classifier, x[:, s * step:(s + runs_of) * step]) for s in starts], axis=0)
-
-
-def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Each class's threshold of THRESHOLDS with its best F1-macro (the lowest on a tie; 0.5 for a class never
-    labelled)."""
-    scores = np.stack([f1_macro_per_class(probs, labels, mask, t) for t in THRESHOLDS])  # (thresholds, classes)
-    best = np.argmax(np.nan_to_num(scores, nan=-1.0), axis=0)
-    return np.where(np.isnan(scores).all(axis=0), 0.5, np.asarray(THRESHOLDS)[best])
 
 
 def score(runs: list[Path], per_class: bool, runs_of: int) -> dict:

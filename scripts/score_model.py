@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from _probe import model_for  # scripts/_probe.py
 from instrec.evaluation import evaluate_audio, evaluate_openmic_test
 from instrec.predict import load_model
 
@@ -31,13 +32,7 @@ def main() -> None:
                         help="a run folder: the threshold with the best F1 on its validation split (as train-default)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    threshold = args.threshold
-    if args.validation_threshold:
-        from instrec.default_model import validation_threshold
-        from instrec.training import load_bundle
-
-        threshold = validation_threshold(*load_bundle(args.model))[0]
-    model = load_model(args.model, threshold)
+    model = model_for(args.model, args.validation_threshold) if args.validation_threshold else load_model(args.model, args.threshold)
     result = {"model": str(model.run), "representation": model.bundle["representation"]["key"]}
     real = evaluate_audio(model, REAL_DEV, REAL_DEV / "labels.csv")
     result["threshold"] = model.threshold

@@ -9,26 +9,22 @@ only: nothing here trains or selects.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from instrec.evaluation import evaluate_openmic_test
+from _probe import Reading, score, write  # scripts/_probe.py
 from instrec.predict import load_model
 
 
-class Shifted:
-    """A predict.Model whose ``predict`` reads a file at ``shifts`` (seconds) and averages the probabilities."""
+class Shifted(Reading):
+    """Reads a file at ``shifts`` (seconds) and averages the probabilities."""
 
     def __init__(self, model, shifts: tuple[float, ...]) -> None:
-        self.model, self.shifts = model, shifts
-        self.classes, self.threshold, self.trained = model.classes, model.threshold, model.trained
+        super().__init__(model)
+        self.shifts = shifts
 
-    def predict(self, path):
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        audio = audio.mean(axis=1)
+    def read(self, audio, rate, path):
         readings = [self.model.predict(audio[int(round(s * rate)):], rate) for s in self.shifts]
         first = readings[0]
         first.probs = np.mean([r.probs for r in readings], axis=0)
@@ -46,11 +42,8 @@ def main() -> None:
     result = {"model": str(args.model), "threshold": model.threshold, "shift": args.shift}
     for dataset in args.dataset:
         for name, shifts in (("plain", (0.0,)), ("shifted", (0.0, args.shift))):
-            held = evaluate_openmic_test(Shifted(model, shifts), dataset)
-            result[f"{dataset}/{name}"] = {k: held[k] for k in ("f1_macro", "map", "top1", "files")}
-            print(dataset, name, {k: round(held[k], 4) for k in ("f1_macro", "map", "top1")}, flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+            result[f"{dataset}/{name}"] = score(Shifted(model, shifts), dataset, name)
+    write(result, args.out)
 
 
 if __name__ == "__main__":

@@ -16,17 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from instrec.datasets.openmic import OpenMIC
-from instrec.default_model import THRESHOLDS, assemble, choose_threshold, member_runs
+from instrec.default_model import THRESHOLDS, assemble, choose_threshold, member_runs, per_class_thresholds
 from instrec.evaluation import _predict_all, stored_split_probs
 from instrec.metrics import f1_macro_per_class
 from instrec.predict import load_model
-
-
-def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(C,) each class's threshold of the grid with its best F1-macro (the lowest on a tie, and for a class never
-    labelled)."""
-    table = np.nan_to_num(np.stack([f1_macro_per_class(probs, labels, mask, t) for t in THRESHOLDS]), nan=-1.0)
-    return np.array(THRESHOLDS)[np.argmax(table, axis=0)]
 
 
 def main() -> None:

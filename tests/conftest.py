@@ -1,7 +1,9 @@
 import functools
 import http.server
+import importlib.util
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -67,3 +69,16 @@ def build_deb(tmp_path):
         return debs
 
     return build
+
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def load_script(name: str):
+    """A research script of scripts/ as a module (with scripts/ importable, for its shared _probe.py)."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import load_script
 from instrec.datasets.classes import OPENMIC_CLASSES
 from instrec.errors import InstrecError
 from instrec.evaluation import read_labels, score
@@ -89,23 +90,14 @@ def test_holdout_protocol_end_to_end(tmp_path):
     assert again["cells"] == results["cells"]  # resumed from the cache, same numbers
 
 
-def _score_ensemble_script():
-    import importlib.util
-
-    path = Path(__file__).parent.parent / "scripts" / "score_ensemble.py"
-    spec = importlib.util.spec_from_file_location("score_ensemble", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_per_class_thresholds_separate_each_class_at_its_own_level():
-    script = _score_ensemble_script()
+    from instrec.default_model import per_class_thresholds
+
     labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]], np.float32)
     probs = np.array([[0.32, 0.60, 0.9], [0.35, 0.80, 0.9], [0.20, 0.85, 0.9], [0.20, 0.65, 0.9]])
     mask = np.ones_like(labels, bool)
     mask[:, 2] = False  # never labelled
-    thresholds = script.per_class_thresholds(probs, labels, mask)
+    thresholds = per_class_thresholds(probs, labels, mask)
     # class 0: every threshold in (0.20, 0.32] separates it, the lowest of the grid is 0.25; class 1: (0.65, 0.80]
     np.testing.assert_allclose(thresholds, [0.25, 0.70, 0.5])
     predicted = probs >= thresholds
@@ -117,7 +109,7 @@ def test_runs_of_examples_average_the_classifier_over_shorter_runs():
 
     from instrec import params as P
 
-    script = _score_ensemble_script()
+    script = load_script("score_ensemble")
     # example k of the clip holds the value k; the "classifier" reports the largest value it is shown
     x = torch.arange(10, dtype=torch.float32).repeat_interleave(P.EXAMPLE_FRAMES)[None, :, None].expand(2, -1, 4)
 

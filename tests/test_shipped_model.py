@@ -13,6 +13,7 @@ import soundfile as sf
 
 from instrec.bundle import CARD, TENSORS
 from instrec.weights import sha256_of as sha256
+from tests.conftest import load_script
 from instrec.cli import main
 from instrec.errors import AudioError, InstrecError
 from instrec.predict import SHIPPED, load_model
@@ -159,12 +160,7 @@ def _held_out_clip() -> tuple[Path, np.ndarray, int]:
 def test_shift_probe_averages_the_plain_and_the_shifted_reading():
     """scripts/shift_probe.py (the model card's two-framings measurement): one shift is predict's own reading;
     two are the mean of the readings of the file and of the file without its first 0.48 s."""
-    import importlib.util
-
-    script = Path(__file__).parent.parent / "scripts" / "shift_probe.py"
-    spec = importlib.util.spec_from_file_location("shift_probe", script)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = load_script("shift_probe")
     model = load_model()
     path, audio, rate = _held_out_clip()
     np.testing.assert_allclose(probe.Shifted(model, (0.0,)).predict(path).probs, model.predict(path).probs, atol=1e-5)
@@ -224,17 +220,8 @@ def test_fixed_input_level_makes_the_answer_independent_of_the_gain(tmp_path):
         fixed.predict(audio * np.float32(1e-6), rate)
 
 
-def _script(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_level_probe_relevels_to_a_seeded_peak():
-    probe = _script("level_probe")
+    probe = load_script("level_probe")
     model = load_model()
     path, audio, rate = _held_out_clip()
     np.testing.assert_allclose(probe.Levelled(model, None, "none", 0).predict(path).probs,
@@ -251,7 +238,7 @@ def test_level_probe_relevels_to_a_seeded_peak():
 
 
 def test_excerpt_probe_cuts_a_seeded_excerpt():
-    probe = _script("excerpt_probe")
+    probe = load_script("excerpt_probe")
     model = load_model()
     path, audio, rate = _held_out_clip()
     whole = probe.Excerpt(model, 60.0, 0).predict(path)

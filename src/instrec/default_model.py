@@ -239,6 +239,16 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) ->
     return float(best), scores
 
 
+def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(C,) each class's threshold of ``THRESHOLDS`` with its best F1-macro (the lowest on a tie; 0.5 for a class
+    never labelled). Measured, not shipped: docs/experiments/2026-11-28-per-class-threshold.md."""
+    from instrec.metrics import f1_macro_per_class
+
+    scores = np.stack([f1_macro_per_class(probs, labels, mask, t) for t in THRESHOLDS])  # (thresholds, classes)
+    best = np.argmax(np.nan_to_num(scores, nan=-1.0), axis=0)
+    return np.where(np.isnan(scores).all(axis=0), 0.5, np.asarray(THRESHOLDS)[best])
+
+
 def validation_threshold(classifier, bundle: dict) -> tuple[float, dict[str, float]]:
     """:func:`choose_threshold` on the validation split of the dataset and features a run was trained on."""
     from instrec.evaluation import stored_split_probs

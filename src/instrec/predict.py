@@ -14,8 +14,8 @@ shown as silent in the timeline; a file of nothing else is refused as silent (ju
 The model's input-level rule (``LEVEL_RULES``; the shipped model's is "fixed") then sets the file's level: its
 log-mel examples become those of the file with its peak at ``LEVEL_PEAK_DBFS``. The classifier was trained on 10 s clips, so the
 remaining examples are cut into windows of 10, each window gets a probability per instrument, and the
-file's probability is ``FILE_RULE`` of its windows' (see :func:`file_probability`, chosen by measurement:
-docs/model-card.md). The timeline gives, per 0.96 s step, the probability of each instrument that the
+file's probability is the model's file rule of its windows' (``FILE_RULES``; ``model.json`` carries it, ``FILE_RULE``
+otherwise; see :func:`file_probability` and docs/model-card.md#the-file-level-rule). The timeline gives, per 0.96 s step, the probability of each instrument that the
 classifier assigns to that step alone, on the same [0, 1] scale as the file's.
 """
 
@@ -48,7 +48,7 @@ QUIET_PEAK = 1e-4  # -80 dBFS around the mean: silence, a DC offset or faint his
 # an 8 kHz source) as the signal starts from and returns to zero, so a DC offset would not read as quiet
 QUIET_EDGE_SAMPLES = P.SAMPLE_RATE // 100
 FILE_RULES = ("max", "mean", "top3", "top-third")
-FILE_RULE = "max"  # chosen by measurement with the shipped model: scripts/file_rule.py, docs/model-card.md
+FILE_RULE = "max"  # for models without one in model.json (E4's, docs/experiments/2026-11-28-file-rule-synthetic.md)
 # How a recording's level is set before the network hears it (see :func:`level_gain`): "none" leaves it; "fixed"
 # moves the file's peak to LEVEL_PEAK_DBFS; "range" moves it into the recording chain's PEAK_DBFS only where it
 # lies outside
