@@ -8,6 +8,7 @@ instruments are reported on one), and on the no-instrument test signals. Writes 
 
     python scripts/real_folds.py --dataset runs/synth6k --out runs/folds --fold A [--fold B ...]
     python scripts/real_folds.py --out runs/folds --fold A --fold B --fold C --report   # tables from scores.json
+    python scripts/real_folds.py --out runs/folds --fold A --score-only --scores scores-now.json   # rescore, no training
 """
 
 from __future__ import annotations
@@ -77,12 +78,12 @@ def summarise(model, items, long_items) -> dict:
             "negatives_reported": sum(len(v) for v in negatives.values())}
 
 
-def report(out: Path, folds: list[str]) -> str:
+def report(out: Path, folds: list[str], name: str = "scores.json") -> str:
     """Markdown tables from the folds' ``scores.json``: per fold, and per class (the mean over the folds where the
     class has recordings) F1-macro and AP, the base model (E4) beside the stage's."""
     import json
 
-    scores = {fold: json.loads((out / fold / "scores.json").read_text()) for fold in folds}
+    scores = {fold: json.loads((out / fold / name).read_text()) for fold in folds}
     base = {fold: s.get("base", s.get("shipped")) for fold, s in scores.items()}  # "shipped" in early runs
     lines = ["| fold (files) | E4 F1 / mAP / top-1 | with the stage F1 / mAP / top-1 |", "|---|---|---|"]
     fmt = lambda s: f"{s['f1_macro_present']:.3f} / {s['map_present']:.3f} / {s['top1']:.3f}"  # noqa: E731
@@ -123,9 +124,13 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=12, help="long solo pieces per fold")
     parser.add_argument("--long-seconds", type=float, default=45.0)
     parser.add_argument("--report", action="store_true", help="print the tables of finished folds; train nothing")
+    parser.add_argument("--score-only", action="store_true",
+                        help="score each fold's finished model (OUT/<fold>/model) and E4 again with this predict; "
+                             "train nothing")
+    parser.add_argument("--scores", default="scores.json", help="the file each fold's scores go to (and --report reads)")
     args = parser.parse_args()
     if args.report:
-        print(report(args.out, args.fold))
+        print(report(args.out, args.fold, args.scores))
         return
     for fold in args.fold:
         out = args.out / fold
@@ -134,14 +139,24 @@ def main() -> None:
                       negative_overlays=n * 2 // 25, epochs=args.epochs, lr=args.lr, hold_out=FOLDS[fold],
                       members=() if args.members == "all" else (0,),
                       train=args.train)
-        dataset = rendering_with_note_banks(fold, out / "data") if args.note_banks else args.dataset
-        model_dir = run_stage(base_model_path(), out, stage, dataset)
+        if args.score_only:
+            model_dir = out / "model"
+            if not (model_dir / "model.json").exists():
+                raise SystemExit(f"{model_dir}: no finished model of fold {fold}; run without --score-only first")
+        else:
+            dataset = rendering_with_note_banks(fold, out / "data") if args.note_banks else args.dataset
+            model_dir = run_stage(base_model_path(), out, stage, dataset)
         items = fold_recordings(fold)
         long_items = long_pieces(fold, out, args.long, args.long_seconds, seed=7)
-        scores = {"fold": fold, "libraries": FOLDS[fold], "stage": stage.__dict__ | {"hold_out": list(stage.hold_out)},
+        about = stage.__dict__ | {"hold_out": list(stage.hold_out)}
+        if args.score_only:  # the stage the finished model was trained with, as its model.json records it
+            import json
+
+            about = json.loads((model_dir / "model.json").read_text()).get("real_stage", {})
+        scores = {"fold": fold, "libraries": FOLDS[fold], "stage": about,
                   "candidate": summarise(load_model(model_dir), items, long_items),
                   "base": summarise(load_model(base_model_path()), items, long_items)}
-        atomic_write_json(out / "scores.json", scores)
+        atomic_write_json(out / args.scores, scores)
         for name in ("base", "candidate"):
             s = scores[name]
             print(f"fold {fold} {name}: F1 {s['f1_macro_present']:.3f} mAP {s['map_present']:.3f} top-1 {s['top1']:.3f} "
