@@ -7,7 +7,7 @@ averaged over the folds: mean per-class F1-macro on the recordings (classes pres
 the mean number of instruments reported on a long piece, and the share of long pieces whose instrument is
 reported. The rule (docs/experiments/2026-12-05-file-rule-real.md) was written before the numbers.
 
-    python scripts/real_file_rule.py --out runs/folds4 --fold A --fold B --fold C [--model base]
+    python scripts/real_file_rule.py --out runs/folds4 --fold A --fold B --fold C [--model base] [--tag -placed]
 
 Each fold's rows are kept in ``OUT/<fold>/file-rule-<model>.json``: run one process per fold, then all folds again
 to print them together.
@@ -28,7 +28,8 @@ def windows(model, paths) -> list[tuple[np.ndarray, np.ndarray]]:
     out = []
     for path in paths:
         prediction = model.predict(path)
-        out.append((prediction.extra["window_probs"], prediction.extra["window_examples"]))
+        out.append((prediction.extra["window_probs"], prediction.extra["window_examples"],
+                    prediction.extra.get("window_phase")))
     return out
 
 
@@ -43,10 +44,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--fold", action="append", required=True)
     parser.add_argument("--model", default="stage", help="stage (each fold's model) or base (E4)")
+    parser.add_argument("--tag", default="", help="appended to the cache's name: rows of another predict apart")
     args = parser.parse_args()
     results = {}
     for fold in args.fold:
-        cached = args.out / fold / f"file-rule-{args.model}.json"
+        cached = args.out / fold / f"file-rule-{args.model}{args.tag}.json"
         if cached.exists():  # rows of an earlier run (one process per fold, then one to pool them)
             for row in json.loads(cached.read_text()):
                 results.setdefault((row["rule"], row["threshold"]), []).append(tuple(row["scores"]))
@@ -59,8 +61,8 @@ def main() -> None:
         short_w, long_w = windows(model, [p for p, _ in items]), windows(model, longs)
         labels = np.array([[c == label for c in model.classes] for _, label in items], np.float32)
         for rule in FILE_RULES:
-            short = np.stack([file_probability(w, n, rule) for w, n in short_w])
-            long = np.stack([file_probability(w, n, rule) for w, n in long_w])
+            short = np.stack([file_probability(w, n, rule, ph) for w, n, ph in short_w])
+            long = np.stack([file_probability(w, n, rule, ph) for w, n, ph in long_w])
             for t in THRESHOLDS:
                 s = score(short, labels, np.ones_like(labels, bool), model.classes, t, model.trained)
                 reported = (long >= t) & model.trained

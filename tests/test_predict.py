@@ -60,13 +60,46 @@ def test_rendered_clips_are_recognised(trained):
 
 
 def test_chunked_framing_equals_whole_signal():
+    """Streamed in blocks and chunks, a file's examples are those of framing it at once, PHASES times (an example
+    every 0.24 s)."""
+    from instrec.predict import PHASE_SAMPLES, PHASES
+
     rng = np.random.default_rng(0)
     signal = (0.1 * rng.standard_normal(16000 * 75)).astype(np.float32)
-    whole = waveform_to_examples(signal)
+    whole = waveform_to_examples(signal, hop_frames=96 // PHASES)
     blocks = [signal[i:i + 12345] for i in range(0, signal.size, 12345)]
-    chunked = torch.cat(list(examples_in_chunks(iter(blocks), chunk_examples=7))).numpy()
-    assert chunked.shape == whole.shape == (78, 96, 64)
+    notes = {}
+    chunked = torch.cat(list(examples_in_chunks(iter(blocks), chunk_examples=7, notes=notes))).numpy()
+    assert chunked.shape == whole.shape == ((16000 * 75 - 15600) // PHASE_SAMPLES + 1, 96, 64)
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert notes["start"] == [k * PHASE_SAMPLES for k in range(len(whole))]
+    assert notes["phase"] == [k % PHASES for k in range(len(whole))] and set(notes["segment"]) == {0}
+
+
+@pytest.mark.parametrize("blocks,chunk", [(None, 64), (1234, 1), (40000, 3)])
+def test_silence_splits_segments_each_framed_from_its_own_start(blocks, chunk):
+    """Silence before, after and between the music (a run of at least 0.96 s) belongs to no segment; each
+    segment is framed from its first loud sample; a shorter pause stays inside its segment; a segment shorter
+    than one example is zero-padded to one."""
+    from instrec.predict import GAP_SAMPLES, PHASE_SAMPLES, PHASES
+
+    rng = np.random.default_rng(1)
+    loud = lambda n: np.where(rng.random(n) < 0.5, -1, 1) * rng.uniform(0.01, 0.2, n).astype(np.float32)  # noqa: E731
+    music, hit = loud(16000 * 3), loud(4000)
+    z = lambda n: np.zeros(n, np.float32)  # noqa: E731
+    signal = np.concatenate([z(7777), music, z(GAP_SAMPLES - 1), music, z(GAP_SAMPLES), hit, z(30000)])
+    parts = [signal] if blocks is None else np.split(signal, np.arange(blocks, signal.size, blocks))
+    notes = {}
+    examples = torch.cat(list(examples_in_chunks(iter(parts), chunk_examples=chunk, notes=notes))).numpy()
+    first = 7777  # the pause shorter than GAP_SAMPLES stays inside the first segment
+    second = first + 2 * music.size + GAP_SAMPLES - 1 + GAP_SAMPLES
+    span = 2 * music.size + GAP_SAMPLES - 1
+    expected = [first + k * PHASE_SAMPLES for k in range((span - 15600) // PHASE_SAMPLES + 1)] + [second]
+    assert notes["start"] == expected and notes["segment"] == [0] * (len(expected) - 1) + [1]
+    np.testing.assert_allclose(examples[:-1], waveform_to_examples(signal[first:first + span], 96 // PHASES),
+                               atol=1e-5)
+    padded = np.concatenate([hit, z(15600 - hit.size)])
+    np.testing.assert_allclose(examples[-1], waveform_to_examples(padded)[0], atol=1e-5)
 
 
 def test_long_file_streamed_equals_in_memory(trained, tmp_path):
@@ -163,20 +196,28 @@ def test_silence_after_the_music_changes_nothing(trained):
         silence[16000 * 7] = 0.9  # a single click in the silence
         padded = model.predict(np.concatenate([music, silence]), sample_rate=16000)
         np.testing.assert_allclose(padded.probs, alone.probs, atol=1e-6)
-    assert padded.extra["silent"].sum() == 15 and not padded.extra["silent"][:10].any()
-    assert (padded.activity[10:] == 0).all()
-    np.testing.assert_allclose(padded.activity[:10], alone.activity, atol=1e-6)
+    steps = len(alone.activity)
+    assert steps == 10 and (padded.extra["silent"][:steps] == alone.extra["silent"]).all()
+    assert padded.extra["silent"][steps:].all() and (padded.activity[steps:] == 0).all()
+    np.testing.assert_allclose(padded.activity[:steps], alone.activity, atol=1e-6)
 
 
 def test_timeline_is_each_steps_own_probability(trained):
-    """A step's timeline value is what the classifier gives that 0.96 s example alone, in [0, 1]."""
+    """A step's timeline value is the mean of what the classifier gives each heard example centred in that 0.96 s
+    step alone (examples placed from the first sound), in [0, 1]."""
+    from instrec.predict import PHASE_SAMPLES
+
     data, run = trained
     dataset = OpenMIC(data)
     audio = load_audio(dataset.audio_path(dataset.keys("test")[1]))
     model = load_model(run)
     whole = model.predict(audio, sample_rate=16000)
-    third = model.predict(audio[2 * 15360: 3 * 15360 + 240], sample_rate=16000)  # exactly the third example
-    np.testing.assert_allclose(whole.activity[2], third.probs, atol=1e-5)
+    first = int(np.flatnonzero(np.abs(audio) >= 1e-4)[0])
+    starts = first + PHASE_SAMPLES * np.arange((len(audio) - first - 15600) // PHASE_SAMPLES + 1)
+    in_step_2 = [s for s in starts if (s + 7800) // 15360 == 2]
+    assert len(in_step_2) >= 1
+    alone = [model.predict(audio[s:s + 15600], sample_rate=16000).probs for s in in_step_2]
+    np.testing.assert_allclose(whole.activity[2], np.mean(alone, axis=0), atol=1e-5)
     assert whole.activity.max() <= 1 and whole.activity.min() >= 0
 
 

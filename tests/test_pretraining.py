@@ -207,3 +207,20 @@ def test_pretrained_cnn_starts_stage_2(data, tmp_path):
         load_pretrained_encoder(fresh, tmp_path / "other.pt")
     with pytest.raises(InstrecError, match="architecture cnn only"):
         TrainConfig(init=str(out))
+
+
+def test_planted_pickle_as_last_ckpt_is_one_line_and_never_runs(data, tmp_path, capsys):
+    """A run folder's checkpoints/last.ckpt that holds a pickle of code: the resume is refused in one line, and the
+    code does not run."""
+    from tests.test_security import _plant
+
+    target = tmp_path / "ran.txt"
+    _plant(tmp_path / "run" / "checkpoints" / "last.ckpt", target)
+    from instrec.cli import main
+
+    argv = ["pretrain", "--objective", "denoise-additive", "--dataset", str(data["nsynth"]), "--out",
+            str(tmp_path / "run"), "--set", "max_epochs=1", "--set", "max_train_items=8", "--set", "max_valid_items=4"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "last.ckpt: not a checkpoint that can be read safely" in err[0], err
+    assert not target.exists()

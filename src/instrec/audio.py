@@ -6,6 +6,7 @@ The VGGish reference does not peak-normalise; the OpenMIC feature script did, so
 
 from __future__ import annotations
 
+import os
 import struct
 import warnings
 from pathlib import Path
@@ -57,8 +58,13 @@ def check_audio_path(path: str | Path) -> Path:
         raise AudioError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file; give a file (or use a command that takes folders)")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a regular file (a pipe, device or socket); save the audio to a file and give "
+                         "that")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes); replace it with a complete copy")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: permission denied; make the file readable (chmod u+r) or copy it")
     return path
 
 

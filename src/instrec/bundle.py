@@ -75,6 +75,7 @@ def load_exported(path: str | Path) -> tuple[torch.nn.Module, dict]:
         raise InstrecError(f"{path / CARD}: not a readable model description ({exc}); restore the file") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise InstrecError(f"{path / CARD}: not an instrec model (format {FORMAT} expected); restore the file")
+    check_card(card, path / CARD)
     tensors_file = path / TENSORS
     if not tensors_file.is_file():
         raise InstrecError(f"{tensors_file}: missing; an exported model needs {TENSORS} beside {CARD}")
@@ -94,10 +95,63 @@ def load_exported(path: str | Path) -> tuple[torch.nn.Module, dict]:
         classifier = build_classifier(card["model_args"])
         classifier.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        raise InstrecError(f"{path}: the tensors do not match the model described in {CARD} ({exc})") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise InstrecError(f"{path}: the tensors do not match the model described in {CARD} ({reason})") from None
+    outputs = _output_classes(classifier)
+    if outputs is not None and outputs != len(card["classes"]):
+        raise InstrecError(f"{path / CARD}: field 'classes' names {len(card['classes'])} classes where the weights "
+                           f"have {outputs} outputs; restore the file")
     bundle = {**card, "norm_stats": stats or None}
     bundle["config"] = {**card.get("config", {}), "threshold": card["threshold"]}
     return classifier.eval(), bundle
+
+
+def _output_classes(classifier: torch.nn.Module) -> int | None:
+    """How many classes a classifier's weights put out (the last layer's rows), or None if it cannot tell."""
+    args = getattr(classifier, "args", None) or {}
+    members = args.get("members") if isinstance(args, dict) else None
+    counts = {m.get("num_classes") for m in members} if members else {args.get("num_classes")}
+    counts.discard(None)
+    return counts.pop() if len(counts) == 1 else None
+
+
+def check_card(card: dict, where: Path) -> None:
+    """An exported model's ``model.json`` against its schema, before anything in it is used: each wrong field is one
+    error naming it. Exported models are log-mel models, so the card names no file (weights, PCA) to open."""
+    from instrec.predict import FILE_RULES, LEVEL_RULES
+
+    def wrong(field: str, what: str) -> InstrecError:
+        return InstrecError(f"{where}: field {field!r} {what}; restore the file (or export the model again)")
+
+    sha = card.get("sha256")
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise wrong("sha256", "must be the 64 hex digits of the weights' sha256")
+    classes = card.get("classes")
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) and c for c in classes)
+            and len(set(classes)) == len(classes)):
+        raise wrong("classes", "must be a list of distinct class names")
+    trained = card.get("trained_classes", [True] * len(classes))
+    if not (isinstance(trained, list) and len(trained) == len(classes) and all(isinstance(t, bool) for t in trained)):
+        raise wrong("trained_classes", f"must be {len(classes)} true/false values, one per class")
+    threshold = card.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise wrong("threshold", f"is {threshold!r}; it must be a number from 0 to 1")
+    if "file_rule" in card and card["file_rule"] not in FILE_RULES:
+        raise wrong("file_rule", f"is {card['file_rule']!r}; use one of {', '.join(FILE_RULES)}")
+    if "input_level" in card and card["input_level"] not in LEVEL_RULES:
+        raise wrong("input_level", f"is {card['input_level']!r}; use one of {', '.join(LEVEL_RULES)}")
+    if not isinstance(card.get("model_args"), dict):
+        raise wrong("model_args", "must describe the network (an object)")
+    if "config" in card and not isinstance(card["config"], dict):
+        raise wrong("config", "must be an object")
+    rep = card.get("representation")
+    if not (isinstance(rep, dict) and rep.get("name") == "logmel" and isinstance(rep.get("key"), str)):
+        raise wrong("representation", "must be the log-mel front end (exported models need no weights file)")
+    for name in ("weights", "pca"):
+        if name in rep:
+            raise wrong(f"representation.{name}", "names a file; an exported model opens no file beside its own two")
+    if rep.get("postprocess", "norm") not in ("norm", "none", "pca"):
+        raise wrong("representation.postprocess", f"is {rep.get('postprocess')!r}")
 
 
 def safe_torch_load(path: str | Path, what: str, fix: str, map_location="cpu") -> dict:

@@ -107,11 +107,27 @@ def run_features(args: argparse.Namespace) -> int:
     if postprocess == "norm" and args.stats is None:
         raise InstrecError("--postprocess norm needs the training statistics: pass --stats "
                            "DATASET/features/KEY/norm_stats.npz (written by `instrec extract`)")
+    if args.out.is_dir():
+        raise InstrecError(f"--out {args.out}: is a folder; give the .npy file to write")
+    stats = None
+    fix = "give DATASET/features/KEY/norm_stats.npz (written by `instrec extract`)"
+    if postprocess == "norm":
+        if not args.stats.is_file():
+            raise InstrecError(f"--stats {args.stats}: no such file; {fix}")
+        try:
+            stats = load_npz(args.stats)
+        except (OSError, ValueError, EOFError):
+            stats = {}
+        if not {"minimum", "maximum"} <= set(stats):
+            raise InstrecError(f"--stats {args.stats}: not the norm_stats.npz of a features store; {fix}")
     representation = _representation(args, postprocess)
+    if stats is not None and stats["minimum"].shape[-1:] != tuple(representation.output_shape[-1:]):
+        raise InstrecError(f"--stats {args.stats}: statistics of {stats['minimum'].shape[-1]} dimensions, but "
+                           f"{representation.key} gives {representation.output_shape[-1]}; {fix} of this representation")
     samples = load_audio(args.audio, peak_normalize=args.peak_normalize)
     features = representation.embed(torch.from_numpy(waveform_to_examples(samples, args.hop_frames)))
     if postprocess == "norm":
-        features = normalize_min_max(features, load_npz(args.stats))
+        features = normalize_min_max(features, stats)
     atomic_save_npy(args.out, features)
     print(f"{args.out}: {features.shape} {features.dtype}")
     return 0
@@ -174,9 +190,18 @@ def run_soundfonts(args: argparse.Namespace) -> int:
     from instrec.datasets.synth import soundfonts
 
     names = list(soundfonts.BANKS) if args.banks == ["all"] else (args.banks or list(soundfonts.DEFAULT_POOL))
+    unknown = [name for name in names if name not in soundfonts.BANKS]
+    if unknown:
+        raise InstrecError(f"unknown SoundFont bank {unknown[0]!r}; see `instrec soundfonts list all` for the known "
+                           "banks")
     if args.action == "path":
-        print(soundfonts.soundfont_dir())
-        return 0
+        if not args.banks:
+            print(soundfonts.soundfont_dir())
+            return 0
+        missing = [name for name in names if soundfonts.locate(name) is None]
+        for name in names:
+            print(f"{name}: {soundfonts.locate(name) or f'not here (`instrec soundfonts fetch {name}`)'}")
+        return 1 if missing else 0
     if args.action == "fetch":
         got, failed = soundfonts.fetch(names, args.deb_dir, args.npm_dir)
         for name, path in got.items():
@@ -266,14 +291,37 @@ def run_holdout_command(args: argparse.Namespace) -> int:
     from instrec.datasets.synth.soundfonts import bank_name, pool_paths
     from instrec.generalisation import holdout_markdown, run_holdout
 
+    from instrec.training import check_rendered_size
+
     for name in ("size", "epochs"):
         if getattr(args, name) < 1:
             raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
+    check_rendered_size(args.size)
     pool = pool_paths()
     banks = args.bank or [bank_name(p) for p in pool]
+    outside = [b for b in banks if b not in {bank_name(p) for p in pool}]
+    if outside:
+        raise InstrecError(f"--bank {outside[0]}: not in the pool ({', '.join(bank_name(p) for p in pool)}); name a "
+                           "bank of the pool, or `instrec soundfonts fetch` it first")
     if len(pool) < 2:
         raise InstrecError("the pool has one bank; `instrec soundfonts fetch` adds the others")
+    from instrec.config import TrainConfig
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.generalisation import resolve_candidate
+    from instrec.representations.registry import build_representation
+
+    for rep in args.representation or []:  # each built once now: an unknown name or missing weights fails here
+        build_representation(resolve_candidate(rep, TrainConfig())[0])
+    for reference in args.reference:
+        OpenMIC(reference)
     real = (args.real, args.real_labels or args.real / "labels.csv") if args.real else None
+    if real:
+        from instrec.datasets.classes import OPENMIC_CLASSES
+        from instrec.evaluation import read_labels
+
+        if not args.real.is_dir():
+            raise InstrecError(f"--real {args.real}: not a folder; give a folder of labelled recordings")
+        read_labels(real[1], real[0], list(OPENMIC_CLASSES))  # every row checked before rendering
     results = run_holdout(banks, args.representation or ["logmel", "vggish-random"], args.out, args.size, args.epochs,
                           args.seed, real, args.reference, pool, args.labels)
     print(holdout_markdown(results))
@@ -438,9 +486,12 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from instrec.config import PretrainConfig, apply_overrides
     from instrec.pretraining.stage1 import pretrain
 
+    from instrec.io import one_writer
+
     config = apply_overrides(PretrainConfig(), args.set)
     out = args.out or Path("runs") / f"pretrain-{args.objective}-s{config.seed}"
-    checkpoint = pretrain(args.objective, args.dataset, out, config)
+    with one_writer(out, "run folder"):
+        checkpoint = pretrain(args.objective, args.dataset, out, config)
     if checkpoint is not None and config.encoder == "cnn":
         print(f"{checkpoint}: the compact CNN pre-trained with {args.objective}; train from it with --representation "
               f"logmel --set architecture=cnn --set init={checkpoint}")
@@ -484,9 +535,13 @@ def run_train_default(args: argparse.Namespace) -> int:
 
     from instrec.default_model import Recipe, train_default
 
+    from instrec.training import check_device, check_rendered_size
+
     for name in ("size", "epochs"):
         if getattr(args, name) < 1:
             raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
+    check_rendered_size(args.size)
+    check_device(args.device)
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
                                  hold_out_bank=args.hold_out_bank, device=args.device,
                                  banks=tuple(args.banks or Recipe().banks), base=args.base,
@@ -571,8 +626,40 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
     p.add_argument("--input-level", metavar="{none,fixed,range}", help=INPUT_LEVEL_HELP)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--plot", type=_new_path("--plot"), help="write an activity-timeline PNG per file into this folder")
+    p.add_argument("--plot", type=_new_path("--plot"), help="write an activity-timeline PNG per file into this folder, "
+                                                            "named by the file's path below the inputs' common folder")
+    p.add_argument("--overwrite", action="store_true", help="replace timeline pictures that are already there")
     p.set_defaults(run=run_predict)
+
+
+def plot_paths(files: list[Path], folder: Path) -> dict[Path, Path]:
+    """Where each file's timeline goes: its path below the files' common folder, with ``.png`` for its suffix (or,
+    if two files would then share a picture, after its whole name), so two inputs never write the same picture."""
+    import os
+
+    resolved = [f.resolve() for f in files]
+    root = Path(os.path.commonpath([r.parent for r in resolved]))
+    relative = [r.relative_to(root) for r in resolved]
+    stems = [r.with_suffix(".png") for r in relative]
+    if len(set(stems)) < len(stems):  # two files would share a picture: every picture keeps its file's whole name
+        stems = [r.with_name(r.name + ".png") for r in relative]
+    return {f: folder / s for f, s in zip(files, stems)}
+
+
+def check_plot_folder(folder: Path, pictures: dict[Path, Path], overwrite: bool) -> None:
+    """Before any work: the folder can be written, and no picture there is replaced unless asked."""
+    import tempfile
+
+    there = [p for p in pictures.values() if p.exists()]
+    if there and not overwrite:
+        raise InstrecError(f"{there[0]}: already there ({len(there)} of the {len(pictures)} timeline pictures); pass "
+                           "--overwrite to replace them or choose another --plot folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise InstrecError(f"{folder}: cannot write timeline pictures there ({exc.strerror}); choose a folder you can "
+                           "write to") from None
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -586,7 +673,10 @@ def run_predict(args: argparse.Namespace) -> int:
     files = find_audio_files(args.paths)
     if not files:
         raise InstrecError(f"{' '.join(map(str, args.paths))}: no audio files found")
+    pictures = plot_paths(files, args.plot) if args.plot else {}
     model = load_model(args.model, args.threshold, input_level=args.input_level)
+    if args.plot:
+        check_plot_folder(args.plot, pictures, args.overwrite)
     failed = 0
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
     if writer:
@@ -612,8 +702,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.plot:
             from instrec.plots import activity_timeline
 
-            args.plot.mkdir(parents=True, exist_ok=True)
-            activity_timeline(prediction, args.plot / f"{path.stem}.png")
+            activity_timeline(prediction, pictures[path])
     if failed:
         print(f"instrec: {failed} of {len(files)} files could not be processed", file=sys.stderr)
     return 1 if failed else 0

@@ -30,7 +30,7 @@ import numpy as np
 
 from instrec.config import TrainConfig, apply_overrides, changed_settings
 from instrec.errors import InstrecError
-from instrec.io import atomic_write_json
+from instrec.io import atomic_write_json, writes_folder
 from instrec.metrics import mean_f1_macro
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
@@ -89,6 +89,7 @@ def recipe_stage(recipe: Recipe):
                  device=recipe.device)
 
 
+@writes_folder("output folder")
 def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] | None = None,
                   recordings_root: str | Path | None = None) -> dict:
     """Run the recipe into ``out`` (data/, run*/ or the base, real/, model/, scores.json); returns the scores.

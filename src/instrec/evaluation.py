@@ -10,6 +10,8 @@ instrument, and a confusion table of those files (true class -> most probable cl
 from __future__ import annotations
 
 import csv
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,29 +23,52 @@ from instrec.metrics import report
 
 
 def read_labels(labels_csv: str | Path, audio_dir: str | Path, classes: list[str]) -> list[tuple[Path, list[str]]]:
-    """(audio path, instruments) per row; one clear error for an unknown class, a missing file or a duplicate row."""
+    """(audio path, instruments) per row, read strictly: UTF-8 (a byte-order mark is fine), the header
+    ``file,instruments``, no row with more fields than the header (an unquoted comma would drop instruments), only
+    known classes, each file once, and every file inside ``audio_dir``. Each problem is one error naming the line."""
     labels_csv, audio_dir = Path(labels_csv), Path(audio_dir)
+    if labels_csv.is_dir():
+        raise InstrecError(f"{labels_csv}: is a folder; give the labels CSV file (columns file,instruments)")
     if not labels_csv.is_file():
         raise InstrecError(f"{labels_csv}: labels file not found; give a CSV with columns file,instruments")
+    try:
+        text = labels_csv.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = labels_csv.read_bytes()[:exc.start].count(b"\n") + 1
+        raise InstrecError(f"{labels_csv}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file "
+                           "as UTF-8") from None
+    except OSError as exc:
+        raise InstrecError(f"{labels_csv}: cannot be read ({exc.strerror}); check its permissions") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    if "file" not in header or "instruments" not in header:
+        raise InstrecError(f"{labels_csv}: needs a header with the columns file,instruments")
+    at_file, at_instruments = header.index("file"), header.index("instruments")
     rows, seen = [], set()
-    with open(labels_csv, newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"file", "instruments"} <= set(reader.fieldnames):
-            raise InstrecError(f"{labels_csv}: needs a header with the columns file,instruments")
-        for line, row in enumerate(reader, start=2):
-            name = (row["file"] or "").strip()
-            if name in seen:
-                raise InstrecError(f"{labels_csv}:{line}: {name} is listed twice; keep one row per file")
-            seen.add(name)
-            instruments = [i.strip() for i in (row["instruments"] or "").split(";") if i.strip()]
-            unknown = [i for i in instruments if i not in classes]
-            if unknown:
-                raise InstrecError(f"{labels_csv}:{line}: unknown instrument {unknown[0]!r}; use the class names "
-                                   f"{', '.join(classes)}")
-            path = audio_dir / name
-            if not path.is_file():
-                raise InstrecError(f"{labels_csv}:{line}: {path} not found; fix the file name or --audio")
-            rows.append((path, instruments))
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) > len(header):
+            raise InstrecError(f"{labels_csv}:{line}: {len(values)} fields where the header has {len(header)}; "
+                               'separate instruments with ";" (or quote the field: "flute,piano")')
+        values += [""] * (len(header) - len(values))
+        name = values[at_file].strip()
+        if name in seen:
+            raise InstrecError(f"{labels_csv}:{line}: {name} is listed twice; keep one row per file")
+        seen.add(name)
+        instruments = [i.strip() for i in values[at_instruments].split(";") if i.strip()]
+        unknown = [i for i in instruments if i not in classes]
+        if unknown:
+            raise InstrecError(f"{labels_csv}:{line}: unknown instrument {unknown[0]!r}; use the class names "
+                               f"{', '.join(classes)}")
+        path = audio_dir / name
+        if Path(name).is_absolute() or os.path.normpath(name).split(os.sep)[0] == "..":
+            raise InstrecError(f"{labels_csv}:{line}: {name} lies outside --audio {audio_dir}; give paths relative "
+                               "to that folder")
+        if not path.is_file():
+            raise InstrecError(f"{labels_csv}:{line}: {path} not found; fix the file name or --audio")
+        rows.append((path, instruments))
     if not rows:
         raise InstrecError(f"{labels_csv}: no rows")
     return rows

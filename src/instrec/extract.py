@@ -28,7 +28,7 @@ from instrec.audio import load_audio
 from instrec.datasets.base import Dataset
 from instrec.errors import AudioError, InstrecError
 from instrec.frontend import LogMelExamples
-from instrec.io import atomic_path, atomic_write_json, atomic_write_text, load_npz, nonfinite
+from instrec.io import atomic_path, atomic_write_json, atomic_write_text, load_npz, nonfinite, one_writer
 from instrec.representations.postprocess import fit_min_max
 from instrec.representations.registry import Representation
 
@@ -140,7 +140,12 @@ def extract(dataset: Dataset, representation: Representation, splits: list[str] 
             peak_normalize: bool = False, write_npz: bool = False) -> Path:
     """Embed every split of ``dataset`` into its features store; returns the store folder."""
     out = store_dir(dataset, representation)
-    splits = splits or list(dataset.splits)
+    with one_writer(out, "features store"):
+        return _extract(dataset, representation, out, splits or list(dataset.splits), examples_per_clip,
+                        batch_clips, peak_normalize, write_npz)
+
+
+def _extract(dataset, representation, out, splits, examples_per_clip, batch_clips, peak_normalize, write_npz) -> Path:
     for split in splits:
         extract_split(dataset, split, representation, out, examples_per_clip, batch_clips, peak_normalize)
     if representation.dtype == np.float32 and "train" in splits and not (out / "norm_stats.npz").exists():

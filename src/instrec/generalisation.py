@@ -53,6 +53,13 @@ def _score(run: Path, name: str, evaluate) -> dict:
 def run_holdout(banks: list[str], representations: list[str], out: str | Path, size: int = 800, epochs: int = 60,
                 seed: int = 0, real: tuple[Path, Path] | None = None, references: list[Path] = (),
                 pool: list[Path] | None = None, labels: str = "partial") -> dict:
+    from instrec.io import one_writer
+
+    with one_writer(out, "holdout folder"):
+        return _run_holdout(banks, representations, out, size, epochs, seed, real, references, pool, labels)
+
+
+def _run_holdout(banks, representations, out, size, epochs, seed, real, references, pool, labels) -> dict:
     from instrec.datasets.synth.openmic import synth_openmic
     from instrec.datasets.synth.soundfonts import pool_paths
     from instrec.evaluation import evaluate_audio, evaluate_openmic_test, evaluate_stored_test

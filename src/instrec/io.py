@@ -87,3 +87,80 @@ def numpy_safe_globals() -> list:
         if hasattr(np, "dtypes") and hasattr(np.dtypes, name):
             allowed.append(getattr(np.dtypes, name))
     return allowed
+
+
+LOCK_NAME = ".instrec-writer.lock"
+_held: dict[str, int] = {}  # folders this process holds: nested writers of the same folder share the lock
+
+
+@contextmanager
+def one_writer(folder: str | Path, what: str = "folder") -> Iterator[None]:
+    """Hold ``folder`` for writing: a second process that tries gets one line naming the process that holds it.
+
+    The lock is an advisory ``flock`` on ``folder/.instrec-writer.lock``, which also records the holder's process
+    id and command, and is removed when the writer is done. The kernel drops the lock when its holder exits or is
+    killed, so the file a killed writer leaves is simply taken over. Re-entrant within a process; a no-op in the
+    non-zero ranks of a distributed run (rank 0 writes)."""
+    import fcntl
+    import sys
+
+    from instrec.errors import InstrecError
+
+    if os.environ.get("RANK", "0") != "0" or os.environ.get("LOCAL_RANK", "0") != "0":
+        yield
+        return
+    folder = Path(folder)
+    key = str(folder.resolve())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_NAME
+    while True:
+        handle = open(lock, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise InstrecError(f"{folder}: this {what} is being written by {holder}; wait for it to finish (or stop "
+                               "it), or write into another folder") from None
+        try:  # the holder before may have removed the file between our open and our lock: lock the one there now
+            same = os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} ({' '.join(sys.argv[:6])[:200]})\n")
+    handle.flush()
+    _held[key] = 1
+    try:
+        yield
+    finally:
+        del _held[key]
+        lock.unlink(missing_ok=True)  # while still locked: no one can hold the file we remove
+        handle.close()
+        if created and not any(folder.iterdir()):  # a folder made for a writer that wrote nothing
+            folder.rmdir()
+
+
+def writes_folder(what: str):
+    """Decorate a function whose first argument is the folder it writes: it runs under :func:`one_writer`."""
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(folder, *args, **kwargs):
+            with one_writer(folder, what):
+                return fn(folder, *args, **kwargs)
+        return run
+    return wrap

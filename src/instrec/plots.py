@@ -80,6 +80,9 @@ def activity_timeline(prediction, path: Path) -> Path:
     bottom.set_xlabel("time (s)   (* present in the file; hatched: silent, ignored)")
     fig.colorbar(image, ax=bottom, label="probability in this 0.96 s step", fraction=0.03)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from instrec.io import atomic_path
+
+    with atomic_path(path) as tmp:  # a picture is whole or not there
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path

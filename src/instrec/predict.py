@@ -90,14 +90,20 @@ class Prediction:
         return {"file": self.source, "duration_seconds": round(self.duration_seconds, 3), "threshold": self.threshold,
                 "probabilities": {c: round(float(p), 4) if ok else None for c, p, ok in zip(self.classes, self.probs, self.trained)},
                 "present": [c for c, _ in self.instruments()], "step_seconds": self.step_seconds,
-                "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] for i, c in enumerate(self.classes)},
+                "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] if ok else None
+                             for i, (c, ok) in enumerate(zip(self.classes, self.trained))},
                 "silent_steps": [int(i) for i in np.flatnonzero(self.extra.get("silent", []))],
                 "padded_from_seconds": self.extra.get("padded_from_seconds"),
                 "input_gain_db": self.extra.get("input_gain_db")}
 
 
 def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
-    """Yield mono float32 blocks at 16 kHz from any file soundfile reads, in bounded memory."""
+    """Yield mono float32 blocks at 16 kHz from any file soundfile reads, in bounded memory.
+
+    A file at another rate is resampled one stretch of sound at a time: digital silence before the first sound, or
+    ``GAP_SAMPLES`` (0.96 s) or more of it inside the file, becomes exact zeros at 16 kHz, and the resampler starts
+    afresh at the next sound. So the 16 kHz samples of a stretch of sound do not depend on the silence before it
+    (the resampler's grid would otherwise fall between its samples differently for each length of silence)."""
     path = check_audio_path(path)
     try:
         handle = sf.SoundFile(str(path))
@@ -105,7 +111,7 @@ def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
         raise unreadable(path, exc) from None
     with handle:
         rate = handle.samplerate
-        resampler = soxr.ResampleStream(rate, P.SAMPLE_RATE, 1, dtype="float32", quality="HQ") if rate != P.SAMPLE_RATE else None
+        stretches = _Stretches(rate) if rate != P.SAMPLE_RATE else None
         expected, frames = handle.frames, 0
         while True:
             try:
@@ -119,57 +125,185 @@ def stream_audio(path: str | Path, block_seconds: float = BLOCK_SECONDS):
             mono = to_mono(block) if block.shape[1] > 1 else block[:, 0]
             if mono.size:
                 check_samples(mono, str(path))
-            out = resampler.resample_chunk(mono, last=last) if resampler else mono
-            if out.size:
-                yield out
+            for out in (stretches.feed(mono, last) if stretches else [mono]):
+                if out.size:
+                    yield out
             if last:
                 return
 
 
-def examples_in_chunks(blocks, chunk_examples: int = 64, notes: dict | None = None):
-    """Log-mel examples (n, 96, 64), hop 0.96 s, from a stream of 16 kHz blocks; equal to framing the whole
-    signal at once (examples never share frames, so a chunk ends exactly where the next begins). A signal
-    shorter than one example is zero-padded to one, and ``notes["padded_from_seconds"]`` records its length.
-    ``notes["quiet"]`` collects, per example, whether its samples (the real ones, without padding, and not the
-    file's first and last ``QUIET_EDGE_SAMPLES``) stay within +-``QUIET_PEAK`` of their mean: nothing but
-    silence, a DC offset or faint hiss."""
-    frontend = LogMelExamples()
-    take = P.MIN_EXAMPLE_SAMPLES + (chunk_examples - 1) * EXAMPLE_SAMPLES
-    buffer = np.zeros(0, np.float32)
-    total = 0
-    notes = {} if notes is None else notes
-    quiet = notes.setdefault("quiet", [])
+class _Stretches:
+    """Resample a stream to 16 kHz one stretch of sound at a time (see :func:`stream_audio`)."""
 
-    def emit(samples: np.ndarray, real: int, first: bool, last: bool):
-        examples = frontend(torch.from_numpy(samples))
-        head = QUIET_EDGE_SAMPLES if first else 0
-        real = real - QUIET_EDGE_SAMPLES if last else real
-        starts = np.arange(len(examples)) * EXAMPLE_SAMPLES
-        quiet.extend(_is_quiet(samples[max(s, head):min(s + P.MIN_EXAMPLE_SAMPLES, real)]) for s in starts)
-        return examples
+    def __init__(self, rate: int) -> None:
+        self.rate, self.ratio = rate, P.SAMPLE_RATE / rate
+        self.gap = int(round(GAP_SAMPLES / self.ratio))  # GAP_SAMPLES of silence, at the file's rate
+        self.resampler = None  # while in a stretch
+        self.position = 0  # samples of the file read
+        self.emitted = 0  # samples yielded at 16 kHz
+        self.quiet = 0  # samples since the last loud one, in a stretch
 
-    for block in blocks:
-        buffer = np.concatenate([buffer, block])
-        total += block.size
-        while buffer.size >= take + QUIET_EDGE_SAMPLES:  # a chunk is emitted once the file's end cannot lie in it
-            with torch.inference_mode():
-                yield emit(buffer[:take], take, total == buffer.size, False)
-            buffer = buffer[chunk_examples * EXAMPLE_SAMPLES:]
-    if buffer.size >= P.MIN_EXAMPLE_SAMPLES:
-        with torch.inference_mode():
-            yield emit(buffer, buffer.size, total == buffer.size, True)
-    elif total < P.MIN_EXAMPLE_SAMPLES:
-        if total == 0:
-            raise AudioError("holds no audio samples; give a recording")
-        if total < EXAMPLE_SAMPLES:  # a file of exactly 0.96 s is one example (its last window just needs 15 ms)
-            notes["padded_from_seconds"] = total / P.SAMPLE_RATE
-        padded = np.concatenate([buffer, np.zeros(P.MIN_EXAMPLE_SAMPLES - buffer.size, np.float32)])
-        with torch.inference_mode():
-            yield emit(padded, buffer.size, True, True)
+    def _zeros_to(self, position: int):
+        count = int(round(position * self.ratio)) - self.emitted
+        while count > 0:
+            step = min(count, P.SAMPLE_RATE * 60)
+            self.emitted += step
+            count -= step
+            yield np.zeros(step, np.float32)
+
+    def _resample(self, samples: np.ndarray, last: bool):
+        out = self.resampler.resample_chunk(samples, last=last)
+        self.emitted += out.size
+        yield out
+
+    def feed(self, block: np.ndarray, last: bool):
+        loud = np.flatnonzero(np.abs(block) >= QUIET_PEAK)
+        cursor = 0
+        while cursor < block.size:
+            if self.resampler is None:  # silence: skip to the next sound
+                later = loud[loud >= cursor]
+                if not later.size:
+                    break
+                cursor = int(later[0])
+                yield from self._zeros_to(self.position + cursor)
+                self.resampler = soxr.ResampleStream(self.rate, P.SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+                self.quiet = 0
+            later = loud[loud >= cursor]
+            # the stretch ends where a run of ``gap`` quiet samples is complete
+            prev = np.concatenate([[cursor - 1 - self.quiet], later])
+            runs = np.diff(np.concatenate([prev, [block.size]])) - 1  # quiet samples after each loud one
+            long = np.flatnonzero(runs >= self.gap)
+            if not long.size:
+                self.quiet = int(runs[-1]) if later.size else self.quiet + block.size - cursor
+                yield from self._resample(block[cursor:], last=False)
+                cursor = block.size
+                break
+            end = int(prev[long[0]]) + 1 + self.gap  # feed the silence up to the gap's length, then close
+            yield from self._resample(block[cursor:end], last=True)
+            self.resampler = None
+            cursor = end
+        self.position += block.size
+        if last:
+            if self.resampler is not None:
+                yield from self._resample(np.zeros(0, np.float32), last=True)
+                self.resampler = None
+            yield from self._zeros_to(self.position)
 
 
 def _is_quiet(samples: np.ndarray) -> bool:
     return samples.size == 0 or float(np.max(np.abs(samples - samples.mean()))) < QUIET_PEAK
+
+
+PHASES = 1  # each segment is framed this many times, an example every 0.96 s / PHASES
+PHASE_SAMPLES = EXAMPLE_SAMPLES // PHASES  # 3,840 samples (24 frames): where the next framing starts
+GAP_SAMPLES = EXAMPLE_SAMPLES  # digital silence this long inside a file splits it into segments
+
+
+def examples_in_chunks(blocks, chunk_examples: int = 64, notes: dict | None = None):
+    """Log-mel examples (n, 96, 64) from a stream of 16 kHz blocks, placed so that digital silence cannot move them.
+
+    The file's sound is cut into **segments** at digital silence (samples below ``QUIET_PEAK``): silence before the
+    first and after the last loud sample belongs to no segment, nor does a run of at least ``GAP_SAMPLES`` inside
+    the file. Each segment is framed from its own first sample, ``PHASES`` times (an example starts every
+    ``PHASE_SAMPLES``; the log-mel frames are computed once), with only examples that lie wholly within it; a
+    segment shorter than one example is zero-padded to one. So silence before, after or between the music, and
+    where the music lies in the file, leave its examples unchanged. The result equals framing each segment at once,
+    whatever the blocks (``chunk_examples`` examples of each phase at a time; the buffer stays under a chunk plus
+    ``GAP_SAMPLES`` plus a block).
+
+    ``notes`` collects per example: ``quiet`` (its real samples, not the file's first and last
+    ``QUIET_EDGE_SAMPLES``, stay within +-``QUIET_PEAK`` of their mean: silence, a DC offset or faint hiss),
+    ``start`` (its first sample in the file), ``phase`` and ``segment``; and ``padded_from_seconds`` for a file
+    shorter than one example."""
+    frontend = LogMelExamples(hop_frames=P.EXAMPLE_HOP_FRAMES // PHASES)
+    per_chunk = chunk_examples * PHASES
+    take = P.MIN_EXAMPLE_SAMPLES + (per_chunk - 1) * PHASE_SAMPLES
+    notes = {} if notes is None else notes
+    for key in ("quiet", "start", "phase", "segment"):
+        notes.setdefault(key, [])
+    total = 0  # samples received
+    segment = -1
+    seg = None  # the current segment: its first sample, its buffer (from ``at``), its last loud sample, examples made
+
+    def emit(samples: np.ndarray, first_abs: int, first_index: int, real: int, file_end: int | None):
+        """Examples of ``samples`` (starting at file sample ``first_abs``, example number ``first_index`` of the
+        segment); ``real`` samples are the file's (the rest is padding); ``file_end`` where the file is known to end
+        within reach of them."""
+        with torch.inference_mode():
+            examples = frontend(torch.from_numpy(np.ascontiguousarray(samples)))
+        lo = max(0, QUIET_EDGE_SAMPLES - first_abs)
+        hi = real if file_end is None else min(real, file_end - QUIET_EDGE_SAMPLES - first_abs)
+        for k in range(len(examples)):
+            s = k * PHASE_SAMPLES
+            notes["quiet"].append(_is_quiet(samples[max(s, lo):min(s + P.MIN_EXAMPLE_SAMPLES, hi)]))
+            notes["start"].append(first_abs + s)
+            notes["phase"].append((first_index + k) % PHASES)
+            notes["segment"].append(segment)
+        return examples
+
+    def ready(closing: bool, file_end: int | None = None):
+        """The current segment's examples that are known to lie within it: whole chunks mid-segment, everything
+        that fits once it is ``closing`` (``file_end``: the file ends with it)."""
+        start, end = seg["start"], seg["last_loud"] + 1
+        while True:
+            first = start + seg["made"] * PHASE_SAMPLES  # the next example's first sample
+            if not closing:  # a whole chunk, inside the segment, and not within the file's last samples
+                if first + take > end or first + take + QUIET_EDGE_SAMPLES > total:
+                    return
+                n = per_chunk
+            else:
+                n = min(per_chunk, max(0, (end - first - P.MIN_EXAMPLE_SAMPLES) // PHASE_SAMPLES + 1))
+            if n == 0:
+                if closing and seg["made"] == 0:  # a segment shorter than one example: zero-padded to one
+                    padded = np.zeros(P.MIN_EXAMPLE_SAMPLES, np.float32)
+                    padded[:end - start] = seg["buffer"][start - seg["at"]:end - seg["at"]]
+                    seg["made"] = 1
+                    yield emit(padded, start, 0, end - start, file_end)
+                return
+            stop = first + P.MIN_EXAMPLE_SAMPLES + (n - 1) * PHASE_SAMPLES
+            yield emit(seg["buffer"][first - seg["at"]:stop - seg["at"]], first, seg["made"], stop - first, file_end)
+            seg["made"] += n
+            done = start + seg["made"] * PHASE_SAMPLES - seg["at"]  # samples before the next example
+            seg["buffer"], seg["at"] = seg["buffer"][done:], seg["at"] + done
+
+    for block in blocks:
+        offset = total
+        total += block.size
+        loud = offset + np.flatnonzero(np.abs(block) >= QUIET_PEAK)  # positions in the file
+        cursor = offset  # the file position from which the block is not yet given to a segment
+        while True:
+            later = loud[loud >= cursor]
+            if seg is None:
+                if not later.size:
+                    break
+                segment += 1
+                seg = {"start": int(later[0]), "at": int(later[0]), "buffer": block[later[0] - offset:].copy(),
+                       "last_loud": int(later[0]), "made": 0}
+            else:
+                seg["buffer"] = np.concatenate([seg["buffer"], block[cursor - offset:]])
+            cursor = total
+            # a run of GAP_SAMPLES of silence between two loud samples ends the segment; the next one starts after
+            prev = np.concatenate([[seg["last_loud"]], later[:-1]])
+            gaps = np.flatnonzero(later - prev - 1 >= GAP_SAMPLES)
+            if gaps.size:
+                seg["last_loud"] = int(prev[gaps[0]])
+                yield from ready(closing=True)
+                seg, cursor = None, int(later[gaps[0]])
+                continue
+            if later.size:
+                seg["last_loud"] = int(later[-1])
+            if total - 1 - seg["last_loud"] >= GAP_SAMPLES:  # silence to the block's end, long enough
+                yield from ready(closing=True)
+                seg = None
+            else:
+                yield from ready(closing=False)
+            break
+    if total == 0:
+        raise AudioError("holds no audio samples; give a recording")
+    if seg is not None:
+        yield from ready(closing=True, file_end=total)
+    if total < EXAMPLE_SAMPLES:  # a file of exactly 0.96 s is one example (its last window just needs 15 ms)
+        notes["padded_from_seconds"] = total / P.SAMPLE_RATE
 
 
 class Model:
@@ -246,7 +380,7 @@ class Model:
                 sounding = (examples.amax(dim=2) >= SILENCE_LOGMEL).sum(dim=1)  # frames above the floor
                 silent.append((sounding < MIN_SOUNDING_FRAMES).numpy())
                 chunks.append(examples if deferred else self._features(examples))
-            silent = np.concatenate(silent) | np.array(notes.pop("quiet"), bool)
+            silent = (np.concatenate(silent) if silent else np.zeros(0, bool)) | np.array(notes.pop("quiet"), bool)
             if silent.all():  # (a file whose peak is below -100 dBFS is quiet in every example)
                 raise AudioError("the recording is silent (or holds only a DC offset, faint hiss or clicks shorter "
                                  "than 50 ms); there is nothing to recognise")
@@ -256,7 +390,8 @@ class Model:
         gain = level_gain(peak[0], self.input_level)
         if deferred:  # chunk by chunk, each log-mel chunk freed once it is features
             chunks = [self._features(apply_gain(chunks.pop(0), gain)) for _ in range(len(chunks))]
-        prediction = self._classify(np.concatenate(chunks), silent, source)
+        placed = {key: np.array(notes.pop(key)) for key in ("start", "phase", "segment")}
+        prediction = self._classify(np.concatenate(chunks), silent, source, placed, total[0])
         prediction.extra["input_gain_db"] = round(20 * float(np.log10(gain)), 2)
         prediction.extra["envelope"] = np.concatenate(envelope) if envelope else np.zeros(0)
         prediction.extra.update(notes)
@@ -278,21 +413,58 @@ class Model:
                              dim=1), self.classifier.head, 1
         return x, self.classifier, self.representation_steps
 
-    def _classify(self, steps: np.ndarray, silent: np.ndarray, source: str) -> Prediction:
+    def _classify(self, steps: np.ndarray, silent: np.ndarray, source: str, placed: dict, total: int) -> Prediction:
+        """The file's probabilities from its examples (placed by :func:`examples_in_chunks`): each segment's heard
+        examples in :func:`windows` of ``WINDOW_EXAMPLES``, the file rule over the windows of all segments (per phase,
+        then the mean over the phases); and the timeline on the file's 0.96 s grid (:func:`timeline`)."""
         with torch.inference_mode():
             seq, head, per = self._head_sequence(steps)
             examples = seq.view(-1, per, seq.shape[-1])  # (n, per, D): one example each
-            timeline = torch.cat([head(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
-            heard = examples[torch.from_numpy(~silent)].reshape(1, -1, seq.shape[-1])
-            window = WINDOW_EXAMPLES * per
-            windows = [head(heard[:, i:i + window])["probs"][0].numpy() for i in range(0, heard.shape[1], window)]
-        lengths = np.array([min(window, heard.shape[1] - i) for i in range(0, heard.shape[1], window)]) / per
-        timeline[silent] = 0.0
-        probs = file_probability(np.stack(windows), lengths, self.file_rule)
-        prediction = Prediction(source, self.classes, probs, self.threshold, timeline, trained=self.trained)
-        prediction.extra.update(silent=silent, windows=len(windows), file_rule=self.file_rule,
-                                window_probs=np.stack(windows), window_examples=lengths)
+            alone = torch.cat([head(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
+            heard = ~silent
+            window_probs, window_lengths, window_phase = [], [], []
+            for phase in np.unique(placed["phase"][heard]):
+                for segment in np.unique(placed["segment"][heard]):  # a stretch of sound is judged on its own
+                    chosen = examples[torch.from_numpy(heard & (placed["phase"] == phase) &
+                                                       (placed["segment"] == segment))]
+                    run = chosen.reshape(1, -1, seq.shape[-1])
+                    for a, b in windows(len(chosen)):
+                        window_probs.append(head(run[:, a * per:b * per])["probs"][0].numpy())
+                        window_lengths.append(b - a)
+                        window_phase.append(phase)
+        window_probs, window_lengths = np.stack(window_probs), np.array(window_lengths, float)
+        window_phase = np.array(window_phase)
+        probs = file_probability(window_probs, window_lengths, self.file_rule, window_phase)
+        activity, silent_steps = timeline(alone, heard, placed["start"], total)
+        prediction = Prediction(source, self.classes, probs, self.threshold, activity, trained=self.trained)
+        prediction.extra.update(silent=silent_steps, windows=len(window_probs), file_rule=self.file_rule,
+                                window_probs=window_probs, window_examples=window_lengths, window_phase=window_phase,
+                                segments=int(placed["segment"].max()) + 1)
         return prediction
+
+
+def windows(n: int) -> list[tuple[int, int]]:
+    """Windows of ``WINDOW_EXAMPLES`` consecutive examples over ``n``: one of all n if n is no more, else
+    ceil(n / 10) windows of exactly 10, evenly spaced from the first example to the last (overlapping where n is
+    not a multiple of 10), so every window is as long as the clips the classifier was trained on."""
+    if n <= WINDOW_EXAMPLES:
+        return [(0, n)]
+    count = -(-n // WINDOW_EXAMPLES)
+    starts = np.round(np.linspace(0, n - WINDOW_EXAMPLES, count)).astype(int)
+    return [(int(a), int(a) + WINDOW_EXAMPLES) for a in starts]
+
+
+def timeline(alone: np.ndarray, heard: np.ndarray, starts: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, C) activity on the file's 0.96 s grid and the silent steps: a step's value is the mean of the
+    probabilities the classifier gives the heard examples centred in it, each alone; a step without one is silent
+    (0). The grid has as many steps as framing the whole file from its first sample gives."""
+    steps = max(1, (total - P.MIN_EXAMPLE_SAMPLES) // EXAMPLE_SAMPLES + 1)
+    step = np.minimum((starts + P.MIN_EXAMPLE_SAMPLES // 2) // EXAMPLE_SAMPLES, steps - 1)[heard]
+    sums = np.zeros((steps, alone.shape[1]))
+    np.add.at(sums, step, alone[heard])
+    counts = np.bincount(step, minlength=steps)
+    activity = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], 0.0).astype(np.float32)
+    return activity, counts == 0
 
 
 def level_gain(peak: float, rule: str) -> float:
@@ -315,11 +487,16 @@ def apply_gain(examples: torch.Tensor, gain: float) -> torch.Tensor:
     return torch.log(gain * mel.clamp_min(0.0) + P.LOG_OFFSET).to(examples.dtype)
 
 
-def file_probability(windows: np.ndarray, examples: np.ndarray, rule: str = FILE_RULE) -> np.ndarray:
+def file_probability(windows: np.ndarray, examples: np.ndarray, rule: str = FILE_RULE,
+                     phases: np.ndarray | None = None) -> np.ndarray:
     """A file's probability per class from its windows' (w, C), ``examples`` per window: ``max`` (the highest
-    window), ``mean`` (weighted by each window's examples, so a short last window counts less), ``top3`` (the
-    mean of the three highest windows) or ``top-third`` (the mean of the highest third of the windows, at
-    least one: an instrument must be heard in about a third of a recording)."""
+    window), ``mean`` (weighted by each window's examples), ``top3`` (the mean of the three highest windows) or
+    ``top-third`` (the mean of the highest third of the windows, at least one: an instrument must be heard in about
+    a third of a recording). With ``phases`` (w,), the rule is applied to each phase's windows and the phases'
+    results are averaged."""
+    if phases is not None:
+        return np.mean([file_probability(windows[phases == p], examples[phases == p], rule)
+                        for p in np.unique(phases)], axis=0)
     if rule == "max":
         return windows.max(axis=0)
     if rule == "mean":

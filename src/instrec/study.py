@@ -162,6 +162,17 @@ def _check_real_datasets(real: dict) -> None:
 def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, openmic: str | Path | None = None,
               nsynth: str | Path | None = None, freesound: str | Path | None = None, weights=None, pca=None,
               data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
+    """The study into ``out_dir`` (default ``runs/study-<profile>``), which no other process writes meanwhile."""
+    from instrec.io import one_writer
+
+    out = Path(out_dir or Path("runs") / f"study-{load_profile(profile_name)['name']}")
+    with one_writer(out, "study folder"):
+        return _run_study(profile_name, out_dir, openmic, nsynth, freesound, weights, pca, data_dir, seeds)
+
+
+def _run_study(profile_name: str = "quick", out_dir: str | Path | None = None, openmic: str | Path | None = None,
+               nsynth: str | Path | None = None, freesound: str | Path | None = None, weights=None, pca=None,
+               data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
     """Run (or resume) the whole grid; returns the aggregated results and writes tables, figures and report."""
     from instrec.datasets.openmic import OpenMIC
 

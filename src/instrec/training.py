@@ -38,7 +38,7 @@ from instrec.classifier import AttentionClassifier
 from instrec.config import TrainConfig, changed_settings
 from instrec.convnet import ENCODER_PARTS, ConvAttentionClassifier
 from instrec.errors import InstrecError
-from instrec.io import atomic_path, atomic_torch_save, atomic_write_json
+from instrec.io import atomic_path, atomic_torch_save, atomic_write_json, one_writer
 from instrec.metrics import mean_f1_macro, report
 from instrec.representations.postprocess import to_sequence
 
@@ -51,6 +51,57 @@ class SplitData:
     y: torch.Tensor
     mask: torch.Tensor
     keys: list[str]
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def check_device(device: str, what: str = "--device") -> str:
+    """``device`` if torch can run on it here; else one line saying what to give instead."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise InstrecError(f"{what} {device!r}: not a device; use cpu or cuda (cuda:N for the N-th GPU)") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InstrecError(f"{what} {device!r}: no CUDA GPU is visible here; use cpu")
+    if parsed.type not in ("cpu", "cuda"):
+        raise InstrecError(f"{what} {device!r}: instrec trains on cpu or cuda")
+    return device
+
+
+def split_counts(size: int, test_fraction: float = 0.25, val_fraction: float = 0.15) -> dict[str, int]:
+    """The clips of each split of a rendered OpenMIC-style dataset of ``size`` clips (as ``assign_splits`` draws)."""
+    test = int(round(test_fraction * size))
+    validation = int(round(val_fraction * (size - test)))
+    return {"train": size - test - validation, "validation": validation, "test": test}
+
+
+def check_rendered_size(size: int, option: str = "--size") -> None:
+    """Before rendering: every split of a ``size``-clip dataset gets at least one clip."""
+    counts = split_counts(size)
+    empty = [s for s in SPLITS if counts[s] < 1]
+    if empty:
+        least = next(n for n in range(size, 100) if min(split_counts(n).values()) >= 1)
+        raise InstrecError(f"{option} {size}: gives {counts[empty[0]]} {empty[0]} clips; training needs at least one "
+                           f"in each of train, validation and test: use {option} {least} or more")
+
+
+def check_splits(dataset, store=None, need_audio: bool = True) -> None:
+    """Before extraction (audio files there) and before training (clips whose features were extracted): each of
+    train, validation and test has a usable clip; else one line naming the split and its counts."""
+    for split in SPLITS:
+        keys = dataset.keys(split) if split in dataset.splits else []
+        usable = len(keys)
+        if store is not None:
+            usable -= len(set(store.failed(split)) & set(keys))
+        elif need_audio:
+            usable = sum(1 for k in keys if Path(dataset.audio_path(k)).is_file())
+        if usable < 1:
+            why = "" if not keys else (" (the others failed to extract: see the warnings above)" if store is not None
+                                       else " (the others have no audio file)")
+            raise InstrecError(f"{dataset.root}: the {split} split has {usable} usable clips of {len(keys)}{why}; "
+                               "training needs at least one in each of train, validation and test: add clips or "
+                               "render a larger dataset")
 
 
 def load_split_data(dataset, store, split: str) -> SplitData:
@@ -366,13 +417,16 @@ def run_training(dataset_root: str | Path, representation, config: TrainConfig, 
     try:
         rank, _ = _world()
         dataset = OpenMIC(dataset_root)
+        check_device(config.device, "device")
         if store is None:
+            check_splits(dataset, need_audio=getattr(representation, "name", "") != "openmic-released")
             if rank == 0:  # one process extracts; the others wait, then read the same store
                 extract(dataset, representation, peak_normalize=peak_normalize)
             if dist.is_initialized():
                 dist.barrier()
             store = FeatureStore(store_dir(dataset, representation))
-        result = _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank)
+        with one_writer(run_dir, "run folder"):  # (rank 0 only: the other ranks write nothing)
+            result = _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank)
         if dist.is_initialized():  # no rank tears the group down while another still reports (seen: SIGABRT at exit)
             dist.barrier()
         return result
@@ -382,6 +436,7 @@ def run_training(dataset_root: str | Path, representation, config: TrainConfig, 
 
 
 def _train_and_report(dataset, store, config, run_dir, baseline, peak_normalize, dataset_root, rank) -> dict:
+    check_splits(dataset, store)
     data = {s: load_split_data(dataset, store, s) for s in dataset.splits}
     extra = {"representation": store.meta["representation"], "classes": list(dataset.classes),
              # a class never labelled in training (e.g. mandolin in GM renderings) has an untrained output
@@ -413,7 +468,15 @@ def evaluate_run(run_dir: str | Path, dataset_root: str | Path | None = None, st
     from instrec.datasets.openmic import OpenMIC
     from instrec.extract import FeatureStore
 
+    from instrec.bundle import is_exported
+
     run_dir = Path(run_dir)
+    if run_dir.is_dir() and is_exported(run_dir):
+        raise InstrecError(f"{run_dir}: an exported model keeps no features or test split of its own; score it with "
+                           f"`instrec evaluate-audio --model {run_dir} --audio DIR` (or scripts/score_model.py)")
+    if run_dir.is_dir() and (run_dir / "results.json").is_file():
+        raise InstrecError(f"{run_dir}: a study folder; its cells are already evaluated (results.md); give one cell's "
+                           "run folder to evaluate it again")
     model, bundle = load_bundle(run_dir)
     dataset = OpenMIC(dataset_root or bundle["dataset"])
     store = FeatureStore(bundle["store"])

@@ -149,6 +149,15 @@ def pretrain(objective: str, dataset_root: str | Path, run_dir: str | Path, conf
     atomic_write_json(run_dir / "config.json", {"objective": objective, "dataset": str(dataset_root),
                                                 **dataclasses.asdict(config)})
     last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists():  # resumed from: read it as Lightning will (tensors only), and say so in one line if it fails
+        from lightning.fabric.utilities.cloud_io import _load
+
+        try:
+            _load(str(last), map_location="cpu", weights_only=True)
+        except Exception as exc:  # refused pickles, truncated zips, foreign files: all the same to the user
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+            raise InstrecError(f"{last}: not a checkpoint that can be read safely ({reason}); delete it to start the "
+                               "run again") from None
     train_loader, valid_loader = _loaders(train, valid, config.batch_size)
     trainer.fit(module, train_loader, valid_loader, ckpt_path=str(last) if last.exists() else None)
     if trainer.interrupted:

@@ -23,7 +23,7 @@ from instrec.datasets.synth.pool import drop_cache, render_all
 from instrec.datasets.synth.recording import apply_chain, describe, draw_chain
 from instrec.datasets.synth.render import DRUM_CHANNEL, Note, Part, Renderer, write_audio
 from instrec.datasets.synth.soundfonts import bank_name
-from instrec.io import atomic_write_json, atomic_write_text
+from instrec.io import writes_folder, atomic_write_json, atomic_write_text
 
 SAMPLE_RATE = 16000
 FAMILY_TAGS = {"accordion": "keys", "banjo": "plucked", "bass": "plucked", "cello": "strings", "clarinet": "woodwind",
@@ -110,6 +110,7 @@ def _tempo(bpm: float) -> str:
     return "slow" if bpm < 90 else "fast" if bpm > 130 else "medium"
 
 
+@writes_folder("dataset")
 def synth_freesound(out_dir: str | Path, size: int = 1000, soundfonts=None, seed: int = 0,
                     workers: int | None = None, vocabulary_size: int = 1000, hold_out_bank: str | None = None,
                     recording: bool = True) -> Path:

@@ -31,7 +31,7 @@ from instrec.datasets.synth.pool import drop_cache, render_all
 from instrec.datasets.synth.render import Note, Part, Renderer, add_reverb, write_audio
 from instrec.datasets.synth.soundfonts import bank_name, split_banks
 from instrec.errors import InstrecError
-from instrec.io import atomic_write_json
+from instrec.io import writes_folder, atomic_write_json
 
 FAMILY_NAMES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
                 "synth_lead", "vocal")
@@ -142,6 +142,7 @@ def instruments(renderer: Renderer) -> list[dict]:
     return found
 
 
+@writes_folder("dataset")
 def synth_nsynth(out_dir: str | Path, size: int = 1200, soundfonts=None, seed: int = 0, workers: int | None = None,
                  hold_out_bank: str | None = None) -> Path:
     """Notes from every bank of the pool; with ``hold_out_bank``, the test split holds that bank's notes only."""

@@ -35,7 +35,7 @@ from instrec.datasets.synth.pool import drop_cache, render_all
 from instrec.datasets.synth.recording import apply_chain, draw_chain
 from instrec.datasets.synth.render import DRUM_CHANNEL, Part, Renderer, write_audio
 from instrec.datasets.synth.soundfonts import bank_name, split_banks
-from instrec.io import atomic_path, atomic_write_json, atomic_write_text
+from instrec.io import writes_folder, atomic_path, atomic_write_json, atomic_write_text
 
 CLIP_SECONDS = 10.0
 ARRANGEMENTS = ("solo", "ensemble", "band")
@@ -174,6 +174,7 @@ def _weak_labels(rng: np.random.Generator, present: list[str], available: list[s
     return dict(sorted(labels.items()))
 
 
+@writes_folder("dataset")
 def synth_openmic(out_dir: str | Path, size: int = 400, soundfonts=None, seed: int = 0,
                   sample_rate: int = 16000, workers: int | None = None, test_fraction: float = 0.25,
                   val_fraction: float = 0.15, hold_out_bank: str | None = None, labels: str = "partial",
