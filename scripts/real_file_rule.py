@@ -7,7 +7,7 @@ averaged over the folds: mean per-class F1-macro on the recordings (classes pres
 the mean number of instruments reported on a long piece, and the share of long pieces whose instrument is
 reported. The rule (docs/experiments/2026-12-05-file-rule-real.md) was written before the numbers.
 
-    python scripts/real_file_rule.py --out runs/folds4 --fold A --fold B --fold C [--model base] [--tag -placed]
+    python scripts/real_file_rule.py --out runs/folds4 --fold A --fold B --fold C [--model base] [--tag=-placed]
 
 Each fold's rows are kept in ``OUT/<fold>/file-rule-<model>.json``: run one process per fold, then all folds again
 to print them together.
