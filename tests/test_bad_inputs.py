@@ -288,6 +288,14 @@ CASES = [
     (["holdout", "--real", "audio", "--real-labels", "labels-unknown.csv"], "unknown instrument 'kazoo'"),
     (["holdout", "--representation", "bogus", "--out", "h"], "unknown representation 'bogus'"),
     (["holdout", "--reference", "missing-dir", "--out", "h"], "missing-dir"),
+    # a library at a time
+    (["predict", "good.wav", "--out", "r.jsonl", "--shard", "3/2"], "--shard 3/2: K must be from 1 to N"),
+    (["predict", "good.wav", "--out", "r.jsonl", "--shard", "half"], "--shard half: give K/N"),
+    (["predict", "good.wav", "--out", "r.jsonl", "--jobs", "0"], "--jobs: 0 must be at least 1"),
+    (["predict", "good.wav", "--resume"], "work on a library written to --out FILE.jsonl"),
+    (["predict", "good.wav", "--shard", "1/2"], "add --out"),
+    (["predict", "good.wav", "--out", "exists.txt"], "--out exists.txt: already there; pass --resume"),
+    (["predict", "good.wav", "--out", "audio", "--resume"], "--out audio: is a folder"),
     # folders that are something else
     (["evaluate", "model-threshold-2"], "an exported model keeps no features or test split"),
     (["evaluate", "done-study"], "a study folder"),

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -241,3 +242,79 @@ def test_hear_api():
     fine = hear.load_model(representation="logmel", hop_frames=48)
     emb, timestamps = hear.get_timestamp_embeddings(audio, fine)
     assert emb.shape == (3, 5, 96 * 64) and float(timestamps[0, 1] - timestamps[0, 0]) == pytest.approx(480.0)
+
+
+def _library(root, count: int = 6):
+    """A small library: copies of two real-dev recordings in two folders, and one empty file."""
+    import shutil
+
+    real_dev = Path(__file__).parent / "fixtures" / "real-dev"
+    for folder, name in (("a", "tinysol__Fl-ord-C4-mf-N-T14d.wav"), ("b", "egfxset__6-22.wav")):
+        (root / "lib" / folder).mkdir(parents=True)
+        for i in range(count):
+            shutil.copy(real_dev / name, root / "lib" / folder / f"{i}.wav")
+    (root / "lib" / "b" / "empty.wav").write_bytes(b"")
+    return root / "lib"
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_library_lines_resume_after_a_kill_with_no_duplicate_or_cut_line(tmp_path, capsys):
+    import subprocess
+    import sys
+    import time
+
+    lib = _library(tmp_path, count=20)
+    out = tmp_path / "r.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "instrec", "predict", str(lib), "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):  # kill it once some files are done
+        if out.exists() and out.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    with open(out, "a") as f:
+        f.write('{"file": "cut sho')  # as a kill mid-write would leave it
+    assert main(["predict", str(lib), "--out", str(out)]) == 2  # never appended to without --resume
+    assert "already there; pass --resume" in capsys.readouterr().err
+    assert main(["predict", str(lib), "--out", str(out), "--resume"]) == 1  # (the empty file fails)
+    summary = capsys.readouterr().out
+    assert "40 files predicted" not in summary and "1 failed, of 41" in summary
+    files = [r["file"] for r in _lines(out)]
+    assert sorted(files) == sorted(str(p) for p in lib.rglob("*.wav") if p.stat().st_size) and len(set(files)) == 40
+    assert main(["predict", str(lib), "--out", str(out), "--resume"]) == 1  # nothing left but the failure
+    assert "0 files predicted, 40 done before, 1 failed" in capsys.readouterr().out and len(_lines(out)) == 40
+
+
+def test_two_shards_cover_the_library_once_and_jobs_give_the_same_lines(tmp_path, capsys):
+    lib = _library(tmp_path)
+    parts = [tmp_path / f"part{k}.jsonl" for k in (1, 2)]
+    assert main(["predict", str(lib), "--out", str(parts[0]), "--shard", "1/2"]) in (0, 1)
+    assert main(["predict", str(lib), "--out", str(parts[1]), "--shard", "2/2", "--jobs", "2"]) in (0, 1)
+    first, second = ({r["file"] for r in _lines(p)} for p in parts)
+    every = {str(p) for p in lib.rglob("*.wav") if p.stat().st_size}
+    assert first | second == every and not first & second and first and second
+    whole = tmp_path / "whole.jsonl"
+    assert main(["predict", str(lib), "--out", str(whole), "--jobs", "2"]) == 1
+    by_file = {r["file"]: r for r in _lines(whole)}
+    for part in parts:  # one process or two, in or out of a shard: the same record for a file
+        for r in _lines(part):
+            assert r["probabilities"] == by_file[r["file"]]["probabilities"]
+
+
+def test_shards_do_not_depend_on_where_the_library_is_mounted(tmp_path):
+    import shutil
+
+    from instrec.audio import find_audio_files
+    from instrec.library import Shard, relative_keys
+
+    lib = _library(tmp_path)
+    moved = shutil.copytree(lib, tmp_path / "elsewhere" / "music")
+    for k in (1, 2, 3):
+        shard = Shard(k, 3)
+        here = [relative_keys(find_audio_files([lib]))[f] for f in find_audio_files([lib])]
+        there = [relative_keys(find_audio_files([moved]))[f] for f in find_audio_files([moved])]
+        assert [key for key in here if shard.takes(key)] == [key for key in there if shard.takes(key)]

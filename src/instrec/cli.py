@@ -629,6 +629,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=_new_path("--plot"), help="write an activity-timeline PNG per file into this folder, "
                                                             "named by the file's path below the inputs' common folder")
     p.add_argument("--overwrite", action="store_true", help="replace timeline pictures that are already there")
+    p.add_argument("--out", type=Path, help="a library at a time: append one JSON line per file to this file as "
+                                            "it finishes (with a progress bar and a closing summary)")
+    p.add_argument("--resume", action="store_true", help="with --out: keep its finished lines, skip their files")
+    p.add_argument("--jobs", type=COUNT, default=1, help="with --out: files predicted at once, one process each")
+    p.add_argument("--shard", help="with --out: K/N, this machine's stable 1/N of the files (e.g. 2/4)")
     p.set_defaults(run=run_predict)
 
 
@@ -670,13 +675,37 @@ def run_predict(args: argparse.Namespace) -> int:
     from instrec.errors import AudioError
     from instrec.predict import load_model
 
+    from instrec.library import Shard, relative_keys, run_library
+
     files = find_audio_files(args.paths)
     if not files:
         raise InstrecError(f"{' '.join(map(str, args.paths))}: no audio files found")
+    shard = Shard.parse(args.shard) if args.shard else None
+    if args.out is None and (args.resume or args.jobs > 1 or shard):
+        raise InstrecError("--resume, --jobs and --shard work on a library written to --out FILE.jsonl; add --out")
+    if args.out is not None and args.out.exists() and not args.resume:
+        raise InstrecError(f"--out {args.out}: already there; pass --resume to continue it, or choose another file")
+    if args.out is not None and args.out.is_dir():
+        raise InstrecError(f"--out {args.out}: is a folder; give the .jsonl file to write")
+    if shard:
+        keys = relative_keys(files)
+        files = [f for f in files if shard.takes(keys[f])]
     pictures = plot_paths(files, args.plot) if args.plot else {}
     model = load_model(args.model, args.threshold, input_level=args.input_level)
     if args.plot:
         check_plot_folder(args.plot, pictures, args.overwrite)
+    if args.out is not None:
+        summary = run_library(files, {"model": args.model, "threshold": args.threshold,
+                                      "input_level": args.input_level}, args.out, args.resume, args.jobs, None,
+                              pictures)
+        speed = summary["audio_seconds"] / max(summary["wall_seconds"], 1e-9)
+        print(f"{args.out}: {summary['predicted']} files predicted, {summary['done_before']} done before, "
+              f"{len(summary['failures'])} failed, of {summary['files']}" + (f" (shard {args.shard})" if shard else "")
+              + (f"; {summary['audio_seconds'] / 60:.1f} min of audio in {summary['wall_seconds']:.1f} s, "
+                 f"{speed:.0f}x real time" if summary["audio_seconds"] else ""))
+        for reason in summary["failures"]:
+            print(f"  failed: {reason}")
+        return 1 if summary["failures"] else 0
     failed = 0
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
     if writer:
