@@ -296,6 +296,15 @@ CASES = [
     (["predict", "good.wav", "--shard", "1/2"], "add --out"),
     (["predict", "good.wav", "--out", "exists.txt"], "--out exists.txt: already there; pass --resume"),
     (["predict", "good.wav", "--out", "audio", "--resume"], "--out audio: is a folder"),
+    # the study on real recordings
+    (["study", "--real", "missing-dir", "--out", "s"], "--real missing-dir: not a folder"),
+    (["study", "--real", "audio", "--labels", "labels-unknown.csv", "--out", "s"], "unknown instrument 'kazoo'"),
+    (["study", "--real", "audio", "--out", "s"], "audio/labels.csv: labels file not found"),
+    # timelines out
+    (["predict", "good.wav", "--format", "audacity"], "--format audacity writes one file per input: add --timelines"),
+    (["predict", "good.wav", "--format", "jams"], "add --timelines DIR"),
+    (["predict", "good.wav", "--format", "jams", "--timelines", "exists.txt"], "exists.txt is an existing file"),
+    (["predict", "good.wav", "--format", "audacity", "--timelines", "exists.txt/sub"], "cannot write audacity timelines"),
     # folders that are something else
     (["evaluate", "model-threshold-2"], "an exported model keeps no features or test split"),
     (["evaluate", "done-study"], "a study folder"),

@@ -66,3 +66,34 @@ def test_rerun_skips_finished_cells_and_a_failing_cell_loses_nothing(grid, monke
     others = [r for r in results["rows"] if r["key"] != "textual"]
     assert all(r["seeds"] == 2 for r in others)
     assert results["seconds"] < first["seconds"]
+
+
+def test_real_recordings_are_scored_beside_the_test_split(grid, tmp_path):
+    """`study --real DIR`: every row whose model runs on audio gets its cells' scores on the labelled recordings
+    (cached per cell), the others none; the table and CSV show them."""
+    import csv
+    import shutil
+    from pathlib import Path
+
+    from instrec.evaluation import evaluate_audio
+    from instrec.predict import load_model
+
+    real_dev = Path(__file__).parent / "fixtures" / "real-dev"
+    rows = list(csv.DictReader(open(real_dev / "labels.csv")))[:4]
+    (tmp_path / "real").mkdir()
+    for r in rows:
+        shutil.copy(real_dev / r["file"], tmp_path / "real" / r["file"])
+    (tmp_path / "real" / "labels.csv").write_text("file,instruments\n" + "".join(f"{r['file']},{r['instruments']}\n"
+                                                                               for r in rows))
+    root, kwargs, _ = grid
+    results = study.run_study("tiny", **kwargs, real=tmp_path / "real")
+    by_key = {r["key"]: r for r in results["rows"]}
+    assert by_key["openmic-rf-baseline"]["real"]["f1_macro_present"]["n"] == 0  # a forest on features: no audio
+    logmel = by_key["logmel"]["real"]
+    assert logmel["files"] == 4 and logmel["f1_macro_present"]["n"] == 2
+    cell = root / "out" / "cells" / "logmel" / "seed0"
+    expected = evaluate_audio(load_model(cell), tmp_path / "real", tmp_path / "real" / "labels.csv")
+    assert json.loads((cell / "real_metrics.json").read_text())["map"] == pytest.approx(expected["map"])
+    table = (root / "out" / "results.md").read_text()
+    assert "real recordings: F1 (classes present)" in table
+    assert "real_map" in (root / "out" / "results.csv").read_text()

@@ -603,6 +603,10 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=COUNT, help="stage-2 seeds per row (default: the profile's)")
     p.add_argument("--data-dir", type=Path, help="where the embedded data is rendered (default: data/embedded-<profile>)")
     p.add_argument("--out", type=OUT_DIR, help="study folder (default: runs/study-<profile>)")
+    p.add_argument("--real", type=Path, help="a folder of labelled real recordings: every row whose model runs on "
+                                             "audio is scored on it too, beside the test split")
+    p.add_argument("--labels", type=Path, help="with --real: its labels CSV (default: REAL/labels.csv; the "
+                                               "evaluate-audio format)")
     p.set_defaults(run=run_study_command)
 
 
@@ -610,7 +614,7 @@ def run_study_command(args: argparse.Namespace) -> int:
     from instrec.study import results_markdown, run_study
 
     results = run_study(args.profile, args.out, args.openmic, args.nsynth, args.freesound, args.weights, args.pca,
-                        args.data_dir, args.seeds)
+                        args.data_dir, args.seeds, args.real, args.labels)
     print(results_markdown(results))
     out = args.out or Path("runs") / f"study-{results['config']['profile']}"
     print(f"{out}: report.md, results.{{md,csv,json}}, figures; {results['seconds'] / 60:.1f} min")
@@ -625,7 +629,12 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                                               "or an exported model; default: the model shipped with instrec")
     p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
     p.add_argument("--input-level", metavar="{none,fixed,range}", help=INPUT_LEVEL_HELP)
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--format", choices=["table", "csv", "json", "segments", "audacity", "jams"], default="table",
+                   help="table, csv or json per file; segments: CSV rows file,start,end,instrument,confidence (where "
+                        "each instrument plays); audacity (a label track) and jams: one file per input into "
+                        "--timelines DIR")
+    p.add_argument("--timelines", type=_new_path("--timelines"), help="with --format audacity or jams: the folder "
+                                                                      "for one timeline file per input")
     p.add_argument("--plot", type=_new_path("--plot"), help="write an activity-timeline PNG per file into this folder, "
                                                             "named by the file's path below the inputs' common folder")
     p.add_argument("--overwrite", action="store_true", help="replace timeline pictures that are already there")
@@ -637,7 +646,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_predict)
 
 
-def plot_paths(files: list[Path], folder: Path) -> dict[Path, Path]:
+def plot_paths(files: list[Path], folder: Path, suffix: str = ".png") -> dict[Path, Path]:
     """Where each file's timeline goes: its path below the files' common folder, with ``.png`` for its suffix (or,
     if two files would then share a picture, after its whole name), so two inputs never write the same picture."""
     import os
@@ -645,25 +654,26 @@ def plot_paths(files: list[Path], folder: Path) -> dict[Path, Path]:
     resolved = [f.resolve() for f in files]
     root = Path(os.path.commonpath([r.parent for r in resolved]))
     relative = [r.relative_to(root) for r in resolved]
-    stems = [r.with_suffix(".png") for r in relative]
+    stems = [r.with_suffix(suffix) for r in relative]
     if len(set(stems)) < len(stems):  # two files would share a picture: every picture keeps its file's whole name
-        stems = [r.with_name(r.name + ".png") for r in relative]
+        stems = [r.with_name(r.name + suffix) for r in relative]
     return {f: folder / s for f, s in zip(files, stems)}
 
 
-def check_plot_folder(folder: Path, pictures: dict[Path, Path], overwrite: bool) -> None:
-    """Before any work: the folder can be written, and no picture there is replaced unless asked."""
+def check_plot_folder(folder: Path, pictures: dict[Path, Path], overwrite: bool, what: str = "timeline pictures",
+                      option: str = "--plot") -> None:
+    """Before any work: the folder can be written, and no file there is replaced unless asked."""
     import tempfile
 
     there = [p for p in pictures.values() if p.exists()]
     if there and not overwrite:
-        raise InstrecError(f"{there[0]}: already there ({len(there)} of the {len(pictures)} timeline pictures); pass "
-                           "--overwrite to replace them or choose another --plot folder")
+        raise InstrecError(f"{there[0]}: already there ({len(there)} of the {len(pictures)} {what}); pass "
+                           f"--overwrite to replace them or choose another {option} folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as exc:
-        raise InstrecError(f"{folder}: cannot write timeline pictures there ({exc.strerror}); choose a folder you can "
+        raise InstrecError(f"{folder}: cannot write {what} there ({exc.strerror}); choose a folder you can "
                            "write to") from None
 
 
@@ -690,10 +700,21 @@ def run_predict(args: argparse.Namespace) -> int:
     if shard:
         keys = relative_keys(files)
         files = [f for f in files if shard.takes(keys[f])]
+    per_file = {"audacity": ".txt", "jams": ".jams"}.get(args.format)
+    if per_file and args.timelines is None:
+        raise InstrecError(f"--format {args.format} writes one file per input: add --timelines DIR")
+    if args.format == "jams":
+        try:
+            import jams  # noqa: F401
+        except ImportError:
+            raise InstrecError("--format jams needs the jams library: pip install jams") from None
+    timelines = plot_paths(files, args.timelines, per_file) if per_file else {}
     pictures = plot_paths(files, args.plot) if args.plot else {}
     model = load_model(args.model, args.threshold, input_level=args.input_level)
     if args.plot:
         check_plot_folder(args.plot, pictures, args.overwrite)
+    if per_file:
+        check_plot_folder(args.timelines, timelines, args.overwrite, f"{args.format} timelines", "--timelines")
     if args.out is not None:
         summary = run_library(files, {"model": args.model, "threshold": args.threshold,
                                       "input_level": args.input_level}, args.out, args.resume, args.jobs, None,
@@ -707,9 +728,10 @@ def run_predict(args: argparse.Namespace) -> int:
             print(f"  failed: {reason}")
         return 1 if summary["failures"] else 0
     failed = 0
-    writer = csv.writer(sys.stdout) if args.format == "csv" else None
+    writer = csv.writer(sys.stdout) if args.format in ("csv", "segments") else None
     if writer:
-        writer.writerow(["file", "instrument", "probability", "present"])
+        writer.writerow(["file", "instrument", "probability", "present"] if args.format == "csv" else
+                        ["file", "start", "end", "instrument", "confidence"])
     for path in files:
         try:
             prediction = model.predict(path)
@@ -719,6 +741,21 @@ def run_predict(args: argparse.Namespace) -> int:
             continue
         if args.format == "json":
             print(json.dumps(prediction.to_dict()), flush=True)
+        elif args.format == "segments":
+            from instrec.segments import segments
+
+            for row in segments(prediction):
+                writer.writerow([str(path), row["start"], row["end"], row["instrument"], row["confidence"]])
+            sys.stdout.flush()
+        elif per_file:
+            from instrec.io import atomic_write_text
+            from instrec.segments import audacity_labels, jams_document
+
+            if args.format == "audacity":
+                atomic_write_text(timelines[path], audacity_labels(prediction))
+            else:
+                atomic_write_text(timelines[path], jams_document(prediction).dumps(indent=1))
+            print(f"{path}: {timelines[path]}", flush=True)
         elif writer:
             for c, p, present, trained in zip(prediction.classes, prediction.probs, prediction.present,
                                               prediction.trained):

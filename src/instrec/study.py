@@ -161,18 +161,30 @@ def _check_real_datasets(real: dict) -> None:
 
 def run_study(profile_name: str = "quick", out_dir: str | Path | None = None, openmic: str | Path | None = None,
               nsynth: str | Path | None = None, freesound: str | Path | None = None, weights=None, pca=None,
-              data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
-    """The study into ``out_dir`` (default ``runs/study-<profile>``), which no other process writes meanwhile."""
+              data_dir: str | Path | None = None, seeds: int | None = None, real: str | Path | None = None,
+              real_labels: str | Path | None = None) -> dict:
+    """The study into ``out_dir`` (default ``runs/study-<profile>``), which no other process writes meanwhile.
+    ``real``: a folder of labelled real recordings (``real_labels``, default ``real/labels.csv``) on which every
+    row whose model runs on audio is scored too, beside the test split."""
     from instrec.io import one_writer
 
+    if real is not None:  # every row of the labels checked before minutes of work
+        from instrec.datasets.classes import OPENMIC_CLASSES
+        from instrec.evaluation import read_labels
+
+        if not Path(real).is_dir():
+            raise InstrecError(f"--real {real}: not a folder; give a folder of labelled recordings")
+        real_labels = Path(real_labels or Path(real) / "labels.csv")
+        read_labels(real_labels, real, list(OPENMIC_CLASSES))
     out = Path(out_dir or Path("runs") / f"study-{load_profile(profile_name)['name']}")
     with one_writer(out, "study folder"):
-        return _run_study(profile_name, out_dir, openmic, nsynth, freesound, weights, pca, data_dir, seeds)
+        return _run_study(profile_name, out_dir, openmic, nsynth, freesound, weights, pca, data_dir, seeds, real,
+                          real_labels)
 
 
 def _run_study(profile_name: str = "quick", out_dir: str | Path | None = None, openmic: str | Path | None = None,
                nsynth: str | Path | None = None, freesound: str | Path | None = None, weights=None, pca=None,
-               data_dir: str | Path | None = None, seeds: int | None = None) -> dict:
+               data_dir: str | Path | None = None, seeds: int | None = None, real_audio=None, real_labels=None) -> dict:
     """Run (or resume) the whole grid; returns the aggregated results and writes tables, figures and report."""
     from instrec.datasets.openmic import OpenMIC
 
@@ -199,7 +211,9 @@ def _run_study(profile_name: str = "quick", out_dir: str | Path | None = None, o
                 "data_kind": {k: "real" if real[k] else "embedded (SoundFont-rendered)" for k in sources},
                 "banks": [p.name for p in pool],
                 "seeds": list(range(n_seeds)), "pretrain": dataclasses.asdict(pretrain_config),
-                "train": dataclasses.asdict(train_base), "rows": [dataclasses.asdict(r) for r in ROWS]}
+                "train": dataclasses.asdict(train_base), "rows": [dataclasses.asdict(r) for r in ROWS],
+                "real": None if real_audio is None else {"audio": str(Path(real_audio).resolve()),
+                                                         "labels": str(Path(real_labels).resolve())}}
     atomic_write_json(out / "config.json", resolved)
     dataset = OpenMIC(sources["openmic"])
 
@@ -227,7 +241,8 @@ def _run_study(profile_name: str = "quick", out_dir: str | Path | None = None, o
                     except (Exception, SystemExit) as exc:  # one failing cell never loses the others
                         status[row.key] = Status("failed", f"failed: {_record_failure(cell, exc)}")
                 bar.update(1)
-    results = aggregate(out, dataset.classes, n_seeds, status)
+    real_scores = _score_real(out, n_seeds, status, real_audio, real_labels) if real_audio is not None else None
+    results = aggregate(out, dataset.classes, n_seeds, status, real_scores)
     results["seconds"] = time.perf_counter() - started
     results["config"] = resolved
     write_outputs(results, out)
@@ -304,8 +319,39 @@ def _run_cell(kind: str, dataset, store, config: TrainConfig, cell: Path) -> Non
     run_training(dataset.root, None, config, cell, store=store)
 
 
-def aggregate(out: Path, classes, n_seeds: int, status: dict) -> dict:
-    """Mean and std over seeds of each row's per-class F1-macro, mean F1-macro and mAP, from the cells."""
+def _score_real(out: Path, n_seeds: int, status: dict, audio, labels) -> dict[str, list[dict]]:
+    """Each finished cell of a row whose model runs on audio, scored on the labelled real recordings (cached in
+    the cell as ``real_metrics.json``, keyed by the labels file's sha256 and the folder)."""
+    from instrec.evaluation import evaluate_audio
+    from instrec.predict import load_model
+    from instrec.weights import sha256_of
+
+    key = {"audio": str(Path(audio).resolve()), "labels_sha256": sha256_of(Path(labels))}
+    scores: dict[str, list[dict]] = {}
+    for row in ROWS:
+        if not status.get(row.key, Status("skipped", "")).from_audio:
+            continue
+        for k in range(n_seeds):
+            cell = out / "cells" / row.key / f"seed{k}"
+            if not _cell_done(cell):
+                continue
+            cached = cell / "real_metrics.json"
+            try:
+                saved = json.loads(cached.read_text()) if cached.exists() else None
+            except (OSError, ValueError):
+                saved = None
+            if not saved or saved.get("key") != key:
+                result = evaluate_audio(load_model(cell), audio, labels)
+                saved = {"key": key, "f1_macro_present": result["f1_macro_present"], "map": result["map"],
+                         "top1": result["top1"], "files": result["files"]}
+                atomic_write_json(cached, saved)
+            scores.setdefault(row.key, []).append(saved)
+    return scores
+
+
+def aggregate(out: Path, classes, n_seeds: int, status: dict, real: dict | None = None) -> dict:
+    """Mean and std over seeds of each row's per-class F1-macro, mean F1-macro and mAP, from the cells; with
+    ``real`` (row key -> each cell's scores on labelled real recordings), their means too."""
     rows = []
     for row in (*ROWS, BASELINE):
         reports = [_read_report(out / "cells" / row.key / f"seed{k}" / "test_metrics.json")
@@ -316,6 +362,11 @@ def aggregate(out: Path, classes, n_seeds: int, status: dict) -> dict:
                  "seeds": len(reports), "f1_macro": _stats([r["f1_macro"] for r in reports]),
                  "map": _stats([r["map"] for r in reports]),
                  "per_class": {c: _stats([r["per_class"][c]["f1_macro"] for r in reports]) for c in classes}}
+        if real is not None:
+            cells = real.get(row.key, [])
+            entry["real"] = {"f1_macro_present": _stats([c["f1_macro_present"] for c in cells]),
+                             "map": _stats([c["map"] for c in cells]), "top1": _stats([c["top1"] for c in cells]),
+                             "files": cells[0]["files"] if cells else 0}
         rows.append(entry)
     return {"classes": list(classes), "rows": rows}
 
@@ -342,9 +393,14 @@ def _fmt(stat: dict) -> str:
 
 
 def results_markdown(results: dict) -> str:
-    lines = ["| representation | F1-macro (mean ± std) | mAP (mean ± std) | seeds | features |", "|---|---|---|---|---|"]
+    real = any("real" in r for r in results["rows"])
+    extra = " real recordings: F1 (classes present) | real recordings: mAP |" if real else ""
+    lines = [f"| representation | F1-macro (mean ± std) | mAP (mean ± std) |{extra} seeds | features |",
+             "|---|---|---|" + ("---|---|" if real else "") + "---|---|"]
     for r in results["rows"]:
-        lines.append(f"| {r['label']} | {_fmt(r['f1_macro'])} | {_fmt(r['map'])} | {r['seeds']} | {r['source']} |")
+        scored = f" {_fmt(r['real']['f1_macro_present'])} | {_fmt(r['real']['map'])} |" if real else ""
+        lines.append(f"| {r['label']} | {_fmt(r['f1_macro'])} | {_fmt(r['map'])} |{scored} {r['seeds']} | "
+                     f"{r['source']} |")
     lines += ["", "Per-class F1-macro (mean over seeds):", "",
               "| class | " + " | ".join(r["label"] for r in results["rows"]) + " |",
               "|---" * (len(results["rows"]) + 1) + "|"]
@@ -365,6 +421,10 @@ def write_outputs(results: dict, out: Path) -> None:
         for r in results["rows"]:
             writer.writerow([r["key"], "mean", r["f1_macro"]["mean"], r["f1_macro"]["std"], r["seeds"], r["source"]])
             writer.writerow([r["key"], "mAP", r["map"]["mean"], r["map"]["std"], r["seeds"], r["source"]])
+            if "real" in r:
+                for name in ("f1_macro_present", "map"):
+                    stat = r["real"][name]
+                    writer.writerow([r["key"], f"real_{name}", stat["mean"], stat["std"], stat["n"], r["source"]])
             for c in results["classes"]:
                 s = r["per_class"][c]
                 writer.writerow([r["key"], c, s["mean"], s["std"], s["n"], r["source"]])
@@ -380,6 +440,9 @@ def write_outputs(results: dict, out: Path) -> None:
               ", ".join(f"{k} = {config['data_kind'][k]} (`{v}`)" for k, v in config["data"].items()) + ".",
               f"SoundFont banks of the embedded data: {', '.join(config.get('banks') or []) or 'none (real data)'}.",
               f"Seeds: {len(config['seeds'])} (stage 2); one pre-training per objective.",
+              (f"Real recordings: every model that runs on audio is also scored on `{config['real']['audio']}` "
+               f"(labels `{config['real']['labels']}`; F1-macro over the classes present, mAP), beside the test split."
+               if config.get("real") else "Real recordings: none given (`instrec study --real DIR`)."),
               f"Stage 1: {config['pretrain']['max_epochs']} epochs at most, batch {config['pretrain']['batch_size']}, "
               f"lr {config['pretrain']['lr']}. Stage 2: {config['train']['epochs']} epochs, batch "
               f"{config['train']['batch_size']}, lr {config['train']['lr']}, variant {config['train']['variant']}.",
