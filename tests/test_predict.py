@@ -232,7 +232,7 @@ def test_waveform_needs_a_sample_rate(trained):
 def test_hear_api():
     import instrec.hear as hear
 
-    model = hear.load_model(representation="vggish-random")
+    model = hear.load_model(representation="vggish-random", hop_frames=96)
     audio = torch.rand(3, 16000 * 3) - 0.5
     emb, timestamps = hear.get_timestamp_embeddings(audio, model)
     assert emb.shape == (3, 3, 128) and timestamps.shape == (3, 3)
@@ -242,6 +242,30 @@ def test_hear_api():
     fine = hear.load_model(representation="logmel", hop_frames=48)
     emb, timestamps = hear.get_timestamp_embeddings(audio, fine)
     assert emb.shape == (3, 5, 96 * 64) and float(timestamps[0, 1] - timestamps[0, 0]) == pytest.approx(480.0)
+
+
+def test_hear_default_is_the_shipped_encoder_offline_every_50_ms(monkeypatch, tmp_path):
+    """No argument, no download: the shipped model's encoder; an example every 50 ms; its embeddings are the
+    ones the shipped classifier's head turns into predict's probabilities."""
+    import instrec.hear as hear
+    from instrec.predict import load_model as load_predict_model
+
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "empty-cache"))  # no AudioSet weights anywhere
+    model = hear.load_model()
+    assert model.sample_rate == 16000 and model.timestamp_embedding_size == model.scene_embedding_size == 512
+    audio = torch.from_numpy(load_audio(Path(__file__).parent / "fixtures" / "held-out-bank" / "000010_7680.ogg"))
+    emb, timestamps = hear.get_timestamp_embeddings(torch.stack([audio[:16000 * 3], audio[16000:16000 * 4]]), model)
+    steps = (16000 * 3 - 15600) // 800 + 1  # a 50 ms hop is 800 samples
+    assert emb.shape == (2, steps, 512) and timestamps.shape == (2, steps)
+    assert float(timestamps[0, 1] - timestamps[0, 0]) == pytest.approx(50.0) and float(timestamps[0, 0]) == 480.0
+    assert hear.get_scene_embeddings(audio[None, :8000], model).shape == (1, 512)  # shorter than an example: padded
+    shipped = load_predict_model()
+    clip = audio[16000:16000 + 15600]  # one example, loud at both ends: predict frames it the same way
+    one = hear.get_timestamp_embeddings(clip[None], model)[0]
+    with torch.inference_mode():
+        head = shipped.classifier.head(one)["probs"][0].numpy()
+    np.testing.assert_allclose(head,
+                               shipped.predict(clip.numpy(), sample_rate=16000).probs, atol=1e-5)
 
 
 def _library(root, count: int = 6):
