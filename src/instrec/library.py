@@ -77,14 +77,16 @@ def read_done(out: Path) -> set[str]:
 _MODEL = None
 
 
-def _load(model_args: dict) -> None:
-    """A worker's model (one thread: the jobs are the parallelism)."""
+def _load(model_args: dict, worker: bool = True) -> None:
+    """The model that predicts: in a worker with one thread (the jobs are the parallelism), in this process as
+    it is."""
     global _MODEL
     import torch
 
     from instrec.predict import load_model
 
-    torch.set_num_threads(1)
+    if worker:
+        torch.set_num_threads(1)
     _MODEL = load_model(**model_args)
 
 
@@ -134,7 +136,7 @@ def run_library(files: list[Path], model_args: dict, out: Path, resume: bool = F
             bar.update(1)
 
         if jobs <= 1:
-            _load(model_args)
+            _load(model_args, worker=False)
             for task in tasks:
                 record(_predict(task))
         else:
