@@ -300,6 +300,14 @@ CASES = [
     (["study", "--real", "missing-dir", "--out", "s"], "--real missing-dir: not a folder"),
     (["study", "--real", "audio", "--labels", "labels-unknown.csv", "--out", "s"], "unknown instrument 'kazoo'"),
     (["study", "--real", "audio", "--out", "s"], "audio/labels.csv: labels file not found"),
+    # your own labels
+    (["train-audio", "--audio", "missing-dir", "--out", "m"], "--audio missing-dir: not a folder"),
+    (["train-audio", "--audio", "audio", "--labels", "labels-latin1.csv", "--out", "m"], "not UTF-8 text"),
+    (["train-audio", "--audio", "audio", "--labels", "labels-extra-field.csv", "--out", "m"], "3 fields where"),
+    (["train-audio", "--audio", "audio", "--labels", "labels-unknown.csv", "--out", "m"],
+     "1 files; cross-validation needs at least 2"),
+    (["train-audio", "--audio", "audio", "--out", "not-a-dataset/../audio"], "not empty"),
+    (["train-audio", "--audio", "audio", "--mode", "huge", "--out", "m"], "invalid choice"),
     # timelines out
     (["predict", "good.wav", "--format", "audacity"], "--format audacity writes one file per input: add --timelines"),
     (["predict", "good.wav", "--format", "jams"], "add --timelines DIR"),

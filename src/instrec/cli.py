@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -459,7 +460,13 @@ def run_evaluate_audio(args: argparse.Namespace) -> int:
     if not args.audio.is_dir():
         raise InstrecError(f"{args.audio}: not a folder; --audio takes the folder the labels CSV names files in")
     labels = args.labels or args.audio / "labels.csv"
-    read_labels(labels, args.audio, list(OPENMIC_CLASSES))  # a bad labels file is reported before the model loads
+    classes = list(OPENMIC_CLASSES)
+    if args.model is not None:  # a model of your own classes (train-audio): its model.json names them
+        try:
+            classes = list(json.loads((args.model / "model.json").read_text())["classes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            classes = None  # a run or study folder, or a broken card: checked against the model once it loads
+    read_labels(labels, args.audio, classes)  # a bad labels file is reported before the model loads
     model = load_model(args.model, args.threshold, input_level=args.input_level)
     result = evaluate_audio(model, args.audio, labels)
     out = args.out or Path("runs") / "evaluate-audio" / args.audio.resolve().name
@@ -588,6 +595,47 @@ def run_train_real(args: argparse.Namespace) -> int:
                   hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else ())
     model = run_stage(args.base, args.out, stage, args.dataset, args.recordings, args.threshold)
     print(f"{model}: exported; use it with --model {model}")
+    return 0
+
+
+def _add_train_audio(sub: argparse._SubParsersAction) -> None:
+    from instrec.train_audio import MODES, AudioTrainConfig
+
+    c = AudioTrainConfig()
+    p = sub.add_parser("train-audio", help="teach instrec your instruments from a folder of labelled recordings")
+    p.add_argument("--audio", type=Path, required=True, help="folder of recordings")
+    p.add_argument("--labels", type=Path, help="CSV file,instruments (instruments separated by ;, any names; "
+                                               "default: AUDIO/labels.csv)")
+    p.add_argument("--out", type=OUT_DIR, required=True, help="the model folder to write")
+    p.add_argument("--only-my-classes", action="store_true", help="drop the shipped classes the labels never name")
+    p.add_argument("--mode", choices=MODES, default=c.mode, help=f"the shipped encoder frozen or fine-tuned "
+                                                                  f"(default {c.mode}, chosen by measurement)")
+    p.add_argument("--folds", type=COUNT, default=c.folds, help=f"cross-validation folds, grouped by file "
+                                                                 f"(default {c.folds})")
+    p.add_argument("--epochs", type=COUNT, default=c.epochs, help=f"default {c.epochs}")
+    p.add_argument("--seed", type=SEED, default=c.seed)
+    p.add_argument("--base", type=Path, help="the exported model to start from (default: the shipped model)")
+    p.set_defaults(run=run_train_audio)
+
+
+def run_train_audio(args: argparse.Namespace) -> int:
+    from instrec.train_audio import AudioTrainConfig, train_audio
+
+    if not args.audio.is_dir():
+        raise InstrecError(f"--audio {args.audio}: not a folder; give the folder of your recordings")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise InstrecError(f"--out {args.out}: not empty; give a new folder for the model")
+    config = AudioTrainConfig(mode=args.mode, epochs=args.epochs, folds=args.folds, seed=args.seed,
+                              only_my_classes=args.only_my_classes)
+    report = train_audio(args.audio, args.labels or args.audio / "labels.csv", args.out, config, args.base,
+                         log=lambda m: print(m, file=sys.stderr))
+    cv, shipped = report["cross_validation"], report["base_model_on_the_same_files"] or {}
+    print(f"cross-validated ({cv['folds']} folds, grouped by file), F1-macro at {config.threshold} / AP:")
+    for c, r in cv["per_class"].items():
+        before = shipped.get(c)
+        was = f"   (before: {before['f1_macro']:.3f} / {before['ap']:.3f})" if before else ""
+        print(f"  {c:20} {r['f1_macro']:.3f} / {r['ap']:.3f}  ({r['positives']} files){was}")
+    print(f"{args.out}: use it with --model {args.out}; {report['seconds']:.0f} s")
     return 0
 
 
@@ -794,6 +842,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study(sub)
     _add_train_default(sub)
     _add_train_real(sub)
+    _add_train_audio(sub)
     _add_predict(sub)
     return parser
 

@@ -106,6 +106,48 @@ class Ensemble(nn.Module):
         return self.head(self.embed(features))
 
 
+class Adapted(nn.Module):
+    """A trained model taught a user's classes (``instrec train-audio``): its encoder (an :class:`Ensemble` or a
+    CNN), its own head for the classes it keeps, and a new attention head on the same embeddings for the user's
+    classes. ``outputs`` lists, per output class, ("base", index into the encoder model's classes) or ("new",
+    index into the new head's)."""
+
+    def __init__(self, encoder: dict, new_head: dict, outputs: list) -> None:
+        super().__init__()
+        self.encoder = build_classifier(encoder)
+        self.new_head = AttentionClassifier(**new_head)
+        self.outputs = [(str(kind), int(i)) for kind, i in outputs]
+        if any(kind not in ("base", "new") for kind, _ in self.outputs):
+            raise ValueError("outputs must be ('base', i) or ('new', j)")
+        self.args = {"architecture": "adapted", "encoder": self.encoder.args, "new_head": self.new_head.args,
+                     "outputs": [list(o) for o in self.outputs], "num_classes": len(self.outputs)}
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        return self.encoder.embed(features)
+
+    @property
+    def head(self) -> nn.Module:
+        return _AdaptedHead(self.encoder.head, self.new_head, self.outputs)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if labels is not None:
+            raise ValueError("train the new head on the embeddings (train_audio), not the adapted model")
+        return self.head(self.embed(features))
+
+
+class _AdaptedHead(nn.Module):
+    def __init__(self, base: nn.Module, new: nn.Module, outputs: list) -> None:
+        super().__init__()
+        self.base, self.new, self.outputs = [base], new, outputs  # (a list: the encoder model owns its head)
+
+    def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        base, new = self.base[0](embeddings), self.new(embeddings)
+        pick = lambda key: torch.stack([(base if kind == "base" else new)[key][..., i]  # noqa: E731
+                                        for kind, i in self.outputs], dim=-1)
+        return {key: pick(key) for key in ("probs", "activity") if key in base and key in new}
+
+
 def build_classifier(args: dict) -> nn.Module:
     """The classifier a bundle's ``model_args`` describe (the attention classifier unless ``architecture``)."""
     args = dict(args)
@@ -114,5 +156,7 @@ def build_classifier(args: dict) -> nn.Module:
         return ConvAttentionClassifier(**args)
     if architecture == "ensemble":
         return Ensemble(args["members"])
+    if architecture == "adapted":
+        return Adapted(args["encoder"], args["new_head"], args["outputs"])
     return AttentionClassifier(**args)
 

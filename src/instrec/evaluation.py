@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,11 @@ from instrec.io import atomic_path, atomic_write_json
 from instrec.metrics import report
 
 
-def read_labels(labels_csv: str | Path, audio_dir: str | Path, classes: list[str]) -> list[tuple[Path, list[str]]]:
+def read_labels(labels_csv: str | Path, audio_dir: str | Path, classes: list[str] | None) -> list[tuple[Path, list[str]]]:
     """(audio path, instruments) per row, read strictly: UTF-8 (a byte-order mark is fine), the header
     ``file,instruments``, no row with more fields than the header (an unquoted comma would drop instruments), only
-    known classes, each file once, and every file inside ``audio_dir``. Each problem is one error naming the line."""
+    known classes (any plain name if ``classes`` is None: a user's own), each file once, and every file inside
+    ``audio_dir``. Each problem is one error naming the line."""
     labels_csv, audio_dir = Path(labels_csv), Path(audio_dir)
     if labels_csv.is_dir():
         raise InstrecError(f"{labels_csv}: is a folder; give the labels CSV file (columns file,instruments)")
@@ -58,7 +60,12 @@ def read_labels(labels_csv: str | Path, audio_dir: str | Path, classes: list[str
             raise InstrecError(f"{labels_csv}:{line}: {name} is listed twice; keep one row per file")
         seen.add(name)
         instruments = [i.strip() for i in values[at_instruments].split(";") if i.strip()]
-        unknown = [i for i in instruments if i not in classes]
+        if classes is None:
+            odd = [i for i in instruments if not re.fullmatch(r"[\w][\w .'-]{0,63}", i)]
+            if odd:
+                raise InstrecError(f"{labels_csv}:{line}: instrument name {odd[0]!r}: use letters, digits, spaces, "
+                                   "'_', '-', '.' (at most 64 characters)")
+        unknown = [i for i in instruments if classes is not None and i not in classes]
         if unknown:
             raise InstrecError(f"{labels_csv}:{line}: unknown instrument {unknown[0]!r}; use the class names "
                                f"{', '.join(classes)}")
