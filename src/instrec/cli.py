@@ -697,11 +697,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def plot_paths(files: list[Path], folder: Path, suffix: str = ".png") -> dict[Path, Path]:
     """Where each file's timeline goes: its path below the files' common folder, with ``.png`` for its suffix (or,
     if two files would then share a picture, after its whole name), so two inputs never write the same picture."""
-    import os
+    from instrec.library import relative_keys
 
-    resolved = [f.resolve() for f in files]
-    root = Path(os.path.commonpath([r.parent for r in resolved]))
-    relative = [r.relative_to(root) for r in resolved]
+    keys = relative_keys(files)
+    relative = [Path(keys[f]) for f in files]
     stems = [r.with_suffix(suffix) for r in relative]
     if len(set(stems)) < len(stems):  # two files would share a picture: every picture keeps its file's whole name
         stems = [r.with_name(r.name + suffix) for r in relative]
@@ -733,7 +732,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from instrec.errors import AudioError
     from instrec.predict import load_model
 
-    from instrec.library import Shard, relative_keys, run_library
+    from instrec.library import Shard, check_results_file, relative_keys, run_library
 
     files = find_audio_files(args.paths)
     if not files:
@@ -741,10 +740,8 @@ def run_predict(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard) if args.shard else None
     if args.out is None and (args.resume or args.jobs > 1 or shard):
         raise InstrecError("--resume, --jobs and --shard work on a library written to --out FILE.jsonl; add --out")
-    if args.out is not None and args.out.exists() and not args.resume:
-        raise InstrecError(f"--out {args.out}: already there; pass --resume to continue it, or choose another file")
-    if args.out is not None and args.out.is_dir():
-        raise InstrecError(f"--out {args.out}: is a folder; give the .jsonl file to write")
+    if args.out is not None:
+        check_results_file(args.out, args.resume)  # before the model loads
     if shard:
         keys = relative_keys(files)
         files = [f for f in files if shard.takes(keys[f])]
@@ -765,8 +762,7 @@ def run_predict(args: argparse.Namespace) -> int:
         check_plot_folder(args.timelines, timelines, args.overwrite, f"{args.format} timelines", "--timelines")
     if args.out is not None:
         summary = run_library(files, {"model": args.model, "threshold": args.threshold,
-                                      "input_level": args.input_level}, args.out, args.resume, args.jobs, None,
-                              pictures)
+                                      "input_level": args.input_level}, args.out, args.resume, args.jobs, pictures)
         speed = summary["audio_seconds"] / max(summary["wall_seconds"], 1e-9)
         print(f"{args.out}: {summary['predicted']} files predicted, {summary['done_before']} done before, "
               f"{len(summary['failures'])} failed, of {summary['files']}" + (f" (shard {args.shard})" if shard else "")

@@ -49,13 +49,19 @@ def relative_keys(files: list[Path]) -> dict[Path, str]:
     return {f: r.relative_to(root).as_posix() for f, r in resolved.items()}
 
 
+def check_results_file(out: Path, resume: bool) -> None:
+    """A results file is only ever continued, and only when asked; never a folder."""
+    if out.is_dir():
+        raise InstrecError(f"--out {out}: is a folder; give the .jsonl file to write")
+    if out.exists() and not resume:
+        raise InstrecError(f"--out {out}: already there; pass --resume to continue it, or choose another file")
+
+
 def read_done(out: Path) -> set[str]:
     """The files a results file already holds a prediction for. Lines cut short (a kill mid-write), lines that are
     not JSON and failures are dropped from the file (rewritten atomically), so a resumed run adds each file once."""
     from instrec.io import atomic_write_text
 
-    if out.is_dir():
-        raise InstrecError(f"--out {out}: is a folder; give the .jsonl file to write")
     raw = out.read_bytes()
     text = raw.decode("utf-8", errors="replace")
     keep, done = [], set()
@@ -107,17 +113,15 @@ def _predict(task: tuple[str, str | None]) -> tuple[str, dict | None, str | None
 
 
 def run_library(files: list[Path], model_args: dict, out: Path, resume: bool = False, jobs: int = 1,
-                shard: Shard | None = None, pictures: dict[Path, Path] | None = None, progress: bool = True) -> dict:
-    """Predict every file (of the shard) not yet in ``out``, appending a line per file as it finishes; returns
-    the summary (files, done before, predicted, failures with their reasons, seconds of audio, wall seconds)."""
+                pictures: dict[Path, Path] | None = None, progress: bool = True) -> dict:
+    """Predict every file not yet in ``out`` (a shard's files: :class:`Shard`), appending a line per file as it
+    finishes; returns the summary (files, done before, predicted, failures with their reasons, seconds of audio,
+    wall seconds)."""
     from tqdm import tqdm
 
-    keys = relative_keys(files)
-    chosen = [f for f in files if shard is None or shard.takes(keys[f])]
-    if out.exists() and not resume:
-        raise InstrecError(f"--out {out}: already there; pass --resume to continue it, or choose another file")
+    check_results_file(out, resume)
     done = read_done(out) if out.exists() else set()
-    todo = [f for f in chosen if str(f) not in done]
+    todo = [f for f in files if str(f) not in done]
     tasks = [(str(f), str((pictures or {}).get(f)) if pictures and f in pictures else None) for f in todo]
     out.parent.mkdir(parents=True, exist_ok=True)
     failures, audio, started = [], 0.0, time.perf_counter()
@@ -157,6 +161,6 @@ def run_library(files: list[Path], model_args: dict, out: Path, resume: bool = F
                     for future in finished:
                         record(future.result())
     wall = time.perf_counter() - started
-    return {"files": len(chosen), "done_before": len(chosen) - len(todo), "predicted": len(todo) - len(failures),
+    return {"files": len(files), "done_before": len(files) - len(todo), "predicted": len(todo) - len(failures),
             "failures": failures, "audio_seconds": audio, "wall_seconds": wall}
 

@@ -354,6 +354,17 @@ class Model:
 
     def predict(self, audio: str | Path | np.ndarray, sample_rate: int | None = None) -> Prediction:
         """Recognise the instruments in a file or a waveform (``sample_rate`` required for a waveform)."""
+        reading = self.read(audio, sample_rate)
+        prediction = self._classify(reading.steps, reading.silent, reading.source, reading.placed, reading.total)
+        prediction.extra["input_gain_db"] = round(20 * float(np.log10(reading.gain)), 2)
+        prediction.extra["envelope"] = reading.envelope
+        prediction.extra.update(reading.notes)
+        prediction.duration_seconds = reading.total / P.SAMPLE_RATE
+        return prediction
+
+    def read(self, audio: str | Path | np.ndarray, sample_rate: int | None = None) -> "Reading":
+        """A file or waveform as the classifier reads it: its examples placed (:func:`examples_in_chunks`), which
+        are silent, its level set by the input-level rule, as classifier steps."""
         if isinstance(audio, (str, Path)):
             blocks, source = stream_audio(audio), str(audio)
         else:
@@ -391,12 +402,8 @@ class Model:
         if deferred:  # chunk by chunk, each log-mel chunk freed once it is features
             chunks = [self._features(apply_gain(chunks.pop(0), gain)) for _ in range(len(chunks))]
         placed = {key: np.array(notes.pop(key)) for key in ("start", "phase", "segment")}
-        prediction = self._classify(np.concatenate(chunks), silent, source, placed, total[0])
-        prediction.extra["input_gain_db"] = round(20 * float(np.log10(gain)), 2)
-        prediction.extra["envelope"] = np.concatenate(envelope) if envelope else np.zeros(0)
-        prediction.extra.update(notes)
-        prediction.duration_seconds = total[0] / P.SAMPLE_RATE
-        return prediction
+        return Reading(source, np.concatenate(chunks), silent, placed, total[0], gain,
+                       np.concatenate(envelope) if envelope else np.zeros(0), notes)
 
     @property
     def representation_steps(self) -> int:
@@ -423,15 +430,12 @@ class Model:
             alone = torch.cat([head(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
             heard = ~silent
             window_probs, window_lengths, window_phase = [], [], []
-            for phase in np.unique(placed["phase"][heard]):
-                for segment in np.unique(placed["segment"][heard]):  # a stretch of sound is judged on its own
-                    chosen = examples[torch.from_numpy(heard & (placed["phase"] == phase) &
-                                                       (placed["segment"] == segment))]
-                    run = chosen.reshape(1, -1, seq.shape[-1])
-                    for a, b in windows(len(chosen)):
-                        window_probs.append(head(run[:, a * per:b * per])["probs"][0].numpy())
-                        window_lengths.append(b - a)
-                        window_phase.append(phase)
+            for phase, chosen in heard_runs(silent, placed):  # a stretch of sound is judged on its own
+                run = examples[torch.from_numpy(chosen)].reshape(1, -1, seq.shape[-1])
+                for a, b in windows(len(chosen)):
+                    window_probs.append(head(run[:, a * per:b * per])["probs"][0].numpy())
+                    window_lengths.append(b - a)
+                    window_phase.append(phase)
         window_probs, window_lengths = np.stack(window_probs), np.array(window_lengths, float)
         window_phase = np.array(window_phase)
         probs = file_probability(window_probs, window_lengths, self.file_rule, window_phase)
@@ -441,6 +445,33 @@ class Model:
                                 window_probs=window_probs, window_examples=window_lengths, window_phase=window_phase,
                                 segments=int(placed["segment"].max()) + 1)
         return prediction
+
+
+@dataclass
+class Reading:
+    """What :meth:`Model.read` makes of a file: classifier ``steps`` of every example, which are ``silent``,
+    where each lies (``placed``: start, phase, segment), the length in 16 kHz samples, the gain applied, the 10 ms
+    peak envelope and the other notes of the reading."""
+
+    source: str
+    steps: np.ndarray
+    silent: np.ndarray
+    placed: dict
+    total: int
+    gain: float
+    envelope: np.ndarray
+    notes: dict
+
+
+def heard_runs(silent: np.ndarray, placed: dict) -> list[tuple[int, np.ndarray]]:
+    """(phase, indices) of each stretch of sound's heard examples, in order: what windows are cut from (examples
+    come segment by segment, so a stretch's are consecutive)."""
+    runs = []
+    for phase in np.unique(placed["phase"][~silent]):
+        chosen = np.flatnonzero(~silent & (placed["phase"] == phase))
+        breaks = np.flatnonzero(np.diff(placed["segment"][chosen])) + 1
+        runs += [(int(phase), part) for part in np.split(chosen, breaks)]
+    return runs
 
 
 def windows(n: int) -> list[tuple[int, int]]:

@@ -41,37 +41,20 @@ class AudioTrainConfig:
     only_my_classes: bool = False
 
 
-def _examples(model, path: Path) -> torch.Tensor:
-    """A recording's heard examples as the model reads them: (n * 96, 64) normalised log-mel steps."""
-    from instrec.predict import (MIN_SOUNDING_FRAMES, SILENCE_LOGMEL, apply_gain, examples_in_chunks, level_gain,
-                                 stream_audio)
+def _file_windows(model, path: Path) -> list[torch.Tensor]:
+    """A recording's windows of classifier steps, read and cut as ``predict`` reads and cuts them: each stretch of
+    sound's heard examples in windows of up to 10."""
+    from instrec.predict import heard_runs, windows
 
-    notes: dict = {}
-    peak = [0.0]
-
-    def tracked(stream):
-        for block in stream:
-            peak[0] = max(peak[0], float(np.abs(block).max()))
-            yield block
-
-    chunks = list(examples_in_chunks(tracked(stream_audio(path)), notes=notes))
-    if not chunks:
-        raise AudioError(f"{path}: the recording is silent; there is nothing to learn from")
-    examples = torch.cat(chunks)
-    heard = ~(np.array(notes["quiet"], bool) | ((examples.amax(dim=2) >= SILENCE_LOGMEL).sum(dim=1) <
-                                                 MIN_SOUNDING_FRAMES).numpy())
-    if not heard.any():
-        raise AudioError(f"{path}: the recording is silent; there is nothing to learn from")
-    examples = apply_gain(examples[torch.from_numpy(heard)], level_gain(peak[0], model.input_level))
-    return torch.from_numpy(np.ascontiguousarray(model._features(examples)))
-
-
-def _windows(steps: torch.Tensor) -> list[torch.Tensor]:
-    from instrec import params as P
-    from instrec.predict import windows
-
-    n = len(steps) // P.EXAMPLE_FRAMES
-    return [steps[a * P.EXAMPLE_FRAMES:b * P.EXAMPLE_FRAMES] for a, b in windows(n)]
+    reading = model.read(path)
+    steps = torch.from_numpy(np.ascontiguousarray(reading.steps))
+    per = len(steps) // len(reading.silent)  # classifier steps per example
+    out = []
+    for _, chosen in heard_runs(reading.silent, reading.placed):
+        rows = torch.from_numpy((chosen[:, None] * per + np.arange(per)).reshape(-1))
+        run = steps[rows]
+        out += [run[a * per:b * per] for a, b in windows(len(chosen))]
+    return out
 
 
 def _train(encoder: torch.nn.Module, features: list[list[torch.Tensor]], targets: np.ndarray,
@@ -113,12 +96,13 @@ def _train(encoder: torch.nn.Module, features: list[list[torch.Tensor]], targets
     return encoder, head
 
 
-def _file_probs(encoder, head, file_windows: list[torch.Tensor]) -> np.ndarray:
-    """A file's probability per new class: the mean of its windows' (weighted by length), as predict's rule."""
+def _file_probs(encoder, head, file_windows: list[torch.Tensor], rule: str) -> np.ndarray:
+    """A file's probability per new class under the model's file rule, as ``predict`` combines its windows."""
+    from instrec.predict import file_probability
+
     with torch.inference_mode():
         probs = [head(encoder.embed(w[None]))["probs"][0].numpy() for w in file_windows]
-    weights = np.array([len(w) for w in file_windows], float)
-    return (np.stack(probs) * weights[:, None]).sum(axis=0) / weights.sum()
+    return file_probability(np.stack(probs), np.array([len(w) for w in file_windows], float), rule)
 
 
 def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
@@ -155,7 +139,7 @@ def train_audio(audio_dir: str | Path, labels_csv: str | Path, out: str | Path, 
         features = []
         for path, _ in rows:
             try:
-                features.append(_windows(_examples(model, path)))
+                features.append(_file_windows(model, path))
             except AudioError as exc:
                 raise InstrecError(f"{exc}; fix or remove it from {labels_csv}") from None
         log(f"train-audio: {len(rows)} files, {sum(len(f) for f in features)} windows; classes {', '.join(mine)}; "
@@ -165,7 +149,7 @@ def train_audio(audio_dir: str | Path, labels_csv: str | Path, out: str | Path, 
             train = np.setdiff1d(np.arange(len(rows)), fold)
             encoder, head = _train(model.classifier, [features[i] for i in train], targets[train], config)
             for i in fold:
-                held[i] = _file_probs(encoder, head, features[i])
+                held[i] = _file_probs(encoder, head, features[i], model.file_rule)
         ones = np.ones_like(targets, bool)
         cv = score(held, targets, ones, mine, config.threshold)
         shipped_cls = [c for c in mine if c in model.classes]
