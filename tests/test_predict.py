@@ -342,3 +342,15 @@ def test_shards_do_not_depend_on_where_the_library_is_mounted(tmp_path):
         here = [relative_keys(find_audio_files([lib]))[f] for f in find_audio_files([lib])]
         there = [relative_keys(find_audio_files([moved]))[f] for f in find_audio_files([moved])]
         assert [key for key in here if shard.takes(key)] == [key for key in there if shard.takes(key)]
+
+
+def test_a_reader_that_stops_early_is_no_traceback():
+    """`instrec predict ... | head -1`: the pipe closes under predict; it stops quietly."""
+    import subprocess
+    import sys
+
+    ragtime = Path(__file__).parent / "fixtures" / "real-dev" / \
+        "librosa__442789__lena-orsa__happy-music-pistachio-ice-cream-ragtime.ogg"
+    command = f"{sys.executable} -m instrec predict {' '.join([str(ragtime)] * 12)} --format json | head -c 100"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=300)  # > a pipe's buffer
+    assert result.stdout.startswith('{"file"') and "Traceback" not in result.stderr, result.stderr
