@@ -46,6 +46,20 @@ def test_crop_batch_takes_whole_examples():
     assert crop_batch(x, 0, 2, g) is x and crop_batch(x, 5, 2, g) is x
 
 
+def test_crop_batch_with_shift_starts_at_any_step_and_stays_inside():
+    x = torch.arange(2 * 10 * 3, dtype=torch.float32).view(2, 10, 3)  # 5 examples of 2 steps
+    g = torch.Generator().manual_seed(0)
+    starts = set()
+    for _ in range(200):
+        c = crop_batch(x, 2, 2, g, shift=True)
+        assert c.shape == (2, 4, 3)
+        starts.add(int(c[0, 0, 0]) // 3)  # the first step's index
+    assert starts == set(range(7))  # every step from 0 to 10 - 4, odd ones (mid-example) included
+    # without shift the draws are those of before (runs trained before keep their numbers)
+    a, b = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert all(torch.equal(crop_batch(x, 2, 2, a), crop_batch(x, 2, 2, b, shift=False)) for _ in range(10))
+
+
 def test_crop_batch_draws_the_length_between_the_bounds():
     x = torch.arange(2 * 10 * 3, dtype=torch.float32).view(2, 10, 3)
     g = torch.Generator().manual_seed(0)

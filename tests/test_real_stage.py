@@ -128,8 +128,10 @@ def test_training_a_member_lowers_its_loss_on_the_clips():
     assert after < before
 
 
-def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path):
-    """train-default's default path on a toy scale: the shipped base networks, the real stage, export, score."""
+@pytest.mark.parametrize("probe", [False, True])
+def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe):
+    """train-default's default path on a toy scale: the shipped base networks, the real stage, export, score;
+    with ``probe``, the stage's model goes to stage-model/ and model/ is it with the probe fitted beside it."""
     import dataclasses
     import shutil
 
@@ -143,13 +145,18 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path):
     _fake_recordings(root, ["francoiswnel.Ukulele", "wcgbg.solfege-samples"])
     recipe = dataclasses.replace(Recipe(), size=16, hold_out_bank="otherbank", real_clips=6, overlay_clips=2,
                                  rendered_clips=2, negative_clips=2, negative_overlays=1, stage_epochs=1,
-                                 threshold=0.35, file_rule="top-third")
+                                 threshold=0.35, file_rule="top-third", probe=probe)
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
     assert card["command"] == "instrec train-default" and card["threshold"] == 0.35
     assert card["base"]["sha256"] == json.loads((base_model_path() / "model.json").read_text())["sha256"]
     assert card["real_stage"]["clips"] == 13 and card["input_level"] == "fixed"
+    assert (card["model_args"]["architecture"] == "probed") == probe
+    assert (tmp_path / "out" / "stage-model" / "model.json").exists() == probe
+    if probe:  # learned from the 8 stand-in recordings and the stage's 2 no-instrument clips
+        assert card["probe"]["recordings"] == 8 and card["probe"]["no_instrument_clips"] == 2
+        assert card["probe"]["classes"] == ["ukulele", "voice"]
     model = load_model(tmp_path / "out" / "model")
     assert model.file_rule == "top-third" and model.threshold == 0.35  # the chosen rules travel with the model
     assert scores["test"]["files"] > 0 and scores["threshold"] == 0.35

@@ -530,6 +530,10 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
                    help="e4 (default): start from the base networks shipped in instrec/models/base; scratch: train "
                         "them here first (E4's recipe: --size 20000, 2.8 hours on 2 cores)")
     p.add_argument("--no-real-stage", action="store_true", help="skip the real-recording stage")
+    p.add_argument("--probe", action="store_true",
+                   help="after the real stage, average the network's head with a linear probe fitted on the real "
+                        "recordings (instrec.probe; better on real libraries, worse on instruments without real "
+                        "recordings, so not the default)")
     p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
     p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "
                                                        "stage, to measure on it")
@@ -552,7 +556,8 @@ def run_train_default(args: argparse.Namespace) -> int:
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
                                  hold_out_bank=args.hold_out_bank, device=args.device,
                                  banks=tuple(args.banks or Recipe().banks), base=args.base,
-                                 real_stage=not args.no_real_stage, hold_out_fold=args.hold_out_fold,
+                                 real_stage=not args.no_real_stage, probe=args.probe,
+                                 hold_out_fold=args.hold_out_fold,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "

@@ -148,6 +148,45 @@ class _AdaptedHead(nn.Module):
         return {key: pick(key) for key in ("probs", "activity") if key in base and key in new}
 
 
+class Probed(nn.Module):
+    """A trained model (an :class:`Ensemble` or a CNN) beside a linear probe on its embeddings (``instrec.probe``):
+    per class, ``(1 - blend) * its head + blend * sigmoid(probe(mean embedding))``, where the mean is over the
+    examples the head pools (a window, or one example alone); ``blend`` is 0 for a class the probe did not learn.
+    The probe is fitted on real recordings after the network is trained, never trained with it."""
+
+    def __init__(self, encoder: dict, embedding: int, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = build_classifier(encoder)
+        self.probe = nn.Linear(embedding, num_classes)
+        self.register_buffer("blend", torch.zeros(num_classes))
+        self.args = {"architecture": "probed", "encoder": self.encoder.args, "embedding": embedding,
+                     "num_classes": num_classes}
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        return self.encoder.embed(features)
+
+    @property
+    def head(self) -> nn.Module:
+        return _ProbedHead(self.encoder.head, self.probe, self.blend)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if labels is not None:
+            raise ValueError("the probe is fitted on embeddings (instrec.probe), not trained with the network")
+        return self.head(self.embed(features))
+
+
+class _ProbedHead(nn.Module):
+    def __init__(self, base: nn.Module, probe: nn.Linear, blend: torch.Tensor) -> None:
+        super().__init__()
+        self.base, self.probe, self.blend = [base], [probe], blend  # (lists: the Probed model owns them)
+
+    def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        w = self.blend
+        probe = torch.sigmoid(self.probe[0](embeddings.mean(dim=1)))
+        return {"probs": (1 - w) * self.base[0](embeddings)["probs"] + w * probe}
+
+
 def build_classifier(args: dict) -> nn.Module:
     """The classifier a bundle's ``model_args`` describe (the attention classifier unless ``architecture``)."""
     args = dict(args)
@@ -158,5 +197,7 @@ def build_classifier(args: dict) -> nn.Module:
         return Ensemble(args["members"])
     if architecture == "adapted":
         return Adapted(args["encoder"], args["new_head"], args["outputs"])
+    if architecture == "probed":
+        return Probed(args["encoder"], args["embedding"], args["num_classes"])
     return AttentionClassifier(**args)
 

@@ -66,6 +66,8 @@ class Recipe:
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
     threshold: float = 0.40
     file_rule: str = "mean"
+    probe: bool = False  # a linear probe on the real recordings beside the head (probe.py; measured, not taken:
+    # docs/experiments/2026-12-05-real-probe.md)
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -142,8 +144,20 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     if stage is not None:
         from instrec.real_stage import run_stage
 
-        run_stage(base, out / "real", stage, data, recordings_root, recipe.threshold, out=out / "model",
-                  about={**about, "file_rule": recipe.file_rule})
+        root = Path(recordings_root) if recordings_root else None
+        staged = out / ("stage-model" if recipe.probe else "model")
+        if not (recipe.probe and (staged / "model.json").exists()):
+            run_stage(base, out / "real", stage, data, root, recipe.threshold, out=staged,
+                      about={**about, "file_rule": recipe.file_rule})
+        if recipe.probe:
+            from instrec.probe import attach, training_recordings
+            from instrec.real_stage import build_clips
+
+            classes = json.loads((staged / "model.json").read_text())["classes"]
+            clips = build_clips(out / "real", stage, classes, data, root)  # the stage's, cached
+            negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
+            attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
+                   log=lambda m: print(m, file=sys.stderr))
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,

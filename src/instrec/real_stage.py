@@ -82,6 +82,7 @@ class Stage:
     members: tuple[int, ...] = ()  # which members of an ensemble to train and keep (default: all)
     device: str = "cpu"  # where the networks train (how, not what: not part of any cache key)
     train: str = "all"  # all: every layer; head: the attention head only (the encoder and its batch norm frozen)
+    shift: bool = False  # crops start at any 10 ms frame, not only at a 0.96 s example's first (training.crop_batch)
 
 
 def clip_logmel(audio: np.ndarray) -> np.ndarray:
@@ -131,7 +132,7 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
     from instrec.io import load_npz
 
     recipe = {k: v for k, v in asdict(stage).items() if k not in ("epochs", "lr", "batch_size", "crop_examples",
-                                                                   "members", "device", "train")}
+                                                                   "members", "device", "train", "shift")}
     recipe["dataset"] = str(dataset)
     tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     path = out / f"clips-{tag}.npz"
@@ -227,7 +228,8 @@ def train_member(member: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask
         total, batches = 0.0, 0
         for start in range(0, len(order), stage.batch_size):
             idx = order[start:start + stage.batch_size]
-            inputs = crop_batch(x[idx].float(), stage.crop_examples, P.EXAMPLE_FRAMES, generator).to(device)
+            inputs = crop_batch(x[idx].float(), stage.crop_examples, P.EXAMPLE_FRAMES, generator,
+                                shift=stage.shift).to(device)
             loss = member(inputs, y[idx].to(device), mask[idx].to(device))["loss"]
             optimizer.zero_grad()
             loss.backward()
@@ -246,7 +248,7 @@ def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: 
     ``out`` (default ``work/model``), with ``about`` in its model.json. Cached in ``work``: the clips, and each
     trained member (``member-<i>.pt``)."""
     from instrec.bundle import export_model, load_exported
-    from instrec.convnet import Ensemble
+    from instrec.convnet import Ensemble, Probed
     from instrec.predict import SHIPPED
 
     work = Path(work)
@@ -256,6 +258,8 @@ def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: 
     clips = build_clips(work, stage, classes, Path(dataset), Path(recordings_root) if recordings_root else None)
     x = torch.from_numpy(_normalise(clips["x"], bundle["norm_stats"]).astype(np.float16))
     y, mask = torch.from_numpy(clips["y"]), torch.from_numpy(clips["mask"])
+    if isinstance(classifier, Probed):  # the stage trains the networks; the probe fitted to their old embeddings
+        classifier = classifier.encoder  # goes (train-default fits a new one after the stage)
     members = list(classifier.members) if isinstance(classifier, Ensemble) else [classifier]
     chosen = list(stage.members) or list(range(len(members)))
     trained = []

@@ -185,15 +185,21 @@ def load_pretrained_encoder(model: ConvAttentionClassifier, path: str | Path) ->
 
 
 def crop_batch(x: torch.Tensor, examples: int, steps_per_example: int, generator: torch.Generator,
-               min_examples: int = 0) -> torch.Tensor:
+               min_examples: int = 0, shift: bool = False) -> torch.Tensor:
     """A random run of ``examples`` whole examples, the same for the batch (all of ``x`` when 0 or too long);
-    with ``min_examples`` (0 < it < ``examples``), the run's length is drawn in [min_examples, examples] first."""
+    with ``min_examples`` (0 < it < ``examples``), the run's length is drawn in [min_examples, examples] first.
+    With ``shift``, the run starts at any step, not only at an example's first: for log-mel frames, the examples
+    a framing of the audio moved by a multiple of 10 ms would give (the network learns not to depend on where
+    the 0.96 s frames fall in the music)."""
     if 0 < min_examples < examples:
         examples = int(torch.randint(min_examples, examples + 1, (1,), generator=generator))
     total = x.shape[1] // steps_per_example
     if examples <= 0 or examples >= total:
         return x
-    start = int(torch.randint(0, total - examples + 1, (1,), generator=generator)) * steps_per_example
+    if shift:
+        start = int(torch.randint(0, (total - examples) * steps_per_example + 1, (1,), generator=generator))
+    else:
+        start = int(torch.randint(0, total - examples + 1, (1,), generator=generator)) * steps_per_example
     return x[:, start:start + examples * steps_per_example]
 
 

@@ -1,0 +1,136 @@
+"""Held-out real sources: does a linear probe on the stage model's embeddings, averaged with its own head, help?
+
+For fold K of ``real_stage.FOLDS``, the stage model trained without K (``OUT/K/model``, from ``real_folds.py``) reads
+every recording of every fold as ``predict`` reads it. Each window's embedding (the mean of its heard examples'
+embeddings, all members concatenated) is kept beside the model's own probabilities for the window, and so are the
+embeddings of the stage's own training clips of that fold (``OUT/K/clips-*.npz``: real, overlay, rendered and
+negative clips). A logistic regression per class (standardised embeddings, balanced class weights, C=1) learns on
+the windows of the recordings outside K and on the stage's clips; on K's recordings the file probability is the
+file rule over the windows of ``(1 - w) * model + w * probe``. Scored like ``real_folds.py`` (F1-macro at the
+model's threshold over the classes present, AP, top-1), beside the model alone, on the same files.
+
+    python scripts/probe_folds.py --out runs/folds4 --fold A --fold B --fold C [--json runs/probe-folds.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def fold_cache(out: Path, fold: str) -> dict:
+    """Every recording of every fold read by fold ``fold``'s model, and its stage clips embedded (cached)."""
+    from instrec.io import atomic_write_json, load_npz
+    from instrec.predict import load_model
+    from instrec.probe import clip_embeddings, recording_windows
+    from instrec.real_stage import FOLDS, fold_recordings
+
+    cache = out / fold / "probe-cache.npz"
+    if cache.exists():
+        return {**load_npz(cache), **json.loads((out / fold / "probe-cache.json").read_text())}
+    model = load_model(out / fold / "model")
+    rows, files = [], []
+    for k in sorted(FOLDS):
+        for path, label in fold_recordings(k):
+            r = recording_windows(model, path)
+            files.append({"path": str(path), "label": label, "fold": k, "windows": len(r["lengths"])})
+            rows.append(r)
+    (clip_path,) = sorted((out / fold).glob("clips-*.npz"))
+    clips = load_npz(clip_path)
+    data = {"emb": np.concatenate([r["emb"] for r in rows]), "probs": np.concatenate([r["probs"] for r in rows]),
+            "lengths": np.concatenate([r["lengths"] for r in rows]),
+            "phases": np.concatenate([r["phases"] for r in rows]),
+            "clip_emb": clip_embeddings(model, clips["x"]), "clip_y": clips["y"], "clip_mask": clips["mask"]}
+    np.savez(cache, **data)
+    about = {"clip_types": [m["type"] for m in json.loads(clip_path.with_suffix(".json").read_text())],
+             "files": files, "classes": model.classes, "threshold": model.threshold, "rule": model.file_rule,
+             "trained": [bool(t) for t in model.trained]}
+    atomic_write_json(out / fold / "probe-cache.json", about)
+    return {**data, **about}
+
+
+def probe(train_x, train_y, train_mask, c: float, balanced: bool):
+    """``instrec.probe.fit`` as a function (n, D) -> (n, C), NaN where a class was not learned."""
+    from instrec.probe import fit, probe_probs
+
+    weight, bias, learned = fit(train_x, train_y, train_mask, balanced, c)
+    return lambda x: np.where(learned, probe_probs(weight, bias, x), np.nan)
+
+
+def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool) -> dict:
+    from instrec.evaluation import score
+    from instrec.predict import file_probability
+    from instrec.real_stage import FIXTURE_FILES
+
+    files, classes = cache["files"], cache["classes"]
+    window_file = np.repeat(np.arange(len(files)), [f["windows"] for f in files])
+    in_fold = np.array([f["fold"] == fold for f in files])
+    fixture = np.array([any(f["path"].endswith(x) for x in FIXTURE_FILES) for f in files])  # never trained on
+    y_files = np.array([[c_ == f["label"] for c_ in classes] for f in files], np.float32)
+    parts_x, parts_y, parts_m = [], [], []
+    if "files" in sources:
+        w = ~in_fold[window_file] & ~fixture[window_file]
+        parts_x.append(cache["emb"][w])
+        parts_y.append(y_files[window_file[w]])
+        parts_m.append(np.ones_like(parts_y[-1], bool))
+    if "clips" in sources or "negatives" in sources:  # all the stage's clips, or its no-instrument clips alone
+        rows = np.ones(len(cache["clip_y"]), bool) if "clips" in sources else \
+            np.array([t == "negative" for t in cache["clip_types"]])
+        parts_x.append(cache["clip_emb"][rows])
+        parts_y.append(cache["clip_y"][rows])
+        parts_m.append(cache["clip_mask"][rows].astype(bool))
+    apply = probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced)
+    test = in_fold[window_file]
+    p_probe = apply(cache["emb"][test])
+    p_model = cache["probs"][test]
+    blend = np.where(np.isnan(p_probe), p_model, (1 - weight) * p_model + weight * np.nan_to_num(p_probe))
+    file_ids = window_file[test]
+    probs = np.stack([file_probability(blend[file_ids == i], cache["lengths"][test][file_ids == i],
+                                       cache["rule"], cache["phases"][test][file_ids == i])
+                      for i in np.flatnonzero(in_fold)])
+    labels = y_files[in_fold]
+    result = score(probs, labels, np.ones_like(labels, bool), classes, cache["threshold"],
+                   np.array(cache["trained"]))
+    per_class = {k: {"f1_macro": r["f1_macro"], "ap": r.get("ap")} for k, r in result["per_class"].items()
+                 if r["positives"]}
+    aps = [r["ap"] for r in per_class.values() if r["ap"] is not None]
+    return {"files": int(in_fold.sum()), "f1_macro_present": result["f1_macro_present"],
+            "map_present": float(np.mean(aps)), "top1": result["top1"], "per_class": per_class}
+
+
+def main() -> None:
+    from instrec.io import atomic_write_json
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True, help="the real_folds.py output (OUT/<fold>/model)")
+    parser.add_argument("--fold", action="append", required=True)
+    parser.add_argument("--json", type=Path, help="write every variant's per-fold scores here")
+    args = parser.parse_args()
+    variants = {"model alone": (0.0, "files+clips", 1.0, True),
+                "candidate 2: probe on recordings and negatives": (0.5, "files+negatives", 1.0, True),
+                "blend (primary)": (0.5, "files+clips", 1.0, True),
+                "blend, probe unbalanced": (0.5, "files+clips", 1.0, False),
+                "blend, probe on files only": (0.5, "files", 1.0, True),
+                "blend, probe on clips only": (0.5, "clips", 1.0, True),
+                "probe alone": (1.0, "files+clips", 1.0, True)}
+    results = {name: {} for name in variants}
+    for fold in args.fold:
+        cache = fold_cache(args.out, fold)
+        for name, (weight, sources, c, balanced) in variants.items():
+            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced)
+    print("| variant | " + " | ".join(args.fold) + " | mean F1 / mAP / top-1 |")
+    print("|---|" + "---|" * (len(args.fold) + 1))
+    for name, per in results.items():
+        cells = [f"{per[f]['f1_macro_present']:.3f} / {per[f]['map_present']:.3f} / {per[f]['top1']:.3f}"
+                 for f in args.fold]
+        mean = [np.mean([per[f][k] for f in args.fold]) for k in ("f1_macro_present", "map_present", "top1")]
+        print(f"| {name} | " + " | ".join(cells) + " | " + " / ".join(f"{m:.3f}" for m in mean) + " |")
+    if args.json:
+        atomic_write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""A linear probe on real recordings, averaged with the network's own head.
+
+After the real-recording stage, the model reads every real recording of its training libraries as ``predict``
+reads a file (stretches of sound, windows of up to 10 examples); a window's embedding is the mean of its heard
+examples' embeddings (every member's, concatenated). One logistic regression per class (standardised embeddings,
+balanced class weights, C = 1) learns on these windows and on the stage's no-instrument clips (tones, sweeps, hum,
+noise, applause: every class absent). The exported model (:class:`instrec.convnet.Probed`) gives each class
+``(1 - BLEND) * head + BLEND * probe``, a class without a recording keeping the head's answer.
+
+Measured (docs/experiments/2026-12-05-real-probe.md), a setting, not the recipe's default: on real libraries held
+out of both (source folds) the blend scores F1 0.710, mAP 0.603, top-1 0.669 against 0.645 / 0.556 / 0.395 for the
+stage model alone, but on instruments it has no real recording of it costs more than it gives (held-out csound F1
+0.755 against 0.841; real-dev 0.667 against 0.713): the probe never heard a flute or a violin as a negative. Trained
+on the stage's rendered clips as well, it loses mAP on the folds. ``instrec train-default --probe`` adds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BLEND = 0.5  # the probe's share of a class's probability (measured at this value only)
+C = 1.0  # the logistic regressions' inverse regularisation strength
+
+
+def recording_windows(model, source, sample_rate: int | None = None) -> dict:
+    """A recording as ``predict`` reads it (``model`` a predict.Model): per window, the mean of its heard examples'
+    embeddings ``emb``, the model's own probabilities ``probs``, its heard examples ``lengths`` and its phase."""
+    from instrec.predict import heard_runs, windows
+
+    reading = model.read(source, sample_rate)
+    with torch.inference_mode():
+        seq, head, per = model._head_sequence(reading.steps)
+        examples = seq.view(-1, per, seq.shape[-1])
+        emb, probs, lengths, phases = [], [], [], []
+        for phase, chosen in heard_runs(reading.silent, reading.placed):
+            run = examples[torch.from_numpy(chosen)].reshape(1, -1, seq.shape[-1])
+            for a, b in windows(len(chosen)):
+                part = run[:, a * per:b * per]
+                probs.append(head(part)["probs"][0].numpy())
+                emb.append(part[0].mean(dim=0).numpy())
+                lengths.append(b - a)
+                phases.append(phase)
+    return {"emb": np.stack(emb), "probs": np.stack(probs), "lengths": np.array(lengths, float),
+            "phases": np.array(phases)}
+
+
+def clip_embeddings(model, raw: np.ndarray) -> np.ndarray:
+    """Clips of raw log-mel (N, 10 x 96, 64), as the real stage caches them, embedded as ``predict`` would: the mean
+    over each clip's heard examples (N, D)."""
+    from instrec import params as P
+    from instrec.predict import MIN_SOUNDING_FRAMES, SILENCE_LOGMEL
+    from instrec.representations.postprocess import normalize_min_max
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(raw), 64):
+            x = torch.from_numpy(raw[i:i + 64].astype(np.float32))
+            ex = x.view(len(x), -1, P.EXAMPLE_FRAMES, x.shape[-1])
+            heard = ((ex.amax(dim=3) >= SILENCE_LOGMEL).sum(dim=2) >= MIN_SOUNDING_FRAMES).float()
+            heard[heard.sum(dim=1) == 0] = 1.0  # a clip silent throughout: all its examples
+            emb = model.classifier.embed(torch.from_numpy(normalize_min_max(x.numpy(), model.norm_stats)))
+            out.append(((emb * heard[..., None]).sum(dim=1) / heard.sum(dim=1, keepdim=True)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def fit(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, balanced: bool = True, c: float = C):
+    """Per class a logistic regression on standardised ``x`` (n, D) for labels ``y`` (n, C) (rows where ``mask``):
+    (weight (C, D), bias (C,), learned (C,) bool), the standardisation folded into the weights. A class without
+    both a positive and a negative row is not learned (weight and bias 0)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
+    scaler = StandardScaler().fit(x)
+    z = scaler.transform(x)
+    weight = np.zeros((y.shape[1], x.shape[1]), np.float64)
+    bias = np.zeros(y.shape[1], np.float64)
+    learned = np.zeros(y.shape[1], bool)
+    for k in range(y.shape[1]):
+        target = y[mask[:, k], k] >= 0.5
+        if target.all() or not target.any():
+            continue
+        lr = LogisticRegression(C=c, class_weight="balanced" if balanced else None, max_iter=2000)
+        lr.fit(z[mask[:, k]], target)
+        weight[k] = lr.coef_[0] / scaler.scale_
+        bias[k] = lr.intercept_[0] - float((lr.coef_[0] * scaler.mean_ / scaler.scale_).sum())
+        learned[k] = True
+    return weight, bias, learned
+
+
+def probe_probs(weight: np.ndarray, bias: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(x @ weight.T + bias)))
+
+
+def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list[tuple[Path, str]]:
+    """(path, class) of the real recordings the probe learns from: the manifest's found in ``root`` (default: the
+    ``instrec recordings`` cache), minus the libraries ``hold_out`` and the test fixtures."""
+    from instrec.datasets import recordings
+    from instrec.real_stage import FIXTURE_FILES
+
+    rows = [r for r in recordings.read_manifest() if r.library not in hold_out and r.path not in FIXTURE_FILES]
+    return [(path, r.label) for r, path in recordings.located(rows, root)]
+
+
+def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,
+           about: dict | None = None, log=None) -> Path:
+    """Fit the probe on ``items`` (path, class) and the raw log-mel no-instrument clips ``negatives``, read by the
+    exported model ``stage_model``; export the :class:`Probed` model to ``out``."""
+    from instrec.bundle import export_model
+    from instrec.convnet import Probed
+    from instrec.errors import AudioError
+    from instrec.predict import load_model
+
+    model = load_model(stage_model)
+    classes = model.classes
+    xs, ys, skipped = [], [], []
+    for path, label in items:
+        try:
+            emb = recording_windows(model, path)["emb"]
+        except AudioError as exc:
+            skipped.append(str(exc))
+            continue
+        xs.append(emb)
+        ys.append(np.tile(np.array([c == label for c in classes], np.float32), (len(emb), 1)))
+    if not xs:
+        raise AudioError(f"{stage_model}: no real recording could be read for the probe")
+    neg = clip_embeddings(model, negatives)
+    x = np.concatenate(xs + ([neg] if len(neg) else []))
+    y = np.concatenate(ys + ([np.zeros((len(neg), len(classes)), np.float32)] if len(neg) else []))
+    weight, bias, learned = fit(x, y)
+    if log:
+        log(f"probe: {len(xs)} recordings ({len(skipped)} unreadable), {len(x)} windows with {len(neg)} "
+            f"no-instrument clips; learned {', '.join(c for c, k in zip(classes, learned) if k)}")
+    probed = Probed(model.classifier.args, x.shape[1], len(classes))
+    probed.encoder.load_state_dict(model.classifier.state_dict())
+    with torch.no_grad():
+        probed.probe.weight.copy_(torch.from_numpy(weight))
+        probed.probe.bias.copy_(torch.from_numpy(bias))
+        probed.blend.copy_(torch.from_numpy(np.where(learned, BLEND, 0.0)))
+    bundle = model.bundle
+    made_by_export = {"format", "sha256", "model_args", "classes", "trained_classes", "threshold", "representation",
+                      "config", "epoch", "best_val_f1_macro", "norm_stats"}
+    record = {k: v for k, v in bundle.items() if k not in made_by_export}  # the stage model's record, kept
+    record["probe"] = {"recordings": len(xs), "unreadable": len(skipped), "windows": int(len(x)),
+                       "no_instrument_clips": int(len(neg)), "blend": BLEND, "c": C, "class_weight": "balanced",
+                       "classes": [c for c, k in zip(classes, learned) if k]}
+    return export_model(probed.eval(), bundle, out, {**record, **(about or {})})
