@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--train", choices=["all", "head"], default="all")
+    parser.add_argument("--recording-files", type=int, default=0,
+                        help="per library, up to this many of its recordings as training clips as they are")
     parser.add_argument("--shift", action="store_true",
                         help="the stage's crops start at any 10 ms frame, not only at a 0.96 s example's first")
     parser.add_argument("--members", choices=["first", "all"], default="first",
@@ -140,7 +142,8 @@ def main() -> None:
         stage = Stage(real_clips=n, overlay_clips=n * 2 // 5, rendered_clips=n, negative_clips=n * 3 // 25,
                       negative_overlays=n * 2 // 25, epochs=args.epochs, lr=args.lr, hold_out=FOLDS[fold],
                       members=() if args.members == "all" else (0,),
-                      train=args.train, shift=args.shift)
+                      train=args.train, shift=args.shift,
+                      recording_files=args.recording_files)
         if args.score_only:
             model_dir = out / "model"
             if not (model_dir / "model.json").exists():

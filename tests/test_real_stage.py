@@ -95,10 +95,12 @@ def test_the_stage_trains_and_exports_a_model_that_predicts(tmp_path):
     root = tmp_path / "rec"
     _fake_recordings(root, ["francoiswnel.Ukulele", "sfzinstruments.ganjo"])
     stage = Stage(real_clips=8, overlay_clips=3, rendered_clips=3, negative_clips=3, negative_overlays=2, epochs=1,
-                  members=(0, 1))
+                  members=(0, 1), recording_files=1)
     out = run_stage(None, tmp_path / "stage", stage, dataset, recordings_root=root)
     card = json.loads((out / "model.json").read_text())
-    assert card["real_stage"]["clips"] == 19 and card["real_stage"]["members"] == [0, 1]
+    # 19 clips played from the recordings, rendered and negative; one recording of each library as it is
+    assert card["real_stage"]["clips"] == 21 and card["real_stage"]["clip_types"]["recording"] == 2
+    assert card["real_stage"]["members"] == [0, 1] and card["real_stage"]["recording_files"] == 1
     trained = dict(zip(card["classes"], card["trained_classes"]))
     assert trained["ukulele"] and trained["banjo"] and not trained["mandolin"]
     model = load_model(out)
@@ -190,3 +192,26 @@ def test_train_real_command_exports_a_model_that_holds_out_a_fold(tmp_path, caps
     meta = json.loads(next(out.glob("clips-*.json")).read_text())
     libraries = {p["library"] for m in meta if m["type"] == "real" for p in m["parts"]}
     assert libraries == {"sfzinstruments.ganjo"}  # the held-out fold's ukulele never played
+
+
+def test_recording_clips_are_the_recordings_as_they_are_per_library_and_cached(tmp_path):
+    from instrec.real_stage import FIXTURE_FILES, Stage, recording_clips
+
+    root = tmp_path / "rec"
+    written = _fake_recordings(root, ["francoiswnel.Ukulele", "sfzinstruments.ganjo"])
+    classes = list(OPENMIC_CLASSES)
+    assert recording_clips(tmp_path / "w", Stage(), classes, root) is None  # off by default
+    stage = Stage(recording_files=3)
+    clips = recording_clips(tmp_path / "w", stage, classes, root)
+    usable = {lib: [r.path for r in written if r.library == lib and r.path not in FIXTURE_FILES]
+              for lib in ("francoiswnel.Ukulele", "sfzinstruments.ganjo")}
+    assert len(clips["x"]) == sum(min(3, len(v)) for v in usable.values())
+    assert clips["x"].shape[1:] == (960, 64) and clips["mask"].all()
+    for meta, y in zip(clips["meta"], clips["y"]):
+        assert meta["type"] == "recording" and meta["path"] in usable[meta["library"]]
+        label = {"francoiswnel.Ukulele": "ukulele", "sfzinstruments.ganjo": "banjo"}[meta["library"]]
+        assert y.sum() == 1 and y[classes.index(label)] == 1
+    again = recording_clips(tmp_path / "w", stage, classes, root)
+    assert np.array_equal(again["x"], clips["x"]) and len(list((tmp_path / "w").glob("recordings-*.npz"))) == 1
+    held = recording_clips(tmp_path / "w", Stage(recording_files=3, hold_out=("sfzinstruments.ganjo",)), classes, root)
+    assert {m["library"] for m in held["meta"]} == {"francoiswnel.Ukulele"}

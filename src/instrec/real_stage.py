@@ -83,6 +83,7 @@ class Stage:
     device: str = "cpu"  # where the networks train (how, not what: not part of any cache key)
     train: str = "all"  # all: every layer; head: the attention head only (the encoder and its batch norm frozen)
     shift: bool = False  # crops start at any 10 ms frame, not only at a 0.96 s example's first (training.crop_batch)
+    recording_files: int = 0  # per library, up to this many of its recordings as clips as they are (recording_clips)
 
 
 def clip_logmel(audio: np.ndarray) -> np.ndarray:
@@ -132,7 +133,8 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
     from instrec.io import load_npz
 
     recipe = {k: v for k, v in asdict(stage).items() if k not in ("epochs", "lr", "batch_size", "crop_examples",
-                                                                   "members", "device", "train", "shift")}
+                                                                   "members", "device", "train", "shift",
+                                                                   "recording_files")}
     recipe["dataset"] = str(dataset)
     tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     path = out / f"clips-{tag}.npz"
@@ -201,6 +203,52 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
     return {**data, "meta": meta}
 
 
+def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root: Path | None) -> dict | None:
+    """The training libraries' recordings themselves as clips (cached at ``out/recordings-<hash>.npz``): up to
+    ``stage.recording_files`` files of each library (drawn at random; the test fixtures never), each its first 10 s
+    from a random point of a longer file, through the recording chain as the overlays; labels: its class alone,
+    every class marked. None when ``recording_files`` is 0."""
+    from instrec.audio import load_audio
+    from instrec.datasets import recordings
+    from instrec.datasets.synth.recording import apply_chain, draw_chain
+    from instrec.io import load_npz
+
+    if not stage.recording_files:
+        return None
+    key = {"recording_files": stage.recording_files, "seed": stage.seed, "hold_out": list(stage.hold_out),
+           "root": str(recordings_root)}
+    tag = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    path = out / f"recordings-{tag}.npz"
+    if path.exists():
+        return {**load_npz(path), "meta": json.loads((out / f"recordings-{tag}.json").read_text())}
+    rng = np.random.default_rng([stage.seed, 11])
+    rows = [r for r in recordings.read_manifest() if r.library not in stage.hold_out and r.path not in FIXTURE_FILES]
+    found = recordings.located(rows, recordings_root)
+    by_library: dict[str, list] = {}
+    for r, file in found:
+        by_library.setdefault(r.library, []).append((r, file))
+    xs, ys, meta = [], [], []
+    seconds = CLIP_EXAMPLES * P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES
+    for library in sorted(by_library):
+        files = by_library[library]
+        for i in sorted(rng.permutation(len(files))[:stage.recording_files]):
+            r, file = files[i]
+            audio = load_audio(file)
+            start = int(rng.integers(0, audio.size - seconds + 1)) if audio.size > seconds else 0
+            params = draw_chain(rng, room_probability=0.3, noise_probability=0.2, codec_probability=0.1)
+            xs.append(clip_logmel(apply_chain(audio[start:start + seconds], P.SAMPLE_RATE, params)).astype(np.float16))
+            ys.append(np.array([c == r.label for c in classes], np.float32))
+            meta.append({"type": "recording", "library": library, "path": r.path, "start": start, "chain": params})
+    if not xs:
+        return None
+    data = {"x": np.stack(xs), "y": np.stack(ys), "mask": np.ones((len(xs), len(classes)), bool)}
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **data)
+    atomic_write_json(out / f"recordings-{tag}.json", meta)
+    return {**data, "meta": meta}
+
+
 def _normalise(x: np.ndarray, stats: dict) -> np.ndarray:
     from instrec.representations.postprocess import normalize_min_max
 
@@ -255,7 +303,12 @@ def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: 
     torch.manual_seed(stage.seed)
     classifier, bundle = load_exported(base or SHIPPED)
     classes = list(bundle["classes"])
-    clips = build_clips(work, stage, classes, Path(dataset), Path(recordings_root) if recordings_root else None)
+    root = Path(recordings_root) if recordings_root else None
+    clips = build_clips(work, stage, classes, Path(dataset), root)
+    files = recording_clips(work, stage, classes, root)
+    if files is not None:  # the recordings as they are, after the stage's own clips
+        clips = {k: np.concatenate([clips[k], files[k]]) for k in ("x", "y", "mask")} | {
+            "meta": clips["meta"] + files["meta"]}
     x = torch.from_numpy(_normalise(clips["x"], bundle["norm_stats"]).astype(np.float16))
     y, mask = torch.from_numpy(clips["y"]), torch.from_numpy(clips["mask"])
     if isinstance(classifier, Probed):  # the stage trains the networks; the probe fitted to their old embeddings
