@@ -84,8 +84,15 @@ def main() -> None:
     def train_split(size: int) -> int:
         return assign_splits(size, 0, defaults["test_fraction"].default, defaults["val_fraction"].default).count("train")
 
+    from collections import Counter
+
+    from instrec.datasets import recordings
+    from instrec.real_stage import FIXTURE_FILES
+
+    per_library = Counter(r.library for r in recordings.read_manifest() if r.path not in FIXTURE_FILES)
+    recording_clips = sum(min(recipe.recording_files, n) for n in per_library.values())  # costed as stage clips
     stage_clips = (recipe.real_clips + recipe.overlay_clips + recipe.rendered_clips + recipe.negative_clips
-                   + recipe.negative_overlays)
+                   + recipe.negative_overlays + recording_clips)
     members = 4  # the base's networks, each trained further
     new = {"render": recipe.size * render, "decode recordings": decode, "stage clips": stage_clips * build,
            "stage training": members * recipe.stage_epochs * stage_clips * train}

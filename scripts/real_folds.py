@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--train", choices=["all", "head"], default="all")
+    parser.add_argument("--negative-clips", type=int, help="no-instrument clips (default 12%% of --real-clips)")
     parser.add_argument("--recording-files", type=int, default=0,
                         help="per library, up to this many of its recordings as training clips as they are")
     parser.add_argument("--shift", action="store_true",
@@ -139,7 +140,8 @@ def main() -> None:
     for fold in args.fold:
         out = args.out / fold
         n = args.real_clips
-        stage = Stage(real_clips=n, overlay_clips=n * 2 // 5, rendered_clips=n, negative_clips=n * 3 // 25,
+        negative = n * 3 // 25 if args.negative_clips is None else args.negative_clips
+        stage = Stage(real_clips=n, overlay_clips=n * 2 // 5, rendered_clips=n, negative_clips=negative,
                       negative_overlays=n * 2 // 25, epochs=args.epochs, lr=args.lr, hold_out=FOLDS[fold],
                       members=() if args.members == "all" else (0,),
                       train=args.train, shift=args.shift,

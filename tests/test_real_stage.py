@@ -1,5 +1,6 @@
 """Real parts in rendered clips, sounds that are no instrument, and the real-recording training stage."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -109,6 +110,11 @@ def test_the_stage_trains_and_exports_a_model_that_predicts(tmp_path):
     # cached: a second run reuses the clips and the trained members, giving the same weights
     again = run_stage(None, tmp_path / "stage", stage, dataset, recordings_root=root)
     assert json.loads((again / "model.json").read_text())["sha256"] == card["sha256"]
+    assert len(list((tmp_path / "stage").glob("member-*.pt"))) == 2
+    # a changed setting trains its own members in the same folder, never the cached ones of another
+    other = run_stage(None, tmp_path / "stage", dataclasses.replace(stage, lr=3e-4), dataset, recordings_root=root)
+    assert json.loads((other / "model.json").read_text())["sha256"] != card["sha256"]
+    assert len(list((tmp_path / "stage").glob("member-*.pt"))) == 4
     assert len(list((tmp_path / "stage").glob("clips-*.npz"))) == 1
 
 
@@ -153,7 +159,9 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe):
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
     assert card["command"] == "instrec train-default" and card["threshold"] == 0.35
     assert card["base"]["sha256"] == json.loads((base_model_path() / "model.json").read_text())["sha256"]
-    assert card["real_stage"]["clips"] == 13 and card["input_level"] == "fixed"
+    # 13 clips played, rendered and negative, and the 8 stand-in recordings as they are (Recipe.recording_files)
+    assert card["real_stage"]["clips"] == 21 and card["real_stage"]["clip_types"]["recording"] == 8
+    assert card["input_level"] == "fixed"
     assert (card["model_args"]["architecture"] == "probed") == probe
     assert (tmp_path / "out" / "stage-model" / "model.json").exists() == probe
     if probe:  # learned from the 8 stand-in recordings and the stage's 2 no-instrument clips

@@ -530,6 +530,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
                    help="e4 (default): start from the base networks shipped in instrec/models/base; scratch: train "
                         "them here first (E4's recipe: --size 20000, 2.8 hours on 2 cores)")
     p.add_argument("--no-real-stage", action="store_true", help="skip the real-recording stage")
+    p.add_argument("--recording-files", type=SEED, default=r.recording_files,
+                   help="the real stage also hears up to this many recordings of each library as they are "
+                        f"(default {r.recording_files})")
     p.add_argument("--probe", action="store_true",
                    help="after the real stage, average the network's head with a linear probe fitted on the real "
                         "recordings (instrec.probe; better on real libraries, worse on instruments without real "
@@ -557,6 +560,7 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  hold_out_bank=args.hold_out_bank, device=args.device,
                                  banks=tuple(args.banks or Recipe().banks), base=args.base,
                                  real_stage=not args.no_real_stage, probe=args.probe,
+                                 recording_files=args.recording_files,
                                  hold_out_fold=args.hold_out_fold,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
@@ -582,6 +586,8 @@ def _add_train_real(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay-clips", type=SEED, default=st.overlay_clips, help=f"default {st.overlay_clips}")
     p.add_argument("--rendered-clips", type=SEED, default=st.rendered_clips, help=f"default {st.rendered_clips}")
     p.add_argument("--negative-clips", type=SEED, default=st.negative_clips, help=f"default {st.negative_clips}")
+    p.add_argument("--recording-files", type=SEED, default=st.recording_files,
+                   help=f"per library, up to this many recordings as clips as they are (default {st.recording_files})")
     p.add_argument("--epochs", type=COUNT, default=st.epochs, help=f"default {st.epochs}")
     p.add_argument("--lr", type=float, default=st.lr, help=f"default {st.lr}")
     p.add_argument("--seed", type=SEED, default=st.seed)
@@ -596,7 +602,8 @@ def run_train_real(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise InstrecError(f"--threshold {args.threshold}: must lie between 0 and 1")
     stage = Stage(real_clips=args.real_clips, overlay_clips=args.overlay_clips, rendered_clips=args.rendered_clips,
-                  negative_clips=args.negative_clips, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                  negative_clips=args.negative_clips, recording_files=args.recording_files, epochs=args.epochs,
+                  lr=args.lr, seed=args.seed,
                   hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else ())
     model = run_stage(args.base, args.out, stage, args.dataset, args.recordings, args.threshold)
     print(f"{model}: exported; use it with --model {model}")

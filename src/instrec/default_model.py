@@ -59,8 +59,11 @@ class Recipe:
     real_clips: int = 2500  # the real stage's clips (real_stage.Stage), as measured on the source folds
     overlay_clips: int = 1000
     rendered_clips: int = 2500
-    negative_clips: int = 300
+    negative_clips: int = 600  # twice the first stage's: the recordings' bass notes made hum look like bass
     negative_overlays: int = 200
+    # per library, up to this many recordings as clips as they are (real_stage.Stage; chosen on the source folds:
+    # docs/experiments/2026-12-05-recordings-as-clips.md)
+    recording_files: int = 60
     stage_epochs: int = 3
     stage_lr: float = 1e-4
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
@@ -86,7 +89,8 @@ def recipe_stage(recipe: Recipe):
         raise InstrecError(f"hold-out fold {recipe.hold_out_fold!r}: use one of {', '.join(FOLDS)}")
     return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,
                  rendered_clips=recipe.rendered_clips, negative_clips=recipe.negative_clips,
-                 negative_overlays=recipe.negative_overlays, epochs=recipe.stage_epochs, lr=recipe.stage_lr,
+                 negative_overlays=recipe.negative_overlays, recording_files=recipe.recording_files,
+                 epochs=recipe.stage_epochs, lr=recipe.stage_lr,
                  seed=recipe.seed, hold_out=FOLDS[recipe.hold_out_fold] if recipe.hold_out_fold else (),
                  device=recipe.device)
 

@@ -289,12 +289,22 @@ def train_member(member: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask
     return member.cpu().eval()
 
 
+def member_key(stage: Stage, base_sha256: str | None, dataset: str | Path, recordings_root: Path | None) -> str:
+    """What names a trained member's cache file: a hash of everything that decides its training (the stage's
+    settings but where it runs and which members, the base's weights, the dataset, the recordings' folder)."""
+    decides = {**{k: v for k, v in asdict(stage).items() if k not in ("device", "members")},
+               "base": base_sha256, "dataset": str(dataset), "recordings": str(recordings_root)}
+    return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: str | Path,
               recordings_root: str | Path | None = None, threshold: float | None = None, out: str | Path | None = None,
               about: dict | None = None) -> Path:
     """Train ``base`` (an exported model; default the shipped one) further on the stage's clips and export it to
     ``out`` (default ``work/model``), with ``about`` in its model.json. Cached in ``work``: the clips, and each
-    trained member (``member-<i>.pt``)."""
+    trained member (``member-<i>-<key>.pt``, the key a hash of everything that decides its training: the stage's
+    settings, the base's weights, the dataset and the recordings' folder, so a changed recipe never reuses a
+    member trained by another)."""
     from instrec.bundle import export_model, load_exported
     from instrec.convnet import Ensemble, Probed
     from instrec.predict import SHIPPED
@@ -314,10 +324,11 @@ def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: 
     if isinstance(classifier, Probed):  # the stage trains the networks; the probe fitted to their old embeddings
         classifier = classifier.encoder  # goes (train-default fits a new one after the stage)
     members = list(classifier.members) if isinstance(classifier, Ensemble) else [classifier]
+    key = member_key(stage, bundle.get("sha256"), dataset, root)
     chosen = list(stage.members) or list(range(len(members)))
     trained = []
     for i in chosen:
-        saved = work / f"member-{i}.pt"
+        saved = work / f"member-{i}-{key}.pt"
         if saved.exists():
             net = copy.deepcopy(members[i])
             net.load_state_dict(torch.load(saved, weights_only=True))
