@@ -106,7 +106,23 @@ class Ensemble(nn.Module):
         return self.head(self.embed(features))
 
 
-class Adapted(nn.Module):
+class _OnEncoder(nn.Module):
+    """A trained model (``self.encoder``) with something on its embeddings that is fitted apart, never trained as
+    one: it embeds as its encoder does and its ``head`` (a property) makes the answer."""
+
+    trained_by = ""  # where the added part is fitted (the error a training call gets)
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        return self.encoder.embed(features)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if labels is not None:
+            raise ValueError(self.trained_by)
+        return self.head(self.embed(features))
+
+
+class Adapted(_OnEncoder):
     """A trained model taught a user's classes (``instrec train-audio``): its encoder (an :class:`Ensemble` or a
     CNN), its own head for the classes it keeps, and a new attention head on the same embeddings for the user's
     classes. ``outputs`` lists, per output class, ("base", index into the encoder model's classes) or ("new",
@@ -122,18 +138,11 @@ class Adapted(nn.Module):
         self.args = {"architecture": "adapted", "encoder": self.encoder.args, "new_head": self.new_head.args,
                      "outputs": [list(o) for o in self.outputs], "num_classes": len(self.outputs)}
 
-    def embed(self, features: torch.Tensor) -> torch.Tensor:
-        return self.encoder.embed(features)
+    trained_by = "train the new head on the embeddings (train_audio), not the adapted model"
 
     @property
     def head(self) -> nn.Module:
         return _AdaptedHead(self.encoder.head, self.new_head, self.outputs)
-
-    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        if labels is not None:
-            raise ValueError("train the new head on the embeddings (train_audio), not the adapted model")
-        return self.head(self.embed(features))
 
 
 class _AdaptedHead(nn.Module):
@@ -148,7 +157,7 @@ class _AdaptedHead(nn.Module):
         return {key: pick(key) for key in ("probs", "activity") if key in base and key in new}
 
 
-class Probed(nn.Module):
+class Probed(_OnEncoder):
     """A trained model (an :class:`Ensemble` or a CNN) beside a linear probe on its embeddings (``instrec.probe``):
     per class, ``(1 - blend) * its head + blend * sigmoid(probe(mean embedding))``, where the mean is over the
     examples the head pools (a window, or one example alone); ``blend`` is 0 for a class the probe did not learn.
@@ -162,18 +171,11 @@ class Probed(nn.Module):
         self.args = {"architecture": "probed", "encoder": self.encoder.args, "embedding": embedding,
                      "num_classes": num_classes}
 
-    def embed(self, features: torch.Tensor) -> torch.Tensor:
-        return self.encoder.embed(features)
+    trained_by = "the probe is fitted on embeddings (instrec.probe), not trained with the network"
 
     @property
     def head(self) -> nn.Module:
         return _ProbedHead(self.encoder.head, self.probe, self.blend)
-
-    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        if labels is not None:
-            raise ValueError("the probe is fitted on embeddings (instrec.probe), not trained with the network")
-        return self.head(self.embed(features))
 
 
 class _ProbedHead(nn.Module):

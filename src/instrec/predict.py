@@ -430,12 +430,10 @@ class Model:
             alone = torch.cat([head(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
             heard = ~silent
             window_probs, window_lengths, window_phase = [], [], []
-            for phase, chosen in heard_runs(silent, placed):  # a stretch of sound is judged on its own
-                run = examples[torch.from_numpy(chosen)].reshape(1, -1, seq.shape[-1])
-                for a, b in windows(len(chosen)):
-                    window_probs.append(head(run[:, a * per:b * per])["probs"][0].numpy())
-                    window_lengths.append(b - a)
-                    window_phase.append(phase)
+            for phase, length, part in window_parts(examples, silent, placed):
+                window_probs.append(head(part)["probs"][0].numpy())
+                window_lengths.append(length)
+                window_phase.append(phase)
         window_probs, window_lengths = np.stack(window_probs), np.array(window_lengths, float)
         window_phase = np.array(window_phase)
         probs = file_probability(window_probs, window_lengths, self.file_rule, window_phase)
@@ -472,6 +470,17 @@ def heard_runs(silent: np.ndarray, placed: dict) -> list[tuple[int, np.ndarray]]
         breaks = np.flatnonzero(np.diff(placed["segment"][chosen])) + 1
         runs += [(int(phase), part) for part in np.split(chosen, breaks)]
     return runs
+
+
+def window_parts(examples: torch.Tensor, silent: np.ndarray, placed: dict):
+    """The windows a file is judged by, from its examples' rows (n, per, D): each stretch of sound's heard examples
+    (:func:`heard_runs`; a stretch is judged on its own) cut into :func:`windows`. Yields (phase, heard examples in
+    the window, the window's rows as one sequence (1, examples x per, D))."""
+    per, size = examples.shape[1], examples.shape[-1]
+    for phase, chosen in heard_runs(silent, placed):
+        run = examples[torch.from_numpy(chosen)].reshape(1, -1, size)
+        for a, b in windows(len(chosen)):
+            yield phase, b - a, run[:, a * per:b * per]
 
 
 def windows(n: int) -> list[tuple[int, int]]:

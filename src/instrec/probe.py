@@ -28,21 +28,17 @@ C = 1.0  # the logistic regressions' inverse regularisation strength
 def recording_windows(model, source, sample_rate: int | None = None) -> dict:
     """A recording as ``predict`` reads it (``model`` a predict.Model): per window, the mean of its heard examples'
     embeddings ``emb``, the model's own probabilities ``probs``, its heard examples ``lengths`` and its phase."""
-    from instrec.predict import heard_runs, windows
+    from instrec.predict import window_parts
 
     reading = model.read(source, sample_rate)
     with torch.inference_mode():
         seq, head, per = model._head_sequence(reading.steps)
-        examples = seq.view(-1, per, seq.shape[-1])
         emb, probs, lengths, phases = [], [], [], []
-        for phase, chosen in heard_runs(reading.silent, reading.placed):
-            run = examples[torch.from_numpy(chosen)].reshape(1, -1, seq.shape[-1])
-            for a, b in windows(len(chosen)):
-                part = run[:, a * per:b * per]
-                probs.append(head(part)["probs"][0].numpy())
-                emb.append(part[0].mean(dim=0).numpy())
-                lengths.append(b - a)
-                phases.append(phase)
+        for phase, length, part in window_parts(seq.view(-1, per, seq.shape[-1]), reading.silent, reading.placed):
+            probs.append(head(part)["probs"][0].numpy())
+            emb.append(part[0].mean(dim=0).numpy())
+            lengths.append(length)
+            phases.append(phase)
     return {"emb": np.stack(emb), "probs": np.stack(probs), "lengths": np.array(lengths, float),
             "phases": np.array(phases)}
 
@@ -96,13 +92,11 @@ def probe_probs(weight: np.ndarray, bias: np.ndarray, x: np.ndarray) -> np.ndarr
 
 
 def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list[tuple[Path, str]]:
-    """(path, class) of the real recordings the probe learns from: the manifest's found in ``root`` (default: the
-    ``instrec recordings`` cache), minus the libraries ``hold_out`` and the test fixtures."""
-    from instrec.datasets import recordings
-    from instrec.real_stage import FIXTURE_FILES
+    """(path, class) of the real recordings the probe learns from: those the real stage may use
+    (``real_stage.training_recordings``)."""
+    from instrec import real_stage
 
-    rows = [r for r in recordings.read_manifest() if r.library not in hold_out and r.path not in FIXTURE_FILES]
-    return [(path, r.label) for r, path in recordings.located(rows, root)]
+    return [(path, r.label) for r, path in real_stage.training_recordings(root, hold_out)]
 
 
 def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,

@@ -103,14 +103,21 @@ def clip_logmel(audio: np.ndarray) -> np.ndarray:
     return examples[:CLIP_EXAMPLES].reshape(-1, examples.shape[-1]).astype(np.float32)
 
 
+def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list:
+    """(manifest row, path) of the real recordings training may use: those found in ``root`` (default: the
+    ``instrec recordings`` cache), minus the libraries ``hold_out`` and the test fixtures."""
+    from instrec.datasets import recordings
+
+    rows = [r for r in recordings.read_manifest() if r.library not in hold_out and r.path not in FIXTURE_FILES]
+    return recordings.located(rows, root)
+
+
 def training_sources(root: Path | None, hold_out: tuple[str, ...]):
-    """The real recordings found in ``root`` (default: ``instrec recordings`` cache) as parts.Source, minus the
-    libraries ``hold_out``."""
+    """The real recordings training may use (:func:`training_recordings`) as parts.Source."""
     from instrec.datasets import recordings
     from instrec.datasets.synth.parts import build_sources
 
-    rows = [r for r in recordings.read_manifest() if r.library not in hold_out and r.path not in FIXTURE_FILES]
-    found = recordings.located(rows, root)
+    found = training_recordings(root, hold_out)
     if not found:
         raise InstrecError(f"{root or recordings.recordings_dir()}: no real recordings there; run `instrec recordings "
                            "fetch` first")
@@ -209,7 +216,6 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
     from a random point of a longer file, through the recording chain as the overlays; labels: its class alone,
     every class marked. None when ``recording_files`` is 0."""
     from instrec.audio import load_audio
-    from instrec.datasets import recordings
     from instrec.datasets.synth.recording import apply_chain, draw_chain
     from instrec.io import load_npz
 
@@ -222,21 +228,19 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
     if path.exists():
         return {**load_npz(path), "meta": json.loads((out / f"recordings-{tag}.json").read_text())}
     rng = np.random.default_rng([stage.seed, 11])
-    rows = [r for r in recordings.read_manifest() if r.library not in stage.hold_out and r.path not in FIXTURE_FILES]
-    found = recordings.located(rows, recordings_root)
     by_library: dict[str, list] = {}
-    for r, file in found:
+    for r, file in training_recordings(recordings_root, stage.hold_out):
         by_library.setdefault(r.library, []).append((r, file))
     xs, ys, meta = [], [], []
-    seconds = CLIP_EXAMPLES * P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES
+    samples = CLIP_EXAMPLES * P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES  # 10 s
     for library in sorted(by_library):
         files = by_library[library]
         for i in sorted(rng.permutation(len(files))[:stage.recording_files]):
             r, file = files[i]
             audio = load_audio(file)
-            start = int(rng.integers(0, audio.size - seconds + 1)) if audio.size > seconds else 0
+            start = int(rng.integers(0, audio.size - samples + 1)) if audio.size > samples else 0
             params = draw_chain(rng, room_probability=0.3, noise_probability=0.2, codec_probability=0.1)
-            xs.append(clip_logmel(apply_chain(audio[start:start + seconds], P.SAMPLE_RATE, params)).astype(np.float16))
+            xs.append(clip_logmel(apply_chain(audio[start:start + samples], P.SAMPLE_RATE, params)).astype(np.float16))
             ys.append(np.array([c == r.label for c in classes], np.float32))
             meta.append({"type": "recording", "library": library, "path": r.path, "start": start, "chain": params})
     if not xs:

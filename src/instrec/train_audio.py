@@ -44,17 +44,12 @@ class AudioTrainConfig:
 def _file_windows(model, path: Path) -> list[torch.Tensor]:
     """A recording's windows of classifier steps, read and cut as ``predict`` reads and cuts them: each stretch of
     sound's heard examples in windows of up to 10."""
-    from instrec.predict import heard_runs, windows
+    from instrec.predict import window_parts
 
     reading = model.read(path)
     steps = torch.from_numpy(np.ascontiguousarray(reading.steps))
-    per = len(steps) // len(reading.silent)  # classifier steps per example
-    out = []
-    for _, chosen in heard_runs(reading.silent, reading.placed):
-        rows = torch.from_numpy((chosen[:, None] * per + np.arange(per)).reshape(-1))
-        run = steps[rows]
-        out += [run[a * per:b * per] for a, b in windows(len(chosen))]
-    return out
+    examples = steps.view(len(reading.silent), -1, steps.shape[-1])  # (n, classifier steps per example, D)
+    return [part[0] for _, _, part in window_parts(examples, reading.silent, reading.placed)]
 
 
 def _train(encoder: torch.nn.Module, features: list[list[torch.Tensor]], targets: np.ndarray,
