@@ -10,6 +10,7 @@ file rule over the windows of ``(1 - w) * model + w * probe``. Scored like ``rea
 model's threshold over the classes present, AP, top-1), beside the model alone, on the same files.
 
     python scripts/probe_folds.py --out runs/folds4 --fold A --fold B --fold C [--json runs/probe-folds.json]
+        [--notes tonejs]  # also candidate 3: the probe learns the bank's recorded notes too
 """
 
 from __future__ import annotations
@@ -52,6 +53,27 @@ def fold_cache(out: Path, fold: str) -> dict:
     return {**data, **about}
 
 
+def notes_cache(out: Path, fold: str, bank: str, classes: list[str]) -> dict:
+    """Every recorded note of ``bank`` (``probe.bank_notes``) read by fold ``fold``'s model: window embeddings and
+    their labels (cached)."""
+    from instrec.io import load_npz
+    from instrec.predict import load_model
+    from instrec.probe import bank_notes, recording_windows
+
+    cache = out / fold / f"probe-notes-{bank}.npz"
+    if cache.exists():
+        return load_npz(cache)
+    model = load_model(out / fold / "model")
+    emb, y = [], []
+    for samples, rate, label in bank_notes(bank):
+        e = recording_windows(model, samples, rate)["emb"]
+        emb.append(e)
+        y.append(np.tile(np.array([c == label for c in classes], np.float32), (len(e), 1)))
+    data = {"emb": np.concatenate(emb), "y": np.concatenate(y)}
+    np.savez(cache, **data)
+    return data
+
+
 def probe(train_x, train_y, train_mask, c: float, balanced: bool):
     """``instrec.probe.fit`` as a function (n, D) -> (n, C), NaN where a class was not learned."""
     from instrec.probe import fit, probe_probs
@@ -60,7 +82,8 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool):
     return lambda x: np.where(learned, probe_probs(weight, bias, x), np.nan)
 
 
-def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool) -> dict:
+def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
+             notes: dict | None = None) -> dict:
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -82,6 +105,10 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         parts_x.append(cache["clip_emb"][rows])
         parts_y.append(cache["clip_y"][rows])
         parts_m.append(cache["clip_mask"][rows].astype(bool))
+    if "notes" in sources:
+        parts_x.append(notes["emb"])
+        parts_y.append(notes["y"])
+        parts_m.append(np.ones_like(notes["y"], bool))
     apply = probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced)
     test = in_fold[window_file]
     p_probe = apply(cache["emb"][test])
@@ -108,6 +135,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the real_folds.py output (OUT/<fold>/model)")
     parser.add_argument("--fold", action="append", required=True)
     parser.add_argument("--json", type=Path, help="write every variant's per-fold scores here")
+    parser.add_argument("--notes", help="also the variant whose probe learns the recorded notes of this bank (tonejs)")
     args = parser.parse_args()
     variants = {"model alone": (0.0, "files+clips", 1.0, True),
                 "candidate 2: probe on recordings and negatives": (0.5, "files+negatives", 1.0, True),
@@ -116,11 +144,15 @@ def main() -> None:
                 "blend, probe on files only": (0.5, "files", 1.0, True),
                 "blend, probe on clips only": (0.5, "clips", 1.0, True),
                 "probe alone": (1.0, "files+clips", 1.0, True)}
+    if args.notes:
+        variants[f"candidate 3: probe on recordings, {args.notes} notes and negatives"] = \
+            (0.5, "files+notes+negatives", 1.0, True)
     results = {name: {} for name in variants}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
+        notes = notes_cache(args.out, fold, args.notes, cache["classes"]) if args.notes else None
         for name, (weight, sources, c, balanced) in variants.items():
-            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced)
+            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, notes)
     print("| variant | " + " | ".join(args.fold) + " | mean F1 / mAP / top-1 |")
     print("|---|" + "---|" * (len(args.fold) + 1))
     for name, per in results.items():

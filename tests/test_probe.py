@@ -115,3 +115,27 @@ def test_the_stage_and_train_audio_start_from_a_probed_model(probed, tmp_path):
     np.testing.assert_allclose(mine.predict(music, sample_rate=SAMPLE_RATE).probs[:len(kept)],
                                base.predict(music, sample_rate=SAMPLE_RATE).probs[[base.classes.index(c) for c in kept]],
                                atol=1e-6)
+
+
+def test_recorded_notes_teach_the_probe_a_class_no_library_has(tmp_path):
+    """attach(notes=...): notes given as waveforms (a sample set's, probe.bank_notes) are read as recordings of
+    their class; the card counts them apart from the libraries' recordings."""
+    from instrec.predict import SHIPPED, load_model
+    from instrec.probe import attach, training_recordings
+    from instrec.real_stage import clip_logmel
+    from instrec.datasets.synth import negatives
+
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele"])
+    items = training_recordings(root, ())
+    noise = np.stack([clip_logmel(negatives.tone(440.0, 10.0) * 0.5)])
+    notes = [(_note(f, 1.5), SAMPLE_RATE, "flute") for f in (523.0, 587.0, 659.0, 784.0)]
+    out = attach(SHIPPED, tmp_path / "probed", items, noise, notes=notes)
+    card = json.loads((out / "model.json").read_text())
+    assert card["probe"]["notes"] == 4 and card["probe"]["recordings"] == len(items) == 4
+    assert card["probe"]["classes"] == ["flute", "ukulele"]
+    model, stage = load_model(out), load_model(SHIPPED)
+    flute = model.classes.index("flute")
+    tone = _note(698.0, 1.5)
+    assert model.predict(tone, sample_rate=SAMPLE_RATE).probs[flute] != pytest.approx(
+        stage.predict(tone, sample_rate=SAMPLE_RATE).probs[flute], abs=1e-3)

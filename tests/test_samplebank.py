@@ -71,6 +71,57 @@ def test_written_soundfont_plays_each_zone_at_the_right_pitch(tmp_path):
     assert _rms(held[:16000]) > 0.01 and _rms(held[-8000:]) < 1e-4
 
 
+def test_a_written_soundfont_reads_back_note_for_note(tmp_path):
+    """read_sf2 gives back each preset's recorded notes as they were written: samples, rate, root key, key and
+    velocity ranges; a file that is no SoundFont is one clear error."""
+    from instrec.datasets.synth.samplebank import read_sf2
+
+    soft = Zone("C4", _int16(_tone(261.63, 0.2, 1.0)), 22050, 60, 0, 66, 0, 63)
+    loud = Zone("C4 loud", _int16(_tone(261.63, 0.7, 0.5)), 22050, 60, 0, 66, 64, 127)
+    high = Zone("C5", _int16(_tone(523.25, 0.6, 0.7, 16000)), 16000, 72, 67, 127)
+    flute = Zone("A5", _int16(_tone(880.0, 0.3, 0.3)), 22050, 81, 0, 127)
+    presets = [Preset("strings", 42, 0, (soft, loud, high)), Preset("flute", 73, 0, (flute,)),
+               Preset("kit", 0, 128, (flute,))]
+    write_sf2(tmp_path / "t.sf2", "t", presets)
+    back = read_sf2(tmp_path / "t.sf2")
+    assert [(p.name, p.program, p.bank, len(p.zones)) for p in back] == [("strings", 42, 0, 3), ("flute", 73, 0, 1),
+                                                                          ("kit", 0, 128, 1)]
+    for written, read in zip([z for p in presets for z in p.zones], [z for p in back for z in p.zones]):
+        assert (read.name, read.sample_rate, read.root_key, read.key_low, read.key_high, read.vel_low,
+                read.vel_high) == (written.name, written.sample_rate, written.root_key, written.key_low,
+                                   written.key_high, written.vel_low, written.vel_high)
+        np.testing.assert_array_equal(read.samples, written.samples)
+    (tmp_path / "not.sf2").write_bytes(b"RIFF\0\0\0\0WAVEfmt ")
+    with pytest.raises(InstrecError, match="not.sf2: not a SoundFont 2 file"):
+        read_sf2(tmp_path / "not.sf2")
+
+
+def test_the_probe_reads_a_sample_sets_notes_as_recordings_of_their_class(tmp_path, monkeypatch):
+    """probe.bank_notes: each recorded note of a sample-set bank, labelled with the class of its preset's General
+    MIDI program; presets of no class (program 100) and percussion presets are left out; a bank not fetched is
+    one line naming the command that fetches it."""
+    from instrec.probe import bank_notes
+
+    monkeypatch.setitem(soundfonts.BANKS, "testset",
+                        soundfonts.Bank("testset", "testset-1.sf2", "npm: test-*", "", (), "testset", "CC0",
+                                        default=False, kind="npm"))
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(InstrecError, match="instrec soundfonts fetch testset"):
+        bank_notes("testset")
+    violin = [Zone(n, _int16(_tone(f, 0.5, 0.4)), 22050, k, lo, hi)
+              for n, f, k, (lo, hi) in zip(("G3", "A4"), (196.0, 440.0), (55, 69), key_ranges([55, 69]))]
+    flute = Zone("C5", _int16(_tone(523.25, 0.5, 0.3)), 22050, 72, 0, 127)
+    (tmp_path / "cache" / "soundfonts").mkdir(parents=True)
+    write_sf2(tmp_path / "cache" / "soundfonts" / "testset-1.sf2", "testset",
+              [Preset("violin", 40, 0, tuple(violin)), Preset("fx", 100, 0, (flute,)), Preset("flute", 73, 0, (flute,)),
+               Preset("drums", 0, 128, (flute,))])
+    notes = bank_notes("testset")
+    assert [(label, rate, len(samples)) for samples, rate, label in notes] == [
+        ("violin", 22050, 8820), ("violin", 22050, 8820), ("flute", 22050, 6615)]
+    assert all(samples.dtype == np.float32 for samples, _, _ in notes)
+    np.testing.assert_allclose(notes[1][0], violin[1].samples / 32768.0)
+
+
 def _package_tarball(notes: dict[str, float]) -> bytes:
     """An npm-style tarball: package/<note>.mp3 per note, an alternate take and a read-me."""
     buffer = io.BytesIO()

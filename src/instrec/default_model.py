@@ -154,14 +154,15 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             run_stage(base, out / "real", stage, data, root, recipe.threshold, out=staged,
                       about={**about, "file_rule": recipe.file_rule})
         if recipe.probe:
-            from instrec.probe import attach, training_recordings
+            from instrec.probe import attach, bank_notes, training_recordings
             from instrec.real_stage import build_clips
 
             classes = json.loads((staged / "model.json").read_text())["classes"]
             clips = build_clips(out / "real", stage, classes, data, root)  # the stage's, cached
             negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
+            notes = bank_notes("tonejs") if "tonejs" in recipe.banks else []  # real notes of what no library plays
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
-                   log=lambda m: print(m, file=sys.stderr))
+                   log=lambda m: print(m, file=sys.stderr), notes=notes)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,

@@ -143,6 +143,57 @@ def _chunks(data: bytes, start: int, end: int):
         pos += 8 + size + (size % 2)
 
 
+def read_sf2(path: str | Path) -> list[Preset]:
+    """The presets of a SoundFont with 16-bit samples, as :func:`write_sf2` writes them: each instrument zone with a
+    sample becomes a :class:`Zone` (its key and velocity ranges, root key and rate; a zone's other generators, and
+    preset-level ranges, are not read)."""
+    data = Path(path).read_bytes()
+    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
+        raise InstrecError(f"{path}: not a SoundFont 2 file")
+    smpl, tables = None, {}
+    for tag, start, size in _chunks(data, 12, len(data)):
+        if tag == b"LIST" and data[start:start + 4] in (b"sdta", b"pdta"):
+            for sub, sub_start, sub_size in _chunks(data, start + 4, start + size):
+                if sub == b"smpl":
+                    smpl = np.frombuffer(data, "<i2", sub_size // 2, sub_start)
+                else:
+                    tables[sub] = data[sub_start:sub_start + sub_size]
+    if smpl is None or not {b"phdr", b"pbag", b"pgen", b"inst", b"ibag", b"igen", b"shdr"} <= tables.keys():
+        raise InstrecError(f"{path}: SoundFont without 16-bit samples or a complete preset table")
+
+    def records(tag: bytes, size: int, fmt: str) -> list[tuple]:
+        return [struct.unpack_from(fmt, tables[tag], i) for i in range(0, len(tables[tag]) - size + 1, size)]
+
+    phdr = records(b"phdr", 38, "<20sHHHIII")
+    pbag, ibag = records(b"pbag", 4, "<HH"), records(b"ibag", 4, "<HH")
+    pgen, igen = records(b"pgen", 4, "<HH"), records(b"igen", 4, "<HBB")
+    inst, shdr = records(b"inst", 22, "<20sH"), records(b"shdr", 46, "<20sIIIIIBbHH")
+
+    def zones(i: int) -> tuple[Zone, ...]:
+        out = []
+        for bag in range(inst[i][1], inst[i + 1][1]):
+            gens = {oper: (low, high) for oper, low, high in igen[ibag[bag][0]:ibag[bag + 1][0]]}
+            if GEN_SAMPLE_ID not in gens:
+                continue  # a global zone
+            low, high = gens[GEN_SAMPLE_ID]
+            name, start, end, _, _, rate, root = shdr[low | high << 8][:7]
+            key, vel = gens.get(GEN_KEY_RANGE, (0, 127)), gens.get(GEN_VEL_RANGE, (0, 127))
+            out.append(Zone(name.split(b"\0")[0].decode("ascii", "replace"), smpl[start:end].copy(), rate, root,
+                            key[0], key[1], vel[0], vel[1]))
+        return tuple(out)
+
+    presets = []
+    for p in range(len(phdr) - 1):  # the last record is EOP
+        name, program, bank, bag = phdr[p][:4]
+        found = []
+        for b in range(bag, phdr[p + 1][3]):
+            for oper, amount in pgen[pbag[b][0]:pbag[b + 1][0]]:
+                if oper == GEN_INSTRUMENT:
+                    found += zones(amount)
+        presets.append(Preset(name.split(b"\0")[0].decode("ascii", "replace"), program, bank, tuple(found)))
+    return presets
+
+
 def move_to_drum_bank(data: bytes, source: str = "SoundFont") -> bytes:
     """The SoundFont ``data`` with every preset moved to bank 128 (General MIDI percussion)."""
     if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
