@@ -91,6 +91,15 @@ def main() -> None:
 
     per_library = Counter(r.library for r in recordings.read_manifest() if r.path not in FIXTURE_FILES)
     recording_clips = sum(min(recipe.recording_files, n) for n in per_library.values())  # costed as stage clips
+    if recipe.recorded_notes:  # and the recorded notes, per class (real_stage.recording_clips)
+        from instrec.errors import InstrecError
+        from instrec.real_stage import bank_notes
+
+        try:
+            per_class = Counter(label for _, _, label in bank_notes(recipe.recorded_notes))
+            recording_clips += sum(min(recipe.recording_files, n) for n in per_class.values())
+        except InstrecError as exc:
+            print(f"recorded notes not counted: {exc}")
     stage_clips = (recipe.real_clips + recipe.overlay_clips + recipe.rendered_clips + recipe.negative_clips
                    + recipe.negative_overlays + recording_clips)
     members = 4  # the base's networks, each trained further

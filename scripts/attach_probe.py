@@ -2,8 +2,9 @@
 cached in runs/default-model by `instrec train-default`), exported to DEST; then score it with score_model.py.
 Evaluation of candidates only (docs/experiments/2026-12-05-probe-with-notes.md).
 
-    python scripts/attach_probe.py DEST [--no-notes] [--mixed N] [--all-clips] [--pooling attention]
+    python scripts/attach_probe.py DEST [--no-notes]
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -12,26 +13,23 @@ import numpy as np
 
 from instrec.default_model import Recipe, recipe_stage
 from instrec.predict import SHIPPED
-from instrec.probe import attach, bank_notes, training_recordings
-from instrec.real_stage import build_clips
+from instrec.probe import attach, training_recordings
+from instrec.real_stage import bank_notes, build_clips
 
-ap = argparse.ArgumentParser()
-ap.add_argument("dest", type=Path)
-ap.add_argument("--no-notes", action="store_true")
-ap.add_argument("--mixed", type=int, default=0)
-ap.add_argument("--all-clips", action="store_true")
-ap.add_argument("--pooling", default="mean")
-args = ap.parse_args()
-recipe = Recipe()
-stage = recipe_stage(recipe)
-out = Path("runs/default-model")
-classes = json.loads((SHIPPED / "model.json").read_text())["classes"]
-clips = build_clips(out / "real", stage, classes, out / "data", None)
-negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
-labels = None
-if args.all_clips:
-    negatives, labels = clips["x"], (clips["y"], clips["mask"])
-notes = [] if args.no_notes else bank_notes("tonejs")
-attach(SHIPPED, args.dest, training_recordings(None, stage.hold_out), negatives, log=print, notes=notes,
-       mixed=args.mixed, clip_labels=labels,
-       pooling=args.pooling)
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--no-notes", action="store_true", help="candidate 2: the libraries' recordings alone")
+    parser.add_argument("--work", type=Path, default=Path("runs/default-model"), help="instrec train-default's --out")
+    args = parser.parse_args()
+    stage = recipe_stage(Recipe())
+    classes = json.loads((SHIPPED / "model.json").read_text())["classes"]
+    clips = build_clips(args.work / "real", stage, classes, args.work / "data", None)  # cached by train-default
+    negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
+    attach(SHIPPED, args.dest, training_recordings(None, stage.hold_out), negatives, log=print,
+           notes=[] if args.no_notes else bank_notes("tonejs"))
+
+
+if __name__ == "__main__":
+    main()

@@ -54,11 +54,12 @@ def fold_cache(out: Path, fold: str) -> dict:
 
 
 def notes_cache(out: Path, fold: str, bank: str, classes: list[str]) -> dict:
-    """Every recorded note of ``bank`` (``probe.bank_notes``) read by fold ``fold``'s model: window embeddings and
+    """Every recorded note of ``bank`` (``real_stage.bank_notes``) read by fold ``fold``'s model: window embeddings and
     their labels (cached)."""
     from instrec.io import load_npz
     from instrec.predict import load_model
-    from instrec.probe import bank_notes, recording_windows
+    from instrec.probe import recording_windows
+    from instrec.real_stage import bank_notes
 
     cache = out / fold / f"probe-notes-{bank}.npz"
     if cache.exists():

@@ -201,6 +201,10 @@ CASES = [
     (["train-real", "--dataset", "d", "--recordings", "missing-dir"], "no real recordings there"),
     (["train-default", "--hold-out-fold", "Z", "--out", "d"], "hold-out fold 'Z': use one of A, B, C"),
     (["train-default", "--base", "e5", "--out", "d"], "invalid choice"),
+    (["train-default", "--recorded-notes", "fluidr3", "--out", "d"],
+     "recorded notes 'fluidr3': not a sample set of the pool (use one of: tonejs, or '' for none)"),
+    (["train-default", "--recorded-notes", "tonejs", "--bank", "fluidr3", "--out", "d"], "add --bank tonejs"),
+    (["train-real", "--dataset", "d", "--recorded-notes", "bogus"], "recorded notes 'bogus': not a sample set"),
     # weights
     (["weights", "download"], "invalid choice"),
     (["weights", "fetch", "--base-url", "not-a-url"], "not an http(s):// or file:// URL"),

@@ -118,7 +118,7 @@ def test_the_stage_and_train_audio_start_from_a_probed_model(probed, tmp_path):
 
 
 def test_recorded_notes_teach_the_probe_a_class_no_library_has(tmp_path):
-    """attach(notes=...): notes given as waveforms (a sample set's, probe.bank_notes) are read as recordings of
+    """attach(notes=...): notes given as waveforms (a sample set's, real_stage.bank_notes) are read as recordings of
     their class; the card counts them apart from the libraries' recordings."""
     from instrec.predict import SHIPPED, load_model
     from instrec.probe import attach, training_recordings

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,10 +137,21 @@ def test_training_a_member_lowers_its_loss_on_the_clips():
     assert after < before
 
 
+def _fake_sample_set(cache: Path) -> None:
+    """A stand-in for the fetched tonejs bank: two recorded violin notes (program 40)."""
+    from instrec.datasets.synth.samplebank import Preset, Zone, write_sf2
+
+    (cache / "soundfonts").mkdir(parents=True)
+    zones = tuple(Zone(str(key), (_note(freq, 1.0) * 16000).astype(np.int16), SAMPLE_RATE, key, low, high)
+                  for freq, key, low, high in ((196, 55, 0, 56), (262, 60, 57, 127)))
+    write_sf2(cache / "soundfonts" / "tonejs-instruments-1.sf2", "tonejs", [Preset("violin", 40, 0, zones)])
+
+
 @pytest.mark.parametrize("probe", [False, True])
-def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe):
-    """train-default's default path on a toy scale: the shipped base networks, the real stage, export, score;
-    with ``probe``, the stage's model goes to stage-model/ and model/ is it with the probe fitted beside it."""
+def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, monkeypatch):
+    """train-default's default path on a toy scale: the shipped base networks, the real stage (with the recorded
+    notes of the tonejs bank), export, score; with ``probe``, the stage's model goes to stage-model/ and model/ is it
+    with the probe fitted beside it."""
     import dataclasses
     import shutil
 
@@ -147,6 +159,8 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe):
     from instrec.default_model import Recipe, base_model_path, recorded_recipe, train_default
     from instrec.predict import load_model
 
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
+    _fake_sample_set(tmp_path / "cache")
     other = tmp_path / "otherbank.sf2"
     shutil.copy(default_soundfont(), other)
     root = tmp_path / "rec"
@@ -159,14 +173,16 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe):
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
     assert card["command"] == "instrec train-default" and card["threshold"] == 0.35
     assert card["base"]["sha256"] == json.loads((base_model_path() / "model.json").read_text())["sha256"]
-    # 13 clips played, rendered and negative, and the 8 stand-in recordings as they are (Recipe.recording_files)
-    assert card["real_stage"]["clips"] == 21 and card["real_stage"]["clip_types"]["recording"] == 8
+    # 13 clips played, rendered and negative, the 8 stand-in recordings as they are (Recipe.recording_files) and the
+    # bank's 2 recorded notes (Recipe.recorded_notes)
+    assert card["real_stage"]["clips"] == 23 and card["real_stage"]["clip_types"]["recording"] == 8
+    assert card["real_stage"]["clip_types"]["note"] == 2
     assert card["input_level"] == "fixed"
     assert (card["model_args"]["architecture"] == "probed") == probe
     assert (tmp_path / "out" / "stage-model" / "model.json").exists() == probe
-    if probe:  # learned from the 8 stand-in recordings and the stage's 2 no-instrument clips
+    if probe:  # learned from the 8 stand-in recordings, the 2 notes and the stage's 2 no-instrument clips
         assert card["probe"]["recordings"] == 8 and card["probe"]["no_instrument_clips"] == 2
-        assert card["probe"]["classes"] == ["ukulele", "voice"]
+        assert card["probe"]["notes"] == 2 and card["probe"]["classes"] == ["ukulele", "violin", "voice"]
     model = load_model(tmp_path / "out" / "model")
     assert model.file_rule == "top-third" and model.threshold == 0.35  # the chosen rules travel with the model
     assert scores["test"]["files"] > 0 and scores["threshold"] == 0.35
@@ -223,3 +239,34 @@ def test_recording_clips_are_the_recordings_as_they_are_per_library_and_cached(t
     assert np.array_equal(again["x"], clips["x"]) and len(list((tmp_path / "w").glob("recordings-*.npz"))) == 1
     held = recording_clips(tmp_path / "w", Stage(recording_files=3, hold_out=("sfzinstruments.ganjo",)), classes, root)
     assert {m["library"] for m in held["meta"]} == {"francoiswnel.Ukulele"}
+
+
+def test_recording_clips_take_a_sample_sets_notes_per_class(tmp_path, monkeypatch):
+    """Stage.note_bank: up to recording_files recorded notes of each class of the bank join the recordings, each
+    from its start, labelled with its class alone; the libraries' clips are the same as without them."""
+    from instrec.datasets.synth import soundfonts
+    from instrec.datasets.synth.samplebank import Preset, Zone, write_sf2
+    from instrec.real_stage import Stage, recording_clips
+
+    monkeypatch.setitem(soundfonts.BANKS, "testset", soundfonts.Bank("testset", "testset-1.sf2", "npm: test-*", "",
+                                                                     (), "testset", "CC0", default=False, kind="npm"))
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "soundfonts").mkdir(parents=True)
+
+    def zone(freq: float, key: int) -> Zone:
+        return Zone(str(key), (_note(freq, 1.0) * 16000).astype(np.int16), SAMPLE_RATE, key, 0, 127)
+
+    write_sf2(tmp_path / "cache" / "soundfonts" / "testset-1.sf2", "testset",
+              [Preset("violin", 40, 0, tuple(zone(f, k) for f, k in ((196, 55), (220, 57), (247, 59), (262, 60)))),
+               Preset("flute", 73, 0, (zone(523, 72),))])
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele"])
+    classes = list(OPENMIC_CLASSES)
+    plain = recording_clips(tmp_path / "w", Stage(recording_files=3), classes, root)
+    clips = recording_clips(tmp_path / "w", Stage(recording_files=3, note_bank="testset"), classes, root)
+    notes = [m for m in clips["meta"] if m["type"] == "note"]
+    assert sorted(m["class"] for m in notes) == ["flute", "violin", "violin", "violin"]
+    assert np.array_equal(clips["x"][:len(plain["x"])], plain["x"])  # the libraries' clips unchanged
+    for meta, y in zip(clips["meta"][len(plain["x"]):], clips["y"][len(plain["x"]):]):
+        assert y.sum() == 1 and y[classes.index(meta["class"])] == 1
+    assert len(list((tmp_path / "w").glob("recordings-*.npz"))) == 2  # cached apart

@@ -97,10 +97,10 @@ def test_a_written_soundfont_reads_back_note_for_note(tmp_path):
 
 
 def test_the_probe_reads_a_sample_sets_notes_as_recordings_of_their_class(tmp_path, monkeypatch):
-    """probe.bank_notes: each recorded note of a sample-set bank, labelled with the class of its preset's General
+    """real_stage.bank_notes: each recorded note of a sample-set bank, labelled with the class of its preset's General
     MIDI program; presets of no class (program 100) and percussion presets are left out; a bank not fetched is
     one line naming the command that fetches it."""
-    from instrec.probe import bank_notes
+    from instrec.real_stage import bank_notes
 
     monkeypatch.setitem(soundfonts.BANKS, "testset",
                         soundfonts.Bank("testset", "testset-1.sf2", "npm: test-*", "", (), "testset", "CC0",

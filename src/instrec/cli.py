@@ -533,10 +533,13 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recording-files", type=SEED, default=r.recording_files,
                    help="the real stage also hears up to this many recordings of each library as they are "
                         f"(default {r.recording_files})")
+    p.add_argument("--recorded-notes", default=r.recorded_notes, metavar="BANK",
+                   help="and as many recorded notes of each instrument of this sample set of the pool "
+                        f"(default {r.recorded_notes}; '' for none)")
     p.add_argument("--probe", action="store_true",
                    help="after the real stage, average the network's head with a linear probe fitted on the real "
-                        "recordings (instrec.probe; better on real libraries, worse on instruments without real "
-                        "recordings, so not the default)")
+                        "recordings and the tonejs notes (instrec.probe; better on single real instruments, worse on "
+                        "mixtures, so not the default)")
     p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
     p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "
                                                        "stage, to measure on it")
@@ -560,7 +563,7 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  hold_out_bank=args.hold_out_bank, device=args.device,
                                  banks=tuple(args.banks or Recipe().banks), base=args.base,
                                  real_stage=not args.no_real_stage, probe=args.probe,
-                                 recording_files=args.recording_files,
+                                 recording_files=args.recording_files, recorded_notes=args.recorded_notes,
                                  hold_out_fold=args.hold_out_fold,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
@@ -588,6 +591,9 @@ def _add_train_real(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negative-clips", type=SEED, default=st.negative_clips, help=f"default {st.negative_clips}")
     p.add_argument("--recording-files", type=SEED, default=st.recording_files,
                    help=f"per library, up to this many recordings as clips as they are (default {st.recording_files})")
+    p.add_argument("--recorded-notes", default=st.note_bank, metavar="BANK",
+                   help="and as many recorded notes of each instrument of this sample set (e.g. tonejs; fetched with "
+                        "`instrec soundfonts fetch`)")
     p.add_argument("--epochs", type=COUNT, default=st.epochs, help=f"default {st.epochs}")
     p.add_argument("--lr", type=float, default=st.lr, help=f"default {st.lr}")
     p.add_argument("--seed", type=SEED, default=st.seed)
@@ -602,9 +608,14 @@ def run_train_real(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise InstrecError(f"--threshold {args.threshold}: must lie between 0 and 1")
     stage = Stage(real_clips=args.real_clips, overlay_clips=args.overlay_clips, rendered_clips=args.rendered_clips,
-                  negative_clips=args.negative_clips, recording_files=args.recording_files, epochs=args.epochs,
+                  negative_clips=args.negative_clips, recording_files=args.recording_files,
+                  note_bank=args.recorded_notes, epochs=args.epochs,
                   lr=args.lr, seed=args.seed,
                   hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else ())
+    if stage.note_bank:
+        from instrec.real_stage import bank_notes
+
+        bank_notes(stage.note_bank)  # a sample set, fetched: checked before any work
     model = run_stage(args.base, args.out, stage, args.dataset, args.recordings, args.threshold)
     print(f"{model}: exported; use it with --model {model}")
     return 0

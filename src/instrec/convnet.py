@@ -159,43 +159,34 @@ class _AdaptedHead(nn.Module):
 
 class Probed(_OnEncoder):
     """A trained model (an :class:`Ensemble` or a CNN) beside a linear probe on its embeddings (``instrec.probe``):
-    per class, ``(1 - blend) * its head + blend * sigmoid(probe logit)``. With ``pooling="mean"`` the logit is the
-    probe's on the mean embedding of the examples the head pools (a window, or one example alone); with
-    ``"attention"``, the mean of its per-example logits weighted by the head's own attention for the class.
-    ``blend`` is 0 for a class the probe did not learn. The probe is fitted on real recordings after the network is
-    trained, never trained with it."""
+    per class, ``(1 - blend) * its head + blend * sigmoid(probe(mean embedding))``, where the mean is over the
+    examples the head pools (a window, or one example alone); ``blend`` is 0 for a class the probe did not learn.
+    The probe is fitted on real recordings after the network is trained, never trained with it."""
 
-    def __init__(self, encoder: dict, embedding: int, num_classes: int, pooling: str = "mean") -> None:
+    def __init__(self, encoder: dict, embedding: int, num_classes: int) -> None:
         super().__init__()
-        if pooling not in ("mean", "attention"):
-            raise ValueError(f"pooling must be 'mean' or 'attention', not {pooling!r}")
         self.encoder = build_classifier(encoder)
         self.probe = nn.Linear(embedding, num_classes)
         self.register_buffer("blend", torch.zeros(num_classes))
-        self.pooling = pooling
         self.args = {"architecture": "probed", "encoder": self.encoder.args, "embedding": embedding,
-                     "num_classes": num_classes, **({"pooling": pooling} if pooling != "mean" else {})}
+                     "num_classes": num_classes}
 
     trained_by = "the probe is fitted on embeddings (instrec.probe), not trained with the network"
 
     @property
     def head(self) -> nn.Module:
-        return _ProbedHead(self.encoder.head, self.probe, self.blend, self.pooling)
+        return _ProbedHead(self.encoder.head, self.probe, self.blend)
 
 
 class _ProbedHead(nn.Module):
-    def __init__(self, base: nn.Module, probe: nn.Linear, blend: torch.Tensor, pooling: str = "mean") -> None:
+    def __init__(self, base: nn.Module, probe: nn.Linear, blend: torch.Tensor) -> None:
         super().__init__()
         self.base, self.probe, self.blend = [base], [probe], blend  # (lists: the Probed model owns them)
-        self.pooling = pooling
 
     def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
-        w, out = self.blend, self.base[0](embeddings)
-        if self.pooling == "attention":  # the attention sums to 1 over the examples: the bias comes through whole
-            logit = (out["attention"] * self.probe[0](embeddings)).sum(dim=1)
-        else:
-            logit = self.probe[0](embeddings.mean(dim=1))
-        return {"probs": (1 - w) * out["probs"] + w * torch.sigmoid(logit)}
+        w = self.blend
+        probe = torch.sigmoid(self.probe[0](embeddings.mean(dim=1)))
+        return {"probs": (1 - w) * self.base[0](embeddings)["probs"] + w * probe}
 
 
 def build_classifier(args: dict) -> nn.Module:
@@ -209,6 +200,6 @@ def build_classifier(args: dict) -> nn.Module:
     if architecture == "adapted":
         return Adapted(args["encoder"], args["new_head"], args["outputs"])
     if architecture == "probed":
-        return Probed(args["encoder"], args["embedding"], args["num_classes"], args.get("pooling", "mean"))
+        return Probed(args["encoder"], args["embedding"], args["num_classes"])
     return AttentionClassifier(**args)
 

@@ -64,13 +64,16 @@ class Recipe:
     # per library, up to this many recordings as clips as they are (real_stage.Stage; chosen on the source folds:
     # docs/experiments/2026-12-05-recordings-as-clips.md)
     recording_files: int = 60
+    # and as many recorded notes of each instrument of this bank of the pool ("" none; chosen on the source folds and
+    # held-out csound: docs/experiments/2026-12-05-probe-with-notes.md)
+    recorded_notes: str = "tonejs"
     stage_epochs: int = 3
     stage_lr: float = 1e-4
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
     threshold: float = 0.40
     file_rule: str = "mean"
-    probe: bool = False  # a linear probe on the real recordings beside the head (probe.py; measured, not taken:
-    # docs/experiments/2026-12-05-real-probe.md)
+    probe: bool = False  # a linear probe on the real recordings and notes beside the head (probe.py; measured, not
+    # taken: docs/experiments/2026-12-05-probe-with-notes.md)
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -87,10 +90,17 @@ def recipe_stage(recipe: Recipe):
 
     if recipe.hold_out_fold and recipe.hold_out_fold not in FOLDS:
         raise InstrecError(f"hold-out fold {recipe.hold_out_fold!r}: use one of {', '.join(FOLDS)}")
+    from instrec.datasets.synth.soundfonts import BANKS
+
+    if recipe.recorded_notes and all(b in BANKS for b in recipe.banks):  # (an unknown bank: the pool's own error)
+        if recipe.recorded_notes not in recipe.banks or BANKS[recipe.recorded_notes].kind != "npm":
+            sets = [b for b in recipe.banks if BANKS[b].kind == "npm"]
+            raise InstrecError(f"recorded notes {recipe.recorded_notes!r}: not a sample set of the pool (use one of: "
+                               f"{', '.join(sets) or 'none; add --bank tonejs'}, or '' for none)")
     return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,
                  rendered_clips=recipe.rendered_clips, negative_clips=recipe.negative_clips,
                  negative_overlays=recipe.negative_overlays, recording_files=recipe.recording_files,
-                 epochs=recipe.stage_epochs, lr=recipe.stage_lr,
+                 note_bank=recipe.recorded_notes, epochs=recipe.stage_epochs, lr=recipe.stage_lr,
                  seed=recipe.seed, hold_out=FOLDS[recipe.hold_out_fold] if recipe.hold_out_fold else (),
                  device=recipe.device)
 
@@ -154,8 +164,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             run_stage(base, out / "real", stage, data, root, recipe.threshold, out=staged,
                       about={**about, "file_rule": recipe.file_rule})
         if recipe.probe:
-            from instrec.probe import attach, bank_notes, training_recordings
-            from instrec.real_stage import build_clips
+            from instrec.probe import attach, training_recordings
+            from instrec.real_stage import bank_notes, build_clips
 
             classes = json.loads((staged / "model.json").read_text())["classes"]
             clips = build_clips(out / "real", stage, classes, data, root)  # the stage's, cached

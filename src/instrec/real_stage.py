@@ -84,6 +84,7 @@ class Stage:
     train: str = "all"  # all: every layer; head: the attention head only (the encoder and its batch norm frozen)
     shift: bool = False  # crops start at any 10 ms frame, not only at a 0.96 s example's first (training.crop_batch)
     recording_files: int = 0  # per library, up to this many of its recordings as clips as they are (recording_clips)
+    note_bank: str = ""  # and up to as many recorded notes of each instrument of this sample-set bank (tonejs)
 
 
 def clip_logmel(audio: np.ndarray) -> np.ndarray:
@@ -141,7 +142,7 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
 
     recipe = {k: v for k, v in asdict(stage).items() if k not in ("epochs", "lr", "batch_size", "crop_examples",
                                                                    "members", "device", "train", "shift",
-                                                                   "recording_files")}
+                                                                   "recording_files", "note_bank")}
     recipe["dataset"] = str(dataset)
     tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     path = out / f"clips-{tag}.npz"
@@ -214,15 +215,16 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
     """The training libraries' recordings themselves as clips (cached at ``out/recordings-<hash>.npz``): up to
     ``stage.recording_files`` files of each library (drawn at random; the test fixtures never), each its first 10 s
     from a random point of a longer file, through the recording chain as the overlays; labels: its class alone,
-    every class marked. None when ``recording_files`` is 0."""
-    from instrec.audio import load_audio
+    every class marked. With ``stage.note_bank``, as many of the bank's recorded notes of each class
+    (:func:`bank_notes`), each from its start. None when ``recording_files`` is 0."""
+    from instrec.audio import load_audio, resample
     from instrec.datasets.synth.recording import apply_chain, draw_chain
     from instrec.io import load_npz
 
     if not stage.recording_files:
         return None
     key = {"recording_files": stage.recording_files, "seed": stage.seed, "hold_out": list(stage.hold_out),
-           "root": str(recordings_root)}
+           "root": str(recordings_root), **({"note_bank": stage.note_bank} if stage.note_bank else {})}
     tag = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     path = out / f"recordings-{tag}.npz"
     if path.exists():
@@ -243,6 +245,18 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
             xs.append(clip_logmel(apply_chain(audio[start:start + samples], P.SAMPLE_RATE, params)).astype(np.float16))
             ys.append(np.array([c == r.label for c in classes], np.float32))
             meta.append({"type": "recording", "library": library, "path": r.path, "start": start, "chain": params})
+    by_instrument: dict[str, list] = {}
+    for i, (note, rate, label) in enumerate(bank_notes(stage.note_bank) if stage.note_bank else []):
+        by_instrument.setdefault(label, []).append((i, note, rate))
+    for label in sorted(by_instrument):
+        notes = by_instrument[label]
+        for j in sorted(rng.permutation(len(notes))[:stage.recording_files]):
+            i, note, rate = notes[j]
+            audio = resample(note, rate)[:samples]
+            params = draw_chain(rng, room_probability=0.3, noise_probability=0.2, codec_probability=0.1)
+            xs.append(clip_logmel(apply_chain(audio, P.SAMPLE_RATE, params)).astype(np.float16))
+            ys.append(np.array([c == label for c in classes], np.float32))
+            meta.append({"type": "note", "bank": stage.note_bank, "note": i, "class": label, "chain": params})
     if not xs:
         return None
     data = {"x": np.stack(xs), "y": np.stack(ys), "mask": np.ones((len(xs), len(classes)), bool)}
@@ -251,6 +265,29 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
         np.savez(f, **data)
     atomic_write_json(out / f"recordings-{tag}.json", meta)
     return {**data, "meta": meta}
+
+
+def bank_notes(bank: str = "tonejs") -> list[tuple[np.ndarray, int, str]]:
+    """Every recorded note of a sample-set bank (``soundfonts`` kind ``npm``: real single notes, as the recipe
+    plays them) as (mono float32 samples, rate, class): each preset's class is that of its General MIDI program
+    (``classes.GM_PROGRAMS``); a preset of no class is left out."""
+    from instrec.datasets.classes import GM_PROGRAMS
+    from instrec.datasets.synth.samplebank import read_sf2
+    from instrec.datasets.synth.soundfonts import locate
+    from instrec.errors import InstrecError
+
+    from instrec.datasets.synth.soundfonts import BANKS
+
+    if bank not in BANKS or BANKS[bank].kind != "npm":
+        sets = ", ".join(name for name, b in BANKS.items() if b.kind == "npm")
+        raise InstrecError(f"recorded notes {bank!r}: not a sample set (use one of: {sets})")
+    path = locate(bank)
+    if path is None:
+        raise InstrecError(f"bank {bank!r} is not fetched; run: instrec soundfonts fetch {bank}")
+    of_program = {program: name for name, programs in GM_PROGRAMS.items() for program in programs}
+    return [(zone.samples.astype(np.float32) / 32768.0, zone.sample_rate, of_program[preset.program])
+            for preset in read_sf2(path) if preset.bank == 0 and preset.program in of_program
+            for zone in preset.zones]
 
 
 def _normalise(x: np.ndarray, stats: dict) -> np.ndarray:
