@@ -609,8 +609,7 @@ def run_train_real(args: argparse.Namespace) -> int:
         raise InstrecError(f"--threshold {args.threshold}: must lie between 0 and 1")
     stage = Stage(real_clips=args.real_clips, overlay_clips=args.overlay_clips, rendered_clips=args.rendered_clips,
                   negative_clips=args.negative_clips, recording_files=args.recording_files,
-                  note_bank=args.recorded_notes, epochs=args.epochs,
-                  lr=args.lr, seed=args.seed,
+                  note_bank=args.recorded_notes, epochs=args.epochs, lr=args.lr, seed=args.seed,
                   hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else ())
     if stage.note_bank:
         from instrec.real_stage import bank_notes

@@ -170,7 +170,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             classes = json.loads((staged / "model.json").read_text())["classes"]
             clips = build_clips(out / "real", stage, classes, data, root)  # the stage's, cached
             negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
-            notes = bank_notes("tonejs") if "tonejs" in recipe.banks else []  # real notes of what no library plays
+            notes = bank_notes(recipe.recorded_notes) if recipe.recorded_notes else []  # of what no library plays
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
                    log=lambda m: print(m, file=sys.stderr), notes=notes)
     # scored as a user of the export is: through predict, with its input-level and file-level rules

@@ -235,16 +235,21 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
         by_library.setdefault(r.library, []).append((r, file))
     xs, ys, meta = [], [], []
     samples = CLIP_EXAMPLES * P.EXAMPLE_FRAMES * P.STFT_HOP_SAMPLES  # 10 s
+
+    def add(audio: np.ndarray, label: str, about: dict) -> None:  # through the chain, labelled with its class alone
+        params = draw_chain(rng, room_probability=0.3, noise_probability=0.2, codec_probability=0.1)
+        xs.append(clip_logmel(apply_chain(audio, P.SAMPLE_RATE, params)).astype(np.float16))
+        ys.append(np.array([c == label for c in classes], np.float32))
+        meta.append({**about, "chain": params})
+
     for library in sorted(by_library):
         files = by_library[library]
         for i in sorted(rng.permutation(len(files))[:stage.recording_files]):
             r, file = files[i]
             audio = load_audio(file)
             start = int(rng.integers(0, audio.size - samples + 1)) if audio.size > samples else 0
-            params = draw_chain(rng, room_probability=0.3, noise_probability=0.2, codec_probability=0.1)
-            xs.append(clip_logmel(apply_chain(audio[start:start + samples], P.SAMPLE_RATE, params)).astype(np.float16))
-            ys.append(np.array([c == r.label for c in classes], np.float32))
-            meta.append({"type": "recording", "library": library, "path": r.path, "start": start, "chain": params})
+            add(audio[start:start + samples], r.label, {"type": "recording", "library": library, "path": r.path,
+                                                        "start": start})
     by_instrument: dict[str, list] = {}
     for i, (note, rate, label) in enumerate(bank_notes(stage.note_bank) if stage.note_bank else []):
         by_instrument.setdefault(label, []).append((i, note, rate))
@@ -252,11 +257,8 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
         notes = by_instrument[label]
         for j in sorted(rng.permutation(len(notes))[:stage.recording_files]):
             i, note, rate = notes[j]
-            audio = resample(note, rate)[:samples]
-            params = draw_chain(rng, room_probability=0.3, noise_probability=0.2, codec_probability=0.1)
-            xs.append(clip_logmel(apply_chain(audio, P.SAMPLE_RATE, params)).astype(np.float16))
-            ys.append(np.array([c == label for c in classes], np.float32))
-            meta.append({"type": "note", "bank": stage.note_bank, "note": i, "class": label, "chain": params})
+            add(resample(note, rate)[:samples], label, {"type": "note", "bank": stage.note_bank, "note": i,
+                                                        "class": label})
     if not xs:
         return None
     data = {"x": np.stack(xs), "y": np.stack(ys), "mask": np.ones((len(xs), len(classes)), bool)}
@@ -273,10 +275,7 @@ def bank_notes(bank: str = "tonejs") -> list[tuple[np.ndarray, int, str]]:
     (``classes.GM_PROGRAMS``); a preset of no class is left out."""
     from instrec.datasets.classes import GM_PROGRAMS
     from instrec.datasets.synth.samplebank import read_sf2
-    from instrec.datasets.synth.soundfonts import locate
-    from instrec.errors import InstrecError
-
-    from instrec.datasets.synth.soundfonts import BANKS
+    from instrec.datasets.synth.soundfonts import BANKS, locate
 
     if bank not in BANKS or BANKS[bank].kind != "npm":
         sets = ", ".join(name for name, b in BANKS.items() if b.kind == "npm")
