@@ -2,7 +2,8 @@
 end, network, file decision and timeline): real-time factor, and its ratio to the network alone over the
 same examples, measured in one run (target: >= 100x real time on 2 cores); and the cost of the shipped input-level
 rule ("fixed": the log-mel kept until the file's peak is known, then re-levelled) against reading the file as it is;
-and against the baseline, the same model with channels-first convolution weights (the layout before 6f9cbec).
+and against the baseline, the same model with channels-first convolution weights (the layout before 6f9cbec); and
+the cost of the shipped model's probe and gate (``convnet.Probed``) against its networks and head alone.
 """
 
 import sys
@@ -41,6 +42,11 @@ def main() -> None:
         with channels_first_weights():
             channels_first = load_model()
         baseline = best_time(lambda: channels_first.predict(path), repeats=3)
+        from instrec.predict import SHIPPED
+        from instrec.probe import networks_only
+
+        networks = load_model(networks_only(SHIPPED, Path(tmp) / "networks"))
+        unprobed = best_time(lambda: networks.predict(path), repeats=3)
         steps = np.concatenate([model._features(torch.rand(64, 96, 64) * 8 - 4) for _ in range(3)])[
             : int(SECONDS / 0.96) * model.representation_steps]
         silent = np.zeros(len(steps) // model.representation_steps, bool)
@@ -58,6 +64,8 @@ def main() -> None:
     print(f"channels-first weights (baseline): {baseline:.2f} s, {SECONDS / baseline:.0f}x real time; predict / "
           f"baseline time: {end_to_end / baseline:.2f} ({baseline / end_to_end:.2f}x faster)")
     print(f"input level {model.input_level} / none: {end_to_end / unlevelled:.2f} ({unlevelled:.2f} s as it is)")
+    print(f"with the probe and gate / the networks and head alone: {end_to_end / unprobed:.2f} ({unprobed:.2f} s "
+          "without them)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Measures, in one process: rendering OpenMIC-style clips (``synth_openmic``, TimGM6mb, two workers), building the
 real stage's clips (``real_stage.build_clips``: real parts from the ``instrec recordings`` cache, or generated
 notes where it is empty, overlays, rendered clips, negatives), and training one network (the shipped base's first
-member) for one epoch on stage clips. From these it projects the recipe's parts at ``default_model.Recipe()``'s
+member) for one epoch on stage clips, and embedding stage clips with the shipped model (the probe's and the gate's
+reading: every training recording and note, about one window each, and the stage's clips). From these it projects the recipe's parts at ``default_model.Recipe()``'s
 sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
 members of 30 epochs on their training split). Prints both totals and their ratio. Feature extraction, export and
 scoring (a few minutes in both) are left out of both.
@@ -32,9 +33,9 @@ def render_rate(clips: int, out: Path) -> float:
     return (time.perf_counter() - start) / clips
 
 
-def stage_rate(clips: int, dataset: Path, work: Path) -> tuple[float, float, float, int]:
-    """Seconds to decode the recordings, seconds per stage clip built, seconds per clip of one training epoch, and
-    the clips built."""
+def stage_rate(clips: int, dataset: Path, work: Path) -> tuple[float, float, float, int, float]:
+    """Seconds to decode the recordings, seconds per stage clip built, seconds per clip of one training epoch, the
+    clips built, and seconds per clip embedded by the shipped model."""
     from instrec.bundle import load_exported
     from instrec.datasets import recordings
     from instrec.datasets.classes import OPENMIC_CLASSES
@@ -65,7 +66,14 @@ def stage_rate(clips: int, dataset: Path, work: Path) -> tuple[float, float, flo
     stamps = []
     train_member(classifier.members[0], x, torch.from_numpy(data["y"]), torch.from_numpy(data["mask"]), stage, 0,
                  log=lambda _: stamps.append(time.perf_counter()))
-    return decode, build, (stamps[-1] - stamps[0]) / 2 / len(x), len(x)  # epochs 2 and 3: warm-up left out
+    from instrec.predict import load_model
+    from instrec.probe import clip_embeddings
+
+    shipped = load_model(None)
+    start = time.perf_counter()
+    clip_embeddings(shipped, data["x"])
+    embed = (time.perf_counter() - start) / len(data["x"])
+    return decode, build, (stamps[-1] - stamps[0]) / 2 / len(x), len(x), embed  # epochs 2, 3: warm-up left out
 
 
 def main() -> None:
@@ -77,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         render = render_rate(args.clips, Path(tmp) / "data")
-        decode, build, train, built = stage_rate(args.clips, Path(tmp) / "data", Path(tmp) / "stage")
+        decode, build, train, built, embed = stage_rate(args.clips, Path(tmp) / "data", Path(tmp) / "stage")
     recipe = Recipe()
     defaults = inspect.signature(synth_openmic).parameters
 
@@ -91,6 +99,7 @@ def main() -> None:
 
     per_library = Counter(r.library for r in recordings.read_manifest() if r.path not in FIXTURE_FILES)
     recording_clips = sum(min(recipe.recording_files, n) for n in per_library.values())  # costed as stage clips
+    notes = 0
     if recipe.recorded_notes:  # and the recorded notes, per class (real_stage.recording_clips)
         from instrec.errors import InstrecError
         from instrec.real_stage import bank_notes
@@ -98,18 +107,22 @@ def main() -> None:
         try:
             per_class = Counter(label for _, _, label in bank_notes(recipe.recorded_notes))
             recording_clips += sum(min(recipe.recording_files, n) for n in per_class.values())
+            notes = sum(per_class.values())
         except InstrecError as exc:
             print(f"recorded notes not counted: {exc}")
-    stage_clips = (recipe.real_clips + recipe.overlay_clips + recipe.rendered_clips + recipe.negative_clips
-                   + recipe.negative_overlays + recording_clips)
+    base_clips = (recipe.real_clips + recipe.overlay_clips + recipe.rendered_clips + recipe.negative_clips
+                  + recipe.negative_overlays)
+    stage_clips = base_clips + recording_clips
     members = 4  # the base's networks, each trained further
     new = {"render": recipe.size * render, "decode recordings": decode, "stage clips": stage_clips * build,
            "stage training": members * recipe.stage_epochs * stage_clips * train}
+    if recipe.probe:  # every training recording and note read (about a window each), the gate's stage clips
+        new["probe"] = (sum(per_library.values()) + notes + (base_clips if recipe.probe == "gated" else 0)) * embed
     e4 = dataclasses.replace(recipe, size=20000, base="scratch", real_stage=False)
     old = {"render": e4.size * render, "training": len(e4.members) * e4.epochs * train_split(e4.size) * train}
     print(f"measured: render {render * 1000:.1f} ms/clip, decoding the recordings {decode:.1f} s, stage clips "
           f"{build * 1000:.1f} ms/clip ({built} built), "
-          f"training {train * 1000:.2f} ms per clip and epoch; torch threads {torch.get_num_threads()}")
+          f"training {train * 1000:.2f} ms per clip and epoch, embedding {embed * 1000:.1f} ms/clip; torch threads {torch.get_num_threads()}")
     for name, parts in (("train-default (base e4 + real stage)", new), ("baseline: E4's recipe from scratch", old)):
         print(f"{name}: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items())
               + f"; total {sum(parts.values()) / 60:.1f} min")

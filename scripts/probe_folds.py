@@ -10,7 +10,7 @@ file rule over the windows of ``(1 - w) * model + w * probe``. Scored like ``rea
 model's threshold over the classes present, AP, top-1), beside the model alone, on the same files.
 
     python scripts/probe_folds.py --out runs/folds4 --fold A --fold B --fold C [--json runs/probe-folds.json]
-        [--notes tonejs]  # also candidate 3: the probe learns the bank's recorded notes too
+        [--notes tonejs]  # also candidates 3 and 9: the probe learns the bank's recorded notes too; 9 gated
 """
 
 from __future__ import annotations
@@ -85,6 +85,10 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool):
 
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None) -> dict:
+    """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
+    probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
+    alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
+    outside the fold and the notes)."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -114,7 +118,17 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     test = in_fold[window_file]
     p_probe = apply(cache["emb"][test])
     p_model = cache["probs"][test]
-    blend = np.where(np.isnan(p_probe), p_model, (1 - weight) * p_model + weight * np.nan_to_num(p_probe))
+    share = np.full((int(test.sum()), 1), weight)
+    if "gate" in sources:
+        from instrec.probe import one_instrument
+
+        own = ~in_fold[window_file] & ~fixture[window_file]
+        gx = [cache["clip_emb"], cache["emb"][own]] + ([notes["emb"]] if notes is not None else [])
+        gy = [one_instrument(cache["clip_y"], cache["clip_mask"]), np.ones(int(own.sum()), bool)] + \
+            ([np.ones(len(notes["emb"]), bool)] if notes is not None else [])
+        gate = probe(np.concatenate(gx), np.concatenate(gy).astype(np.float32)[:, None], None, 1.0, True)
+        share = weight * gate(cache["emb"][test])
+    blend = np.where(np.isnan(p_probe), p_model, (1 - share) * p_model + share * np.nan_to_num(p_probe))
     file_ids = window_file[test]
     probs = np.stack([file_probability(blend[file_ids == i], cache["lengths"][test][file_ids == i],
                                        cache["rule"], cache["phases"][test][file_ids == i])
@@ -148,6 +162,8 @@ def main() -> None:
     if args.notes:
         variants[f"candidate 3: probe on recordings, {args.notes} notes and negatives"] = \
             (0.5, "files+notes+negatives", 1.0, True)
+        variants["candidate 9: candidate 3 where a gate hears one real instrument alone"] = \
+            (0.5, "files+notes+negatives+gate", 1.0, True)
     results = {name: {} for name in variants}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)

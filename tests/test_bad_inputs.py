@@ -205,6 +205,9 @@ CASES = [
      "recorded notes 'fluidr3': not a sample set of the pool (use one of: tonejs, or '' for none)"),
     (["train-default", "--recorded-notes", "tonejs", "--bank", "fluidr3", "--out", "d"], "add --bank tonejs"),
     (["train-real", "--dataset", "d", "--recorded-notes", "bogus"], "recorded notes 'bogus': not a sample set"),
+    (["train-default", "--probe", "sometimes", "--out", "d"], "invalid choice"),
+    (["train-default", "--no-real-stage", "--probe", "gated", "--out", "d"],
+     "the probe is fitted after the real stage: drop --no-real-stage, or use --probe none"),
     # weights
     (["weights", "download"], "invalid choice"),
     (["weights", "fetch", "--base-url", "not-a-url"], "not an http(s):// or file:// URL"),

@@ -1,4 +1,5 @@
-"""instrec.probe: a linear probe on real recordings beside the network's head (train-default --probe)."""
+"""instrec.probe: a linear probe on real recordings beside the network's head, and the gate that lets it speak
+where one instrument plays alone (train-default --probe)."""
 
 import json
 
@@ -30,10 +31,32 @@ def test_fit_folds_the_standardisation_into_the_weights_and_skips_a_class_it_can
 
 
 @pytest.fixture(scope="module")
-def probed(tmp_path_factory):
-    """The shipped model with a probe fitted on stand-in recordings of two libraries and two no-instrument clips."""
-    from instrec.datasets.synth import negatives
+def stage_model(tmp_path_factory):
+    """The shipped model's networks and head alone (its probe and gate taken off)."""
     from instrec.predict import SHIPPED
+    from instrec.probe import networks_only
+
+    return networks_only(SHIPPED, tmp_path_factory.mktemp("stage") / "model")
+
+
+def test_networks_only_takes_the_probe_off_and_keeps_the_rest(stage_model):
+    from instrec.convnet import Probed
+    from instrec.predict import SHIPPED, load_model
+
+    shipped, stage = load_model(SHIPPED), load_model(stage_model)
+    assert isinstance(shipped.classifier, Probed) and not isinstance(stage.classifier, Probed)
+    card = json.loads((stage_model / "model.json").read_text())
+    assert "probe" not in card and card["real_stage"] == shipped.bundle["real_stage"]
+    assert (stage.file_rule, stage.threshold, stage.input_level) == (shipped.file_rule, shipped.threshold,
+                                                                     shipped.input_level)
+    for a, b in zip(stage.classifier.parameters(), shipped.classifier.encoder.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory, stage_model):
+    """The stage model with a probe fitted on stand-in recordings of two libraries and two no-instrument clips."""
+    from instrec.datasets.synth import negatives
     from instrec.probe import attach, training_recordings
     from instrec.real_stage import clip_logmel
 
@@ -41,21 +64,21 @@ def probed(tmp_path_factory):
     _fake_recordings(root, ["francoiswnel.Ukulele", "wcgbg.solfege-samples"])
     items = training_recordings(root, ())
     noise = np.stack([clip_logmel(negatives.tone(f, 10.0) * 0.5) for f in (440.0, 1000.0)])
-    out = attach(SHIPPED, tmp_path_factory.mktemp("model") / "probed", items, noise)
+    out = attach(stage_model, tmp_path_factory.mktemp("model") / "probed", items, noise)
     return out, items
 
 
-def test_the_probed_model_blends_only_the_classes_the_probe_learned(probed):
-    from instrec.predict import SHIPPED, load_model
+def test_the_probed_model_blends_only_the_classes_the_probe_learned(probed, stage_model):
+    from instrec.predict import load_model
     from instrec.probe import BLEND, recording_windows
 
     out, items = probed
     card = json.loads((out / "model.json").read_text())
-    assert card["model_args"]["architecture"] == "probed"
+    assert card["model_args"]["architecture"] == "probed" and "gate" not in card["model_args"]
     assert card["probe"]["classes"] == ["ukulele", "voice"] and card["probe"]["recordings"] == len(items) == 8
-    assert card["probe"]["no_instrument_clips"] == 2
-    assert card["real_stage"] == json.loads((SHIPPED / "model.json").read_text())["real_stage"]  # its record kept
-    model, stage = load_model(out), load_model(SHIPPED)
+    assert card["probe"]["no_instrument_clips"] == 2 and card["probe"]["gate"] is None
+    assert card["real_stage"] == json.loads((stage_model / "model.json").read_text())["real_stage"]  # kept
+    model, stage = load_model(out), load_model(stage_model)
     assert (model.file_rule, model.threshold, model.input_level) == (stage.file_rule, stage.threshold,
                                                                      stage.input_level)
     music = _note(330, 4.0)
@@ -117,10 +140,10 @@ def test_the_stage_and_train_audio_start_from_a_probed_model(probed, tmp_path):
                                atol=1e-6)
 
 
-def test_recorded_notes_teach_the_probe_a_class_no_library_has(tmp_path):
+def test_recorded_notes_teach_the_probe_a_class_no_library_has(tmp_path, stage_model):
     """attach(notes=...): notes given as waveforms (a sample set's, real_stage.bank_notes) are read as recordings of
     their class; the card counts them apart from the libraries' recordings."""
-    from instrec.predict import SHIPPED, load_model
+    from instrec.predict import load_model
     from instrec.probe import attach, training_recordings
     from instrec.real_stage import clip_logmel
     from instrec.datasets.synth import negatives
@@ -130,12 +153,105 @@ def test_recorded_notes_teach_the_probe_a_class_no_library_has(tmp_path):
     items = training_recordings(root, ())
     noise = np.stack([clip_logmel(negatives.tone(440.0, 10.0) * 0.5)])
     notes = [(_note(f, 1.5), SAMPLE_RATE, "flute") for f in (523.0, 587.0, 659.0, 784.0)]
-    out = attach(SHIPPED, tmp_path / "probed", items, noise, notes=notes)
+    out = attach(stage_model, tmp_path / "probed", items, noise, notes=notes)
     card = json.loads((out / "model.json").read_text())
     assert card["probe"]["notes"] == 4 and card["probe"]["recordings"] == len(items) == 4
     assert card["probe"]["classes"] == ["flute", "ukulele"]
-    model, stage = load_model(out), load_model(SHIPPED)
+    model, stage = load_model(out), load_model(stage_model)
     flute = model.classes.index("flute")
     tone = _note(698.0, 1.5)
     assert model.predict(tone, sample_rate=SAMPLE_RATE).probs[flute] != pytest.approx(
         stage.predict(tone, sample_rate=SAMPLE_RATE).probs[flute], abs=1e-3)
+
+
+def test_one_instrument_is_one_present_with_every_class_labelled():
+    from instrec.probe import one_instrument
+
+    y = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0], [1, 0, 1], [0, 1, 0]], np.float32)
+    mask = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1], [1, 1, 1], [1, 1, 0], [0, 1, 1]], bool)
+    # one of three labelled: one; one labelled present and an unlabelled class (stored as 1, as the rendered clips
+    # store mandolin and ukulele): not; two present: not; none: not; the other rows have an unlabelled class: not
+    assert one_instrument(y, mask).tolist() == [True, False, False, False, False, False]
+
+
+def _gate_clips(classes):
+    """Stage-like clips: three single notes (ukulele), three chords of two notes (ukulele and voice), two tones with
+    every class absent, and one note whose other classes are unlabelled (as a rendered clip: not one alone)."""
+    from instrec.datasets.synth import negatives
+    from instrec.real_stage import clip_logmel
+
+    uke, voice = classes.index("ukulele"), classes.index("voice")
+    x, y, mask = [], [], []
+    for i in range(3):
+        for audio, present in ((_note(220 + 30 * i, 10.0), [uke]),
+                               (_note(220 + 30 * i, 10.0) + _note(350 + 20 * i, 10.0), [uke, voice])):
+            x.append(clip_logmel(audio * 0.4))
+            y.append(np.isin(np.arange(len(classes)), present))
+            mask.append(np.ones(len(classes), bool))
+    for f in (500.0, 1500.0):
+        x.append(clip_logmel(negatives.tone(f, 10.0) * 0.5))
+        y.append(np.zeros(len(classes), bool))
+        mask.append(np.ones(len(classes), bool))
+    x.append(clip_logmel(_note(260, 10.0) * 0.4))
+    y.append(np.isin(np.arange(len(classes)), [uke]))
+    mask.append(np.isin(np.arange(len(classes)), [uke]))
+    return {"x": np.stack(x), "y": np.stack(y).astype(np.float32), "mask": np.stack(mask)}
+
+
+def test_the_gate_gives_the_probe_its_share_where_it_hears_one_instrument(tmp_path, stage_model):
+    """attach(gate_clips=...): the gate learns on the clips and on the recordings' windows; the exported model gives
+    each learned class (1 - BLEND g) head + BLEND g probe, g the gate's probability on the window's mean embedding;
+    its timeline is the networks'; a new probe replaces a probed model's own."""
+    from instrec.convnet import Probed
+    from instrec.datasets.synth import negatives
+    from instrec.predict import SHIPPED, load_model
+    from instrec.probe import BLEND, attach, recording_windows, training_recordings
+    from instrec.real_stage import clip_logmel
+
+    stage = load_model(stage_model)
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele"])
+    items = training_recordings(root, ())
+    noise = np.stack([clip_logmel(negatives.tone(440.0, 10.0) * 0.5)])
+    clips = _gate_clips(stage.classes)
+    out = attach(SHIPPED, tmp_path / "gated", items, noise, gate_clips=clips)  # a probed model: its probe replaced
+    card = json.loads((out / "model.json").read_text())
+    item_windows = sum(len(recording_windows(stage, path)["lengths"]) for path, _ in items)
+    assert card["model_args"]["gate"] is True
+    assert card["probe"]["gate"] == {"windows": 9 + item_windows, "one_instrument": 3 + item_windows}
+    model = load_model(out)
+    assert isinstance(model.classifier, Probed) and not isinstance(model.classifier.encoder, Probed)
+    for a, b in zip(model.classifier.encoder.parameters(), stage.classifier.parameters()):
+        assert torch.equal(a, b)
+    learned = np.isin(model.classes, ["ukulele"])
+    probe_w = model.classifier.probe.weight.detach().numpy()
+    probe_b = model.classifier.probe.bias.detach().numpy()
+    gate_w = model.classifier.gate.weight.detach().numpy()[0]
+    gate_b = float(model.classifier.gate.bias.detach().numpy()[0])
+    shares = []
+    for music in (_note(330, 4.0), _note(330, 4.0) + _note(450, 4.0)):
+        windows = recording_windows(stage, music, SAMPLE_RATE)
+        assert len(windows["lengths"]) == 1
+        g = 1 / (1 + np.exp(-(windows["emb"][0] @ gate_w + gate_b)))
+        probe = 1 / (1 + np.exp(-(windows["emb"][0] @ probe_w.T + probe_b)))
+        w = np.where(learned, BLEND * g, 0.0)
+        got = model.predict(music, sample_rate=SAMPLE_RATE)
+        np.testing.assert_allclose(got.probs, (1 - w) * windows["probs"][0] + w * probe, atol=1e-5)
+        # the timeline (each example alone) is the networks' own: probe and gate answer for windows
+        np.testing.assert_allclose(got.activity, stage.predict(music, sample_rate=SAMPLE_RATE).activity, atol=1e-6)
+        shares.append(g)
+    assert 0 < shares[1] < 1 and 0 < shares[0] < 1 and shares[0] != pytest.approx(shares[1], abs=1e-3)
+
+
+def test_a_gate_with_nothing_but_single_instruments_is_refused(tmp_path, stage_model):
+    from instrec.errors import InstrecError
+    from instrec.probe import attach, training_recordings
+
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele"])
+    clips = _gate_clips(json.loads((stage_model / "model.json").read_text())["classes"])
+    single = (clips["y"].sum(axis=1) == 1) & clips["mask"].all(axis=1)
+    only = {k: v[single] for k, v in clips.items()}
+    with pytest.raises(InstrecError, match="the gate needs clips that are not one instrument alone"):
+        attach(stage_model, tmp_path / "gated", training_recordings(root, ()), only["x"][:0], gate_clips=only)
+    assert not (tmp_path / "gated").exists()

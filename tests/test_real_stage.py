@@ -147,11 +147,11 @@ def _fake_sample_set(cache: Path) -> None:
     write_sf2(cache / "soundfonts" / "tonejs-instruments-1.sf2", "tonejs", [Preset("violin", 40, 0, zones)])
 
 
-@pytest.mark.parametrize("probe", [False, True])
+@pytest.mark.parametrize("probe", ["", "always", "gated"])
 def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, monkeypatch):
     """train-default's default path on a toy scale: the shipped base networks, the real stage (with the recorded
-    notes of the tonejs bank), export, score; with ``probe``, the stage's model goes to stage-model/ and model/ is it
-    with the probe fitted beside it."""
+    notes of the tonejs bank), export, score; with a ``probe``, the stage's model goes to stage-model/ and model/ is
+    it with the probe fitted beside it (and with "gated", the default, the gate)."""
     import dataclasses
     import shutil
 
@@ -178,11 +178,15 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     assert card["real_stage"]["clips"] == 23 and card["real_stage"]["clip_types"]["recording"] == 8
     assert card["real_stage"]["clip_types"]["note"] == 2
     assert card["input_level"] == "fixed"
-    assert (card["model_args"]["architecture"] == "probed") == probe
-    assert (tmp_path / "out" / "stage-model" / "model.json").exists() == probe
+    assert (card["model_args"]["architecture"] == "probed") == bool(probe)
+    assert card["model_args"].get("gate", False) == (probe == "gated")
+    assert (tmp_path / "out" / "stage-model" / "model.json").exists() == bool(probe)
     if probe:  # learned from the 8 stand-in recordings, the 2 notes and the stage's 2 no-instrument clips
         assert card["probe"]["recordings"] == 8 and card["probe"]["no_instrument_clips"] == 2
         assert card["probe"]["notes"] == 2 and card["probe"]["classes"] == ["ukulele", "violin", "voice"]
+    if probe == "gated":  # and on the stage's clips whose count is known, beside the recordings' and notes' windows
+        gate = card["probe"]["gate"]
+        assert gate["windows"] > gate["one_instrument"] >= 10
     model = load_model(tmp_path / "out" / "model")
     assert model.file_rule == "top-third" and model.threshold == 0.35  # the chosen rules travel with the model
     assert scores["test"]["files"] > 0 and scores["threshold"] == 0.35

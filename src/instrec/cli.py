@@ -536,10 +536,11 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recorded-notes", default=r.recorded_notes, metavar="BANK",
                    help="and as many recorded notes of each instrument of this sample set of the pool "
                         f"(default {r.recorded_notes}; '' for none)")
-    p.add_argument("--probe", action="store_true",
+    p.add_argument("--probe", choices=["gated", "always", "none"],
                    help="after the real stage, average the network's head with a linear probe fitted on the real "
-                        "recordings and the tonejs notes (instrec.probe; better on single real instruments, worse on "
-                        "mixtures, so not the default)")
+                        "recordings and the recorded notes (instrec.probe): gated (default), where a gate hears one "
+                        "instrument alone; always, on every window (better on single real instruments, worse on "
+                        "mixtures); none (the default with --no-real-stage)")
     p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
     p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "
                                                        "stage, to measure on it")
@@ -559,10 +560,14 @@ def run_train_default(args: argparse.Namespace) -> int:
             raise InstrecError(f"--{name} {getattr(args, name)}: must be at least 1")
     check_rendered_size(args.size)
     check_device(args.device)
+    if args.no_real_stage and args.probe not in (None, "none"):
+        raise InstrecError("the probe is fitted after the real stage: drop --no-real-stage, or use --probe none")
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
                                  hold_out_bank=args.hold_out_bank, device=args.device,
                                  banks=tuple(args.banks or Recipe().banks), base=args.base,
-                                 real_stage=not args.no_real_stage, probe=args.probe,
+                                 real_stage=not args.no_real_stage,
+                                 probe=("" if args.no_real_stage else Recipe().probe) if args.probe is None
+                                 else "" if args.probe == "none" else args.probe,
                                  recording_files=args.recording_files, recorded_notes=args.recorded_notes,
                                  hold_out_fold=args.hold_out_fold,
                                  members=tuple(Recipe().members if args.members is None else args.members))

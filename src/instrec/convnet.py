@@ -159,33 +159,45 @@ class _AdaptedHead(nn.Module):
 
 class Probed(_OnEncoder):
     """A trained model (an :class:`Ensemble` or a CNN) beside a linear probe on its embeddings (``instrec.probe``):
-    per class, ``(1 - blend) * its head + blend * sigmoid(probe(mean embedding))``, where the mean is over the
-    examples the head pools (a window, or one example alone); ``blend`` is 0 for a class the probe did not learn.
-    The probe is fitted on real recordings after the network is trained, never trained with it."""
+    per class, ``(1 - w) * its head + w * sigmoid(probe(mean embedding))``, where the mean is over the examples the
+    head pools (a window, or one example alone) and ``w`` is ``blend`` (0 for a class the probe did not learn); with
+    a ``gate``, ``w`` is ``blend`` times the gate's probability that those examples hold exactly one instrument
+    (``sigmoid(gate(mean embedding))``), so that the probe, fitted on one instrument at a time, speaks where one
+    plays alone. Probe and gate are fitted on embeddings after the network is trained, never trained with it."""
 
-    def __init__(self, encoder: dict, embedding: int, num_classes: int) -> None:
+    def __init__(self, encoder: dict, embedding: int, num_classes: int, gate: bool = False) -> None:
         super().__init__()
         self.encoder = build_classifier(encoder)
         self.probe = nn.Linear(embedding, num_classes)
+        self.gate = nn.Linear(embedding, 1) if gate else None
         self.register_buffer("blend", torch.zeros(num_classes))
         self.args = {"architecture": "probed", "encoder": self.encoder.args, "embedding": embedding,
-                     "num_classes": num_classes}
+                     "num_classes": num_classes, **({"gate": True} if gate else {})}
 
     trained_by = "the probe is fitted on embeddings (instrec.probe), not trained with the network"
 
     @property
     def head(self) -> nn.Module:
-        return _ProbedHead(self.encoder.head, self.probe, self.blend)
+        return _ProbedHead(self.encoder.head, self.probe, self.blend, self.gate)
+
+    @property
+    def step_head(self) -> nn.Module:
+        """What answers for one example alone (``predict``'s timeline): the networks' own head. Probe and gate were
+        fitted on windows of up to 10 examples and measured there; on one example they are outside what they saw
+        (a rendered violin's steps read as voice)."""
+        return self.encoder.head
 
 
 class _ProbedHead(nn.Module):
-    def __init__(self, base: nn.Module, probe: nn.Linear, blend: torch.Tensor) -> None:
+    def __init__(self, base: nn.Module, probe: nn.Linear, blend: torch.Tensor, gate: nn.Linear | None) -> None:
         super().__init__()
-        self.base, self.probe, self.blend = [base], [probe], blend  # (lists: the Probed model owns them)
+        # (lists: the Probed model owns them)
+        self.base, self.probe, self.gate, self.blend = [base], [probe], [gate], blend
 
     def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
-        w = self.blend
-        probe = torch.sigmoid(self.probe[0](embeddings.mean(dim=1)))
+        mean = embeddings.mean(dim=1)
+        w = self.blend if self.gate[0] is None else self.blend * torch.sigmoid(self.gate[0](mean))
+        probe = torch.sigmoid(self.probe[0](mean))
         return {"probs": (1 - w) * self.base[0](embeddings)["probs"] + w * probe}
 
 
@@ -200,6 +212,6 @@ def build_classifier(args: dict) -> nn.Module:
     if architecture == "adapted":
         return Adapted(args["encoder"], args["new_head"], args["outputs"])
     if architecture == "probed":
-        return Probed(args["encoder"], args["embedding"], args["num_classes"])
+        return Probed(args["encoder"], args["embedding"], args["num_classes"], args.get("gate", False))
     return AttentionClassifier(**args)
 

@@ -41,6 +41,7 @@ RECIPE_BANKS = ("timgm6mb", "fluidr3", "musescore", "csound", "tonejs", "avldrum
 RECIPE_MEMBERS = ("swa_epochs=10", "seed=1,swa_epochs=10", "swa_epochs=10,weight_decay=1e-4",
                   "seed=1,swa_epochs=10,weight_decay=1e-4")
 BASES = ("e4", "scratch")
+PROBES = ("gated", "always", "")
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,10 @@ class Recipe:
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
     threshold: float = 0.40
     file_rule: str = "mean"
-    probe: bool = False  # a linear probe on the real recordings and notes beside the head (probe.py; measured, not
-    # taken: docs/experiments/2026-12-05-probe-with-notes.md)
+    # a linear probe on the real recordings and notes beside the head (probe.py): "gated" where a gate hears one
+    # instrument alone (chosen on the source folds and held-out csound: docs/experiments/2026-12-05-gated-probe.md),
+    # "always" on every window (better on single real instruments, worse on mixtures), "" none
+    probe: str = "gated"
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -122,6 +125,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         raise InstrecError(f"base {recipe.base!r}: use one of {', '.join(BASES)}")
     if recipe.file_rule not in FILE_RULES:
         raise InstrecError(f"file rule {recipe.file_rule!r}: use one of {', '.join(FILE_RULES)}")
+    if recipe.probe not in PROBES:
+        raise InstrecError(f"probe {recipe.probe!r}: use gated, always or '' (none)")
     representation, members = recipe_members(recipe)  # a bad member fails here, before rendering
     runs = member_runs(out, len(members))
     stage = recipe_stage(recipe) if recipe.real_stage else None
@@ -172,7 +177,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
             notes = bank_notes(recipe.recorded_notes) if recipe.recorded_notes else []  # of what no library plays
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
-                   log=lambda m: print(m, file=sys.stderr), notes=notes)
+                   log=lambda m: print(m, file=sys.stderr), notes=notes,
+                   gate_clips=clips if recipe.probe == "gated" else None)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,

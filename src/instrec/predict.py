@@ -427,7 +427,10 @@ class Model:
         with torch.inference_mode():
             seq, head, per = self._head_sequence(steps)
             examples = seq.view(-1, per, seq.shape[-1])  # (n, per, D): one example each
-            alone = torch.cat([head(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
+            # each example alone (the timeline): a probed model's networks answer, its probe and gate being fitted
+            # and measured on windows (convnet.Probed.step_head)
+            step = getattr(self.classifier, "step_head", head)
+            alone = torch.cat([step(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
             heard = ~silent
             window_probs, window_lengths, window_phase = [], [], []
             for phase, length, part in window_parts(examples, silent, placed):

@@ -6,15 +6,18 @@ examples' embeddings (every member's, concatenated). One logistic regression per
 balanced class weights, C = 1) learns on these windows, on the recorded notes of the tonejs-instruments bank (real
 single notes of flute, clarinet, trumpet, trombone, violin, cello and nine more:
 :func:`instrec.real_stage.bank_notes`), and on the stage's no-instrument clips (tones, sweeps, hum, noise,
-applause: every class absent). The exported model (:class:`instrec.convnet.Probed`) gives each class
-``(1 - BLEND) * head + BLEND * probe``, a class without a recording keeping the head's answer.
+applause: every class absent). A gate, one logistic regression of the same kind, learns on the same windows
+(one instrument each) and on the stage's own clips whose count of instruments is known (rendered clips of one to
+six, real parts among rendered ones, overlays, no-instrument clips) to tell a window with one instrument alone from
+one with none or several. The exported model (:class:`instrec.convnet.Probed`) gives each class
+``(1 - BLEND g) * head + BLEND g * probe``, g the gate's probability, a class without a recording keeping the
+head's answer.
 
-Measured (docs/experiments/2026-12-05-probe-with-notes.md), a setting, not the recipe's default: on real libraries
-held out of both (source folds) the blend scores F1 0.733, mAP 0.645, top-1 0.701 against 0.657 / 0.561 / 0.467 for
-the stage model alone, and real-dev mAP 0.804 and top-1 0.571 against 0.775 / 0.536; but on rendered mixtures it
-costs every class (held-out csound F1 0.723 against 0.843). No probe measured kept the mixtures: not with mixtures
-of real recordings, the stage's own rendered clips or attention pooling. For collections of single real
-instruments; ``instrec train-default --probe`` adds it.
+Measured (docs/experiments/2026-12-06-gated-probe.md), the recipe's default: on real libraries held out of both
+(source folds) the gated blend scores F1 0.725, mAP 0.641, top-1 0.657 against 0.666 / 0.567 / 0.462 for the
+stage model alone; on rendered mixtures of a held-out bank (csound, 3 to 7 instruments per clip) it keeps the
+head's answer (F1 0.836 against 0.841, mAP 0.795 against 0.805), where the probe on every window (``always``,
+docs/experiments/2026-12-05-probe-with-notes.md) fell to 0.723 / 0.746.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import torch
 
 BLEND = 0.5  # the probe's share of a class's probability (measured at this value only)
 C = 1.0  # the logistic regressions' inverse regularisation strength
+# what export_model writes itself, not kept from the stage model's record
+MADE_BY_EXPORT = {"format", "sha256", "model_args", "classes", "trained_classes", "threshold", "representation",
+                  "config", "epoch", "best_val_f1_macro", "norm_stats"}
 
 
 def recording_windows(model, source, sample_rate: int | None = None) -> dict:
@@ -102,17 +108,31 @@ def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list[tu
     return [(path, r.label) for r, path in real_stage.training_recordings(root, hold_out)]
 
 
+def one_instrument(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The gate's target for clips labelled ``y`` (N, C) where ``mask``: exactly one instrument, with every class
+    labelled. In the real stage's clips these are the real parts played alone (with or without a no-instrument sound
+    on top); every rendered clip and overlay (their banks leave classes unlabelled, whatever the count), a real part
+    among others and a no-instrument clip is not one. (Measured this way: docs/experiments/2026-12-06-gated-probe.md,
+    candidate 9; counting a rendered solo as one cost the held-out bank, candidate 8.)"""
+    mask = mask.astype(bool)
+    return mask.all(axis=1) & (((y >= 0.5) & mask).sum(axis=1) == 1)
+
+
 def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,
-           about: dict | None = None, log=None, notes: list[tuple[np.ndarray, int, str]] = ()) -> Path:
+           about: dict | None = None, log=None, notes: list[tuple[np.ndarray, int, str]] = (),
+           gate_clips: dict | None = None) -> Path:
     """Fit the probe on ``items`` (path, class), the recorded ``notes`` (samples, rate, class; see
     :func:`instrec.real_stage.bank_notes`) and the raw log-mel no-instrument clips ``negatives``, read by the exported
-    model ``stage_model``; export the :class:`Probed` model to ``out``."""
+    model ``stage_model``; with ``gate_clips`` (the stage's clips: raw log-mel ``x``, labels ``y``, ``mask``, as
+    ``real_stage.build_clips`` gives them), also the gate, on them (:func:`one_instrument`) and on the items' and
+    notes' windows (one real instrument each). Export the :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
     from instrec.convnet import Probed
-    from instrec.errors import AudioError
+    from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
 
     model = load_model(stage_model)
+    networks = model.classifier.encoder if isinstance(model.classifier, Probed) else model.classifier  # a new probe
     classes = model.classes
     xs, ys, skipped = [], [], []
 
@@ -137,17 +157,45 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     if log:
         log(f"probe: {recordings} recordings ({len(skipped)} unreadable), {len(notes)} notes, {len(x)} windows with "
             f"{len(neg)} no-instrument clips; learned {', '.join(c for c, k in zip(classes, learned) if k)}")
-    probed = Probed(model.classifier.args, x.shape[1], len(classes))
-    probed.encoder.load_state_dict(model.classifier.state_dict())
+    gate = None
+    if gate_clips is not None:
+        singles = x[:len(x) - len(neg)]  # the items' and notes' windows
+        gx = np.concatenate([clip_embeddings(model, gate_clips["x"]), singles])
+        gy = np.concatenate([one_instrument(gate_clips["y"], gate_clips["mask"]),
+                             np.ones(len(singles), bool)]).astype(np.float32)[:, None]
+        gate_weight, gate_bias, gate_learned = fit(gx, gy)
+        if not gate_learned[0]:
+            raise InstrecError(f"{stage_model}: the gate needs clips that are not one instrument alone (several, "
+                             "none, rendered) beside the recordings; the stage's clips given have none")
+        gate = {"windows": int(len(gx)), "one_instrument": int(gy.sum())}
+        if log:
+            log(f"gate: {len(gx)} windows, {int(gy.sum())} with one instrument")
+    probed = Probed(networks.args, x.shape[1], len(classes), gate=gate is not None)
+    probed.encoder.load_state_dict(networks.state_dict())
     with torch.no_grad():
         probed.probe.weight.copy_(torch.from_numpy(weight))
         probed.probe.bias.copy_(torch.from_numpy(bias))
         probed.blend.copy_(torch.from_numpy(np.where(learned, BLEND, 0.0)))
+        if gate is not None:
+            probed.gate.weight.copy_(torch.from_numpy(gate_weight))
+            probed.gate.bias.copy_(torch.from_numpy(gate_bias))
     bundle = model.bundle
-    made_by_export = {"format", "sha256", "model_args", "classes", "trained_classes", "threshold", "representation",
-                      "config", "epoch", "best_val_f1_macro", "norm_stats"}
-    record = {k: v for k, v in bundle.items() if k not in made_by_export}  # the stage model's record, kept
+    record = {k: v for k, v in bundle.items() if k not in MADE_BY_EXPORT}  # the stage model's record, kept
     record["probe"] = {"recordings": recordings, "notes": len(notes), "unreadable": len(skipped),
                        "windows": int(len(x)), "no_instrument_clips": int(len(neg)), "blend": BLEND, "c": C,
-                       "class_weight": "balanced", "classes": [c for c, k in zip(classes, learned) if k]}
+                       "class_weight": "balanced", "classes": [c for c, k in zip(classes, learned) if k],
+                       "gate": gate}
     return export_model(probed.eval(), bundle, out, {**record, **(about or {})})
+
+
+def networks_only(model_dir: str | Path, out: str | Path) -> Path:
+    """The exported model ``model_dir`` without its probe and gate (its networks and their head alone, with its
+    rules), exported to ``out``: the head's own answer, for comparison."""
+    from instrec.bundle import export_model
+    from instrec.convnet import Probed
+    from instrec.predict import load_model
+
+    model = load_model(model_dir)
+    networks = model.classifier.encoder if isinstance(model.classifier, Probed) else model.classifier
+    record = {k: v for k, v in model.bundle.items() if k not in MADE_BY_EXPORT | {"probe"}}
+    return export_model(networks.eval(), model.bundle, out, record)

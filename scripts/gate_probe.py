@@ -1,0 +1,173 @@
+"""Candidates 8 and 9: the probe where a window holds one instrument alone (evaluation of candidates only).
+
+The shipped model's networks and head (``probe.networks_only``: its probe and gate taken off) read, as ``predict``
+reads a file: the real recordings the probe learns from, the tonejs notes,
+the held-out csound test clips of ``instrec train-default``, real-dev, and the nine no-instrument signals and speech;
+and embeds the stage's own training clips (``runs/default-model/real/clips-*.npz``). Cached in ``OUT/reads.npz``.
+Then the probe of candidate 3 (recordings, notes, no-instrument clips) is fitted as ``instrec.probe.fit`` fits it,
+and a gate: one logistic regression (standardised embeddings, balanced, C = 1) learned on the stage's clips, the
+recordings and the notes (one instrument each). Candidate 8's gate tells one instrument from none or several, on the
+clips whose count the labelled classes give; candidate 9's (``probe.one_instrument``, shipped) tells one instrument
+alone with every class labelled (the real parts played alone) from every other clip, rendered ones included. A
+window's blend is ``(1 - w g) head + w g probe`` with w = 0.5 and g the gate's probability.
+Scored on csound (F1 at the model's threshold, mAP, top-1) and real-dev, beside the head alone and the ungated
+probe; the signals' reported instruments are printed.
+
+    python scripts/gate_probe.py [--out runs/gate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+def reads(out: Path, work: Path) -> dict:
+    from instrec.datasets.openmic import OpenMIC
+    from instrec.datasets.synth.negatives import test_signals
+    from instrec.default_model import Recipe, recipe_stage
+    from instrec.io import load_npz
+    from instrec.predict import SHIPPED, load_model
+    from instrec.probe import clip_embeddings, networks_only, recording_windows, training_recordings
+    from instrec.real_stage import bank_notes, build_clips
+
+    cache = out / "reads.npz"
+    if cache.exists():
+        data = load_npz(cache)
+        return {**data, **json.loads((out / "reads.json").read_text())}
+    from long_files import RATE, speech
+
+    model = load_model(networks_only(SHIPPED, out / "networks"))
+    classes = model.classes
+    stage = recipe_stage(Recipe())
+
+    def onehot(label):
+        return np.array([c == label for c in classes], np.float32)
+
+    groups = {}
+
+    def read_all(name, items):
+        emb, probs, lengths, phases, file_of, y = [], [], [], [], [], []
+        for i, (source, rate, label) in enumerate(items):
+            r = recording_windows(model, source, rate)
+            emb.append(r["emb"])
+            probs.append(r["probs"])
+            lengths.append(r["lengths"])
+            phases.append(r["phases"])
+            file_of.append(np.full(len(r["lengths"]), i))
+            y.append(label)
+        groups[name] = {"emb": np.concatenate(emb), "probs": np.concatenate(probs),
+                        "lengths": np.concatenate(lengths), "phases": np.concatenate(phases),
+                        "file": np.concatenate(file_of), "y": np.stack(y)}
+        print(name, len(items), "files", flush=True)
+
+    read_all("rec", [(p, None, onehot(label)) for p, label in training_recordings(None, stage.hold_out)])
+    read_all("notes", [(s, r, onehot(label)) for s, r, label in bank_notes("tonejs")])
+    dataset = OpenMIC(work / "data")
+    test = dataset.split("test")
+    read_all("csound", [(dataset.audio_path(k), None, y) for k, y in zip(test.keys, test.labels.astype(np.float32))])
+    rows = list(csv.DictReader(open(FIXTURES / "real-dev" / "labels.csv", newline="")))
+    read_all("realdev", [(FIXTURES / "real-dev" / r["file"], None,
+                          np.array([c in r["instruments"].split(";") for c in classes], np.float32)) for r in rows])
+    signals = {**test_signals(), "speech": speech()}
+    read_all("signals", [(x, RATE, onehot("voice" if n == "speech" else None)) for n, x in signals.items()])
+    clips = build_clips(work / "real", stage, classes, work / "data", None)
+    data = {f"{g}_{k}": v for g, d in groups.items() for k, v in d.items()}
+    data["clip_emb"] = clip_embeddings(model, clips["x"])
+    data["clip_y"], data["clip_mask"] = clips["y"], clips["mask"]
+    data["csound_mask"] = test.y_mask
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **data)
+    about = {"classes": classes, "threshold": model.threshold, "rule": model.file_rule,
+             "trained": [bool(t) for t in model.trained], "signals": list(signals),
+             "clip_types": [m["type"] for m in clips["meta"]]}
+    (out / "reads.json").write_text(json.dumps(about))
+    return {**data, **about}
+
+
+def main() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from instrec.evaluation import score
+    from instrec.predict import file_probability
+    from instrec.probe import fit, one_instrument, probe_probs
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path("runs/gate"))
+    parser.add_argument("--work", type=Path, default=Path("runs/default-model"))
+    args = parser.parse_args()
+    d = reads(args.out, args.work)
+    classes, thr, rule = d["classes"], d["threshold"], d["rule"]
+    trained = np.array(d["trained"])
+    neg = np.array([t == "negative" for t in d["clip_types"]])
+    # the probe: candidate 3
+    px = np.concatenate([d["rec_emb"], d["notes_emb"], d["clip_emb"][neg]])
+    py = np.concatenate([d["rec_y"][d["rec_file"]], d["notes_y"][d["notes_file"]],
+                         np.zeros((neg.sum(), len(classes)), np.float32)])
+    weight, bias, learned = fit(px, py)
+    # the gates
+    gates = {}
+    mask = d["clip_mask"].astype(bool)
+    labelled = ((d["clip_y"] >= 0.5) & mask).sum(axis=1)
+    known = mask.all(axis=1) | (labelled >= 2)
+    for name, rows, target in (("gate 8", known, labelled[known] == 1),
+                               ("gate 9", np.ones(len(mask), bool), one_instrument(d["clip_y"], mask))):
+        gx = np.concatenate([d["clip_emb"][rows], d["rec_emb"], d["notes_emb"]])
+        gy = np.concatenate([target, np.ones(len(d["rec_emb"]) + len(d["notes_emb"]), bool)]).astype(np.float32)
+        gates[name] = fit(gx, gy[:, None])[:2]
+        print(f"{name}: {len(gx)} windows, {int(gy.sum())} with one instrument")
+
+    def files(group, gate_mode):
+        emb, head = d[f"{group}_emb"], d[f"{group}_probs"]
+        p = probe_probs(weight, bias, emb)
+        if gate_mode == "head":
+            g = np.zeros(len(emb))
+        elif gate_mode == "ungated":
+            g = np.ones(len(emb))
+        elif gate_mode in gates:
+            g = probe_probs(*gates[gate_mode], emb)[:, 0]
+        elif gate_mode.startswith("hard"):
+            g = (probe_probs(*gates[gate_mode.removeprefix("hard ")], emb)[:, 0] >= 0.5).astype(float)
+        elif gate_mode == "oracle":
+            y_ = d[f"{group}_y"]
+            m_ = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y_, bool)
+            g = ((((y_ >= 0.5) & m_).sum(axis=1) == 1)[d[f"{group}_file"]]).astype(float)
+        w = np.where(learned, 0.5, 0.0)[None, :] * g[:, None]
+        blend = (1 - w) * head + w * p
+        f = d[f"{group}_file"]
+        return np.stack([file_probability(blend[f == i], d[f"{group}_lengths"][f == i], rule,
+                                          d[f"{group}_phases"][f == i]) for i in range(f.max() + 1)]), g
+
+    modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle")
+    for group in ("csound", "realdev"):
+        y = d[f"{group}_y"]
+        mask = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y, bool)
+        single = ((y >= 0.5) & mask).sum(axis=1) == 1
+        print(f"== {group}: {len(y)} files, {single.sum()} with one instrument")
+        def fmt(v):
+            return "-" if v is None else f"{v:.4f}"
+
+        for mode in modes:
+            probs, g = files(group, mode)
+            r = score(probs, y, mask, classes, thr, trained)
+            one = single[d[f"{group}_file"]]
+            print(f"  {mode:11s} F1 {fmt(r['f1_macro_present'])} mAP {fmt(r['map'])} top-1 {fmt(r['top1'])} | "
+                  f"gate mean: one instrument {g[one].mean() if one.any() else float('nan'):.2f}, "
+                  f"several {g[~one].mean() if (~one).any() else float('nan'):.2f}")
+    for mode in modes[:5]:
+        probs, g = files("signals", mode)
+        said = ["+".join(c for c, p, t in zip(classes, row, trained) if t and p >= thr) or "-" for row in probs]
+        print(f"  signals {mode:11s}: " + ", ".join(f"{n}: {s}" for n, s in zip(d["signals"], said)))
+    for name, (gw, gb) in gates.items():
+        print(f"{name} on the training recordings: mean {probe_probs(gw, gb, d['rec_emb'])[:, 0].mean():.2f}")
+
+
+if __name__ == "__main__":
+    main()
