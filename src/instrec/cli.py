@@ -539,7 +539,7 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe", choices=["gated", "always", "none"],
                    help="after the real stage, average the network's head with a linear probe fitted on the real "
                         "recordings and the recorded notes (instrec.probe): gated (default), where a gate hears one "
-                        "instrument alone; always, on every window (better on single real instruments, worse on "
+                        "real instrument alone; always, on every window (better on single real instruments, worse on "
                         "mixtures); none (the default with --no-real-stage)")
     p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
     p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "

@@ -161,8 +161,8 @@ class Probed(_OnEncoder):
     """A trained model (an :class:`Ensemble` or a CNN) beside a linear probe on its embeddings (``instrec.probe``):
     per class, ``(1 - w) * its head + w * sigmoid(probe(mean embedding))``, where the mean is over the examples the
     head pools (a window, or one example alone) and ``w`` is ``blend`` (0 for a class the probe did not learn); with
-    a ``gate``, ``w`` is ``blend`` times the gate's probability that those examples hold exactly one instrument
-    (``sigmoid(gate(mean embedding))``), so that the probe, fitted on one instrument at a time, speaks where one
+    a ``gate``, ``w`` is ``blend`` times the gate's probability that those examples hold one real instrument alone
+    (``sigmoid(gate(mean embedding))``), so that the probe, fitted on real players one at a time, speaks where one
     plays alone. Probe and gate are fitted on embeddings after the network is trained, never trained with it."""
 
     def __init__(self, encoder: dict, embedding: int, num_classes: int, gate: bool = False) -> None:

@@ -73,8 +73,8 @@ class Recipe:
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
     threshold: float = 0.40
     file_rule: str = "mean"
-    # a linear probe on the real recordings and notes beside the head (probe.py): "gated" where a gate hears one
-    # instrument alone (chosen on the source folds and held-out csound: docs/experiments/2026-12-05-gated-probe.md),
+    # a linear probe on the real recordings and notes beside the head (probe.py): "gated" where a gate hears one real
+    # instrument alone (chosen on the source folds and held-out csound: docs/experiments/2026-12-06-gated-probe.md),
     # "always" on every window (better on single real instruments, worse on mixtures), "" none
     probe: str = "gated"
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)

@@ -7,9 +7,9 @@ balanced class weights, C = 1) learns on these windows, on the recorded notes of
 single notes of flute, clarinet, trumpet, trombone, violin, cello and nine more:
 :func:`instrec.real_stage.bank_notes`), and on the stage's no-instrument clips (tones, sweeps, hum, noise,
 applause: every class absent). A gate, one logistic regression of the same kind, learns on the same windows
-(one instrument each) and on the stage's own clips whose count of instruments is known (rendered clips of one to
-six, real parts among rendered ones, overlays, no-instrument clips) to tell a window with one instrument alone from
-one with none or several. The exported model (:class:`instrec.convnet.Probed`) gives each class
+(one real instrument each) and on all the stage's own clips to tell one real instrument playing alone (a real part
+alone, every class labelled: :func:`one_instrument`) from anything else (several instruments, none, or rendered
+sound, whatever its count). The exported model (:class:`instrec.convnet.Probed`) gives each class
 ``(1 - BLEND g) * head + BLEND g * probe``, g the gate's probability, a class without a recording keeping the
 head's answer.
 
@@ -166,7 +166,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
         gate_weight, gate_bias, gate_learned = fit(gx, gy)
         if not gate_learned[0]:
             raise InstrecError(f"{stage_model}: the gate needs clips that are not one instrument alone (several, "
-                             "none, rendered) beside the recordings; the stage's clips given have none")
+                               "none, rendered) beside the recordings; the stage's clips given have none")
         gate = {"windows": int(len(gx)), "one_instrument": int(gy.sum())}
         if log:
             log(f"gate: {len(gx)} windows, {int(gy.sum())} with one instrument")
