@@ -4,8 +4,8 @@ Measures, in one process: rendering OpenMIC-style clips (``synth_openmic``, TimG
 real stage's clips (``real_stage.build_clips``: real parts from the ``instrec recordings`` cache, or generated
 notes where it is empty, overlays, rendered clips, negatives), and training one network (the shipped base's first
 member) for one epoch on stage clips, and embedding stage clips with the shipped model (the probe's and the gate's
-reading: every training recording and note, about one window each, and the stage's clips). From these it projects the recipe's parts at ``default_model.Recipe()``'s
-sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
+reading: every training recording and note, about one window each, and the stage's clips). From these it projects
+the recipe's parts at ``default_model.Recipe()``'s sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
 members of 30 epochs on their training split). Prints both totals and their ratio. Feature extraction, export and
 scoring (a few minutes in both) are left out of both.
 
@@ -122,7 +122,8 @@ def main() -> None:
     old = {"render": e4.size * render, "training": len(e4.members) * e4.epochs * train_split(e4.size) * train}
     print(f"measured: render {render * 1000:.1f} ms/clip, decoding the recordings {decode:.1f} s, stage clips "
           f"{build * 1000:.1f} ms/clip ({built} built), "
-          f"training {train * 1000:.2f} ms per clip and epoch, embedding {embed * 1000:.1f} ms/clip; torch threads {torch.get_num_threads()}")
+          f"training {train * 1000:.2f} ms per clip and epoch, embedding {embed * 1000:.1f} ms/clip; "
+          f"torch threads {torch.get_num_threads()}")
     for name, parts in (("train-default (base e4 + real stage)", new), ("baseline: E4's recipe from scratch", old)):
         print(f"{name}: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in parts.items())
               + f"; total {sum(parts.values()) / 60:.1f} min")

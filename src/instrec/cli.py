@@ -566,8 +566,8 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  hold_out_bank=args.hold_out_bank, device=args.device,
                                  banks=tuple(args.banks or Recipe().banks), base=args.base,
                                  real_stage=not args.no_real_stage,
-                                 probe=("" if args.no_real_stage else Recipe().probe) if args.probe is None
-                                 else "" if args.probe == "none" else args.probe,
+                                 probe="" if args.no_real_stage or args.probe == "none"
+                                 else args.probe or Recipe().probe,
                                  recording_files=args.recording_files, recorded_notes=args.recorded_notes,
                                  hold_out_fold=args.hold_out_fold,
                                  members=tuple(Recipe().members if args.members is None else args.members))

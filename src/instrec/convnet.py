@@ -201,6 +201,11 @@ class _ProbedHead(nn.Module):
         return {"probs": (1 - w) * self.base[0](embeddings)["probs"] + w * probe}
 
 
+def without_probe(classifier: nn.Module) -> nn.Module:
+    """A classifier's trained networks and their head: a :class:`Probed` model's encoder, any other as it is."""
+    return classifier.encoder if isinstance(classifier, Probed) else classifier
+
+
 def build_classifier(args: dict) -> nn.Module:
     """The classifier a bundle's ``model_args`` describe (the attention classifier unless ``architecture``)."""
     args = dict(args)

@@ -127,12 +127,12 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     ``real_stage.build_clips`` gives them), also the gate, on them (:func:`one_instrument`) and on the items' and
     notes' windows (one real instrument each). Export the :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
-    from instrec.convnet import Probed
+    from instrec.convnet import Probed, without_probe
     from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
 
     model = load_model(stage_model)
-    networks = model.classifier.encoder if isinstance(model.classifier, Probed) else model.classifier  # a new probe
+    networks = without_probe(model.classifier)  # a probed model gets a new probe
     classes = model.classes
     xs, ys, skipped = [], [], []
 
@@ -192,10 +192,10 @@ def networks_only(model_dir: str | Path, out: str | Path) -> Path:
     """The exported model ``model_dir`` without its probe and gate (its networks and their head alone, with its
     rules), exported to ``out``: the head's own answer, for comparison."""
     from instrec.bundle import export_model
-    from instrec.convnet import Probed
+    from instrec.convnet import without_probe
     from instrec.predict import load_model
 
     model = load_model(model_dir)
-    networks = model.classifier.encoder if isinstance(model.classifier, Probed) else model.classifier
+    networks = without_probe(model.classifier)
     record = {k: v for k, v in model.bundle.items() if k not in MADE_BY_EXPORT | {"probe"}}
     return export_model(networks.eval(), model.bundle, out, record)

@@ -346,7 +346,7 @@ def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: 
     settings, the base's weights, the dataset and the recordings' folder, so a changed recipe never reuses a
     member trained by another)."""
     from instrec.bundle import export_model, load_exported
-    from instrec.convnet import Ensemble, Probed
+    from instrec.convnet import Ensemble, without_probe
     from instrec.predict import SHIPPED
 
     work = Path(work)
@@ -361,8 +361,8 @@ def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: 
             "meta": clips["meta"] + files["meta"]}
     x = torch.from_numpy(_normalise(clips["x"], bundle["norm_stats"]).astype(np.float16))
     y, mask = torch.from_numpy(clips["y"]), torch.from_numpy(clips["mask"])
-    if isinstance(classifier, Probed):  # the stage trains the networks; the probe fitted to their old embeddings
-        classifier = classifier.encoder  # goes (train-default fits a new one after the stage)
+    # the stage trains the networks; a probe fitted to their old embeddings goes (train-default fits a new one)
+    classifier = without_probe(classifier)
     members = list(classifier.members) if isinstance(classifier, Ensemble) else [classifier]
     key = member_key(stage, bundle.get("sha256"), dataset, root)
     chosen = list(stage.members) or list(range(len(members)))
