@@ -4,7 +4,8 @@ Measures, in one process: rendering OpenMIC-style clips (``synth_openmic``, TimG
 real stage's clips (``real_stage.build_clips``: real parts from the ``instrec recordings`` cache, or generated
 notes where it is empty, overlays, rendered clips, negatives), and training one network (the shipped base's first
 member) for one epoch on stage clips, and embedding stage clips with the shipped model (the probe's and the gate's
-reading: every training recording and note, about one window each, and the stage's clips). From these it projects
+reading: every training recording and note, about one window each, and the stage's clips), and making the modelled
+instruments' notes where the recipe has them. From these it projects
 the recipe's parts at ``default_model.Recipe()``'s sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
 members of 30 epochs on their training split). Prints both totals and their ratio. Feature extraction, export and
 scoring (a few minutes in both) are left out of both.
@@ -116,6 +117,16 @@ def main() -> None:
     members = 4  # the base's networks, each trained further
     new = {"render": recipe.size * render, "decode recordings": decode, "stage clips": stage_clips * build,
            "stage training": members * recipe.stage_epochs * stage_clips * train}
+    if recipe.modelled:  # the physical model's notes (datasets/synth/mandolin.py), made once per stage
+        from instrec.datasets.synth.mandolin import modelled_sources
+        from instrec.errors import InstrecError
+
+        try:
+            start = time.perf_counter()
+            modelled_sources(tuple(recipe.modelled), 0)
+            new["modelled notes"] = time.perf_counter() - start
+        except InstrecError as exc:
+            print(f"modelled notes not counted: {exc}")
     if recipe.probe:  # every training recording and note read (about a window each), the gate's stage clips
         new["probe"] = (sum(per_library.values()) + notes + (base_clips if recipe.probe == "gated" else 0)) * embed
     e4 = dataclasses.replace(recipe, size=20000, base="scratch", real_stage=False)

@@ -53,26 +53,40 @@ def fold_cache(out: Path, fold: str) -> dict:
     return {**data, **about}
 
 
-def notes_cache(out: Path, fold: str, bank: str, classes: list[str]) -> dict:
-    """Every recorded note of ``bank`` (``real_stage.bank_notes``) read by fold ``fold``'s model: window embeddings and
-    their labels (cached)."""
+def read_items(out: Path, fold: str, name: str, items, classes: list[str]) -> dict:
+    """``items`` (samples, rate, class) read by fold ``fold``'s model as ``predict`` reads a file: window embeddings
+    and their labels (cached as ``OUT/<fold>/probe-<name>.npz``; ``items`` is called only when not cached)."""
     from instrec.io import load_npz
     from instrec.predict import load_model
     from instrec.probe import recording_windows
-    from instrec.real_stage import bank_notes
 
-    cache = out / fold / f"probe-notes-{bank}.npz"
+    cache = out / fold / f"probe-{name}.npz"
     if cache.exists():
         return load_npz(cache)
     model = load_model(out / fold / "model")
     emb, y = [], []
-    for samples, rate, label in bank_notes(bank):
+    for samples, rate, label in items():
         e = recording_windows(model, samples, rate)["emb"]
         emb.append(e)
         y.append(np.tile(np.array([c == label for c in classes], np.float32), (len(e), 1)))
     data = {"emb": np.concatenate(emb), "y": np.concatenate(y)}
     np.savez(cache, **data)
     return data
+
+
+def notes_cache(out: Path, fold: str, bank: str, classes: list[str]) -> dict:
+    """Every recorded note of ``bank`` (``real_stage.bank_notes``) read by fold ``fold``'s model (cached)."""
+    from instrec.real_stage import bank_notes
+
+    return read_items(out, fold, f"notes-{bank}", lambda: bank_notes(bank), classes)
+
+
+def modelled_cache(out: Path, fold: str, names: tuple[str, ...], classes: list[str]) -> dict:
+    """The modelled instruments' pieces (``mandolin.modelled_pieces``, seed 0 as the folds' stages) read by fold
+    ``fold``'s model (cached)."""
+    from instrec.datasets.synth.mandolin import modelled_pieces
+
+    return read_items(out, fold, f"modelled-{'-'.join(names)}", lambda: modelled_pieces(names, 0), classes)
 
 
 def probe(train_x, train_y, train_mask, c: float, balanced: bool):
@@ -118,7 +132,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     test = in_fold[window_file]
     p_probe = apply(cache["emb"][test])
     p_model = cache["probs"][test]
-    share = np.full((int(test.sum()), 1), weight)
+    weight = np.asarray(weight, float)  # one share for every class, or one per class
+    share = np.broadcast_to(weight, (int(test.sum()), len(classes))).copy()
     if "gate" in sources:
         from instrec.probe import one_instrument
 
@@ -139,8 +154,19 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     per_class = {k: {"f1_macro": r["f1_macro"], "ap": r.get("ap")} for k, r in result["per_class"].items()
                  if r["positives"]}
     aps = [r["ap"] for r in per_class.values() if r["ap"] is not None]
+    # false alarms of the classes no file of the fold holds (mandolin, say): per such class, the files (by their own
+    # class) where it is reported, and where it is the file's first class
+    trained = np.array(cache["trained"], bool)
+    first = np.argmax(np.where(trained, probs, -1.0), axis=1)
+    alarms = {}
+    for k in np.flatnonzero(trained & ~labels.any(axis=0)):
+        on = probs[:, k] >= cache["threshold"]
+        alarms[classes[k]] = {"reported": {c: int((on & (labels[:, j] > 0)).sum()) for j, c in enumerate(classes)
+                                           if (on & (labels[:, j] > 0)).any()},
+                              "first": int((first == k).sum())}
     return {"files": int(in_fold.sum()), "f1_macro_present": result["f1_macro_present"],
-            "map_present": float(np.mean(aps)), "top1": result["top1"], "per_class": per_class}
+            "map_present": float(np.mean(aps)), "top1": result["top1"], "per_class": per_class,
+            "absent_reported": alarms}
 
 
 def main() -> None:
@@ -151,6 +177,9 @@ def main() -> None:
     parser.add_argument("--fold", action="append", required=True)
     parser.add_argument("--json", type=Path, help="write every variant's per-fold scores here")
     parser.add_argument("--notes", help="also the variant whose probe learns the recorded notes of this bank (tonejs)")
+    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin"],
+                        help="also candidate 11: candidate 9 whose probe and gate learn pieces of this modelled "
+                             "instrument (with --notes)")
     args = parser.parse_args()
     variants = {"model alone": (0.0, "files+clips", 1.0, True),
                 "candidate 2: probe on recordings and negatives": (0.5, "files+negatives", 1.0, True),
@@ -164,12 +193,25 @@ def main() -> None:
             (0.5, "files+notes+negatives", 1.0, True)
         variants["candidate 9: candidate 3 where a gate hears one real instrument alone"] = \
             (0.5, "files+notes+negatives+gate", 1.0, True)
+    modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
+    whole = "candidate 12: candidate 11, the probe's whole say for the modelled " + " and ".join(args.modelled)
+    if args.notes and args.modelled:
+        variants[modelled] = (0.5, "files+notes+negatives+gate", 1.0, True)
+        from instrec.datasets.classes import OPENMIC_CLASSES
+        from instrec.probe import BLEND, MODELLED_BLEND
+
+        variants[whole] = ([MODELLED_BLEND if c in args.modelled else BLEND for c in OPENMIC_CLASSES],
+                           "files+notes+negatives+gate", 1.0, True)
     results = {name: {} for name in variants}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
         notes = notes_cache(args.out, fold, args.notes, cache["classes"]) if args.notes else None
         for name, (weight, sources, c, balanced) in variants.items():
-            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, notes)
+            given = notes
+            if name in (modelled, whole):  # the recorded notes and the modelled pieces, as train-default gives them
+                pieces = modelled_cache(args.out, fold, tuple(args.modelled), cache["classes"])
+                given = {k: np.concatenate([notes[k], pieces[k]]) for k in ("emb", "y")}
+            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given)
     print("| variant | " + " | ".join(args.fold) + " | mean F1 / mAP / top-1 |")
     print("|---|" + "---|" * (len(args.fold) + 1))
     for name, per in results.items():
@@ -177,6 +219,14 @@ def main() -> None:
                  for f in args.fold]
         mean = [np.mean([per[f][k] for f in args.fold]) for k in ("f1_macro_present", "map_present", "top1")]
         print(f"| {name} | " + " | ".join(cells) + " | " + " / ".join(f"{m:.3f}" for m in mean) + " |")
+    for name, per in results.items():  # the classes a fold has no file of, where they are reported
+        for f in args.fold:
+            said = {c: a for c, a in per[f].get("absent_reported", {}).items() if a["reported"] or a["first"]}
+            if said:
+                where = lambda a: ", ".join(f"{k} {n}" for k, n in a["reported"].items())  # noqa: E731
+                print(f"{name}, fold {f} ({per[f]['files']} files): " + "; ".join(
+                    f"{c} reported on {sum(a['reported'].values())} ({where(a)}), first on {a['first']}"
+                    for c, a in said.items()))
     if args.json:
         atomic_write_json(args.json, results)
 

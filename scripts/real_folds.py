@@ -121,6 +121,8 @@ def main() -> None:
                         help="per library, up to this many of its recordings as training clips as they are")
     parser.add_argument("--recorded-notes", default="", help="the recorded notes of this sample-set bank (tonejs) join "
                                                         "the recording clips, up to --recording-files per class")
+    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin"],
+                        help="an instrument played from a physical model in every fold's stage (no library)")
     parser.add_argument("--seed", type=int, default=0, help="the stage's seed (its clips and their order)")
     parser.add_argument("--shift", action="store_true",
                         help="the stage's crops start at any 10 ms frame, not only at a 0.96 s example's first")
@@ -148,7 +150,8 @@ def main() -> None:
                       negative_overlays=n * 2 // 25, epochs=args.epochs, lr=args.lr, hold_out=FOLDS[fold],
                       members=() if args.members == "all" else (0,),
                       train=args.train, shift=args.shift,
-                      recording_files=args.recording_files, note_bank=args.recorded_notes, seed=args.seed)
+                      recording_files=args.recording_files, note_bank=args.recorded_notes, seed=args.seed,
+                      modelled=tuple(args.modelled))
         if args.score_only:
             model_dir = out / "model"
             if not (model_dir / "model.json").exists():

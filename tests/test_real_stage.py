@@ -147,27 +147,37 @@ def _fake_sample_set(cache: Path) -> None:
     write_sf2(cache / "soundfonts" / "tonejs-instruments-1.sf2", "tonejs", [Preset("violin", 40, 0, zones)])
 
 
-@pytest.mark.parametrize("probe", ["", "always", "gated"])
+@pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin"])
 def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, monkeypatch):
     """train-default's default path on a toy scale: the shipped base networks, the real stage (with the recorded
     notes of the tonejs bank), export, score; with a ``probe``, the stage's model goes to stage-model/ and model/ is
-    it with the probe fitted beside it (and with "gated", the default, the gate)."""
+    it with the probe fitted beside it (and with "gated", the default, the gate); "+mandolin": with the modelled
+    mandolin in the stage, and its pieces in the probe."""
     import dataclasses
     import shutil
 
+    from instrec.datasets.synth import mandolin
     from instrec.datasets.synth.render import default_soundfont
     from instrec.default_model import Recipe, base_model_path, recorded_recipe, train_default
     from instrec.predict import load_model
 
     monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
     _fake_sample_set(tmp_path / "cache")
+    probe, _, modelled = probe.partition("+")
+    if modelled:
+        from tests.test_mandolin import _bodies
+
+        sf.write(str(mandolin.bodies_path()), np.round(_bodies().T * 8000).astype(np.int16), mandolin.RAW_RATE,
+                 subtype="PCM_16")
+        monkeypatch.setattr(mandolin, "PROBE_PIECES", 3)
     other = tmp_path / "otherbank.sf2"
     shutil.copy(default_soundfont(), other)
     root = tmp_path / "rec"
     _fake_recordings(root, ["francoiswnel.Ukulele", "wcgbg.solfege-samples"])
     recipe = dataclasses.replace(Recipe(), size=16, hold_out_bank="otherbank", real_clips=6, overlay_clips=2,
                                  rendered_clips=2, negative_clips=2, negative_overlays=1, stage_epochs=1,
-                                 threshold=0.35, file_rule="top-third", probe=probe)
+                                 threshold=0.35, file_rule="top-third", probe=probe,
+                                 modelled=(modelled,) if modelled else ())
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
@@ -181,7 +191,15 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     assert (card["model_args"]["architecture"] == "probed") == bool(probe)
     assert card["model_args"].get("gate", False) == (probe == "gated")
     assert (tmp_path / "out" / "stage-model" / "model.json").exists() == bool(probe)
-    if probe:  # learned from the 8 stand-in recordings, the 2 notes and the stage's 2 no-instrument clips
+    trained = dict(zip(card["classes"], card["trained_classes"]))
+    assert trained["mandolin"] == bool(modelled)
+    assert card["real_stage"].get("modelled", []) == ([modelled] if modelled else [])
+    if probe and modelled:  # the 3 modelled pieces join the notes, the probe learns the mandolin, with its whole say
+        assert card["probe"]["notes"] == 2 + 3 and card["probe"]["modelled"] == ["mandolin"]
+        assert card["probe"]["classes"] == ["mandolin", "ukulele", "violin", "voice"]
+        blend = load_model(tmp_path / "out" / "model").classifier.blend
+        assert blend[CLASSES.index("mandolin")] == 1.0 and blend[CLASSES.index("violin")] == 0.5
+    elif probe:  # learned from the 8 stand-in recordings, the 2 notes and the stage's 2 no-instrument clips
         assert card["probe"]["recordings"] == 8 and card["probe"]["no_instrument_clips"] == 2
         assert card["probe"]["notes"] == 2 and card["probe"]["classes"] == ["ukulele", "violin", "voice"]
     if probe == "gated":  # and on the stage's clips whose count is known, beside the recordings' and notes' windows

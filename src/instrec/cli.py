@@ -220,6 +220,9 @@ def run_soundfonts(args: argparse.Namespace) -> int:
         if path is None:
             print(f"{name}: not here (`instrec soundfonts fetch {name}`)")
             continue
+        if name in soundfonts.BANKS and soundfonts.BANKS[name].kind == "stk":
+            print(f"{name}: {path}; the body responses of the modelled mandolin (the real stage's; not a SoundFont)")
+            continue
         classes = sorted(available_classes(Renderer([path])))
         plays = f"{len(classes)} class" + ("" if len(classes) == 1 else "es")
         print(f"{name}: {path} ({path.stat().st_size / 1e6:.0f} MB); plays {plays}: {', '.join(classes)}")
@@ -536,6 +539,10 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recorded-notes", default=r.recorded_notes, metavar="BANK",
                    help="and as many recorded notes of each instrument of this sample set of the pool "
                         f"(default {r.recorded_notes}; '' for none)")
+    p.add_argument("--modelled", action="append", choices=["mandolin", "none"],
+                   help="an instrument no recording reaches, played from a physical model in the real stage "
+                        f"(mandolin: `instrec soundfonts fetch stk-mandolin` first), repeated; none for no such "
+                        f"instrument (default: {' '.join(r.modelled) or 'none'})")
     p.add_argument("--probe", choices=["gated", "always", "none"],
                    help="after the real stage, average the network's head with a linear probe fitted on the real "
                         "recordings and the recorded notes (instrec.probe): gated (default), where a gate hears one "
@@ -569,6 +576,8 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  probe="" if args.no_real_stage or args.probe == "none"
                                  else args.probe or Recipe().probe,
                                  recording_files=args.recording_files, recorded_notes=args.recorded_notes,
+                                 modelled=Recipe().modelled if args.modelled is None
+                                 else tuple(m for m in args.modelled if m != "none"),
                                  hold_out_fold=args.hold_out_fold,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
@@ -599,6 +608,9 @@ def _add_train_real(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recorded-notes", default=st.note_bank, metavar="BANK",
                    help="and as many recorded notes of each instrument of this sample set (e.g. tonejs; fetched with "
                         "`instrec soundfonts fetch`)")
+    p.add_argument("--modelled", action="append", choices=["mandolin"], default=[],
+                   help="an instrument no recording reaches, played from a physical model (mandolin: `instrec "
+                        "soundfonts fetch stk-mandolin` first), repeated")
     p.add_argument("--epochs", type=COUNT, default=st.epochs, help=f"default {st.epochs}")
     p.add_argument("--lr", type=float, default=st.lr, help=f"default {st.lr}")
     p.add_argument("--seed", type=SEED, default=st.seed)
@@ -615,7 +627,11 @@ def run_train_real(args: argparse.Namespace) -> int:
     stage = Stage(real_clips=args.real_clips, overlay_clips=args.overlay_clips, rendered_clips=args.rendered_clips,
                   negative_clips=args.negative_clips, recording_files=args.recording_files,
                   note_bank=args.recorded_notes, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                  hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else ())
+                  hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else (), modelled=tuple(args.modelled))
+    if stage.modelled:
+        from instrec.datasets.synth.mandolin import check_modelled
+
+        check_modelled(stage.modelled)
     if stage.note_bank:
         from instrec.real_stage import bank_notes
 

@@ -68,6 +68,8 @@ class Recipe:
     # and as many recorded notes of each instrument of this bank of the pool ("" none; chosen on the source folds and
     # held-out csound: docs/experiments/2026-12-05-probe-with-notes.md)
     recorded_notes: str = "tonejs"
+    # instruments no recording reaches, played from a physical model in the real stage (real_stage.Stage.modelled)
+    modelled: tuple[str, ...] = ()
     stage_epochs: int = 3
     stage_lr: float = 1e-4
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
@@ -103,7 +105,8 @@ def recipe_stage(recipe: Recipe):
     return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,
                  rendered_clips=recipe.rendered_clips, negative_clips=recipe.negative_clips,
                  negative_overlays=recipe.negative_overlays, recording_files=recipe.recording_files,
-                 note_bank=recipe.recorded_notes, epochs=recipe.stage_epochs, lr=recipe.stage_lr,
+                 note_bank=recipe.recorded_notes, modelled=tuple(recipe.modelled), epochs=recipe.stage_epochs,
+                 lr=recipe.stage_lr,
                  seed=recipe.seed, hold_out=FOLDS[recipe.hold_out_fold] if recipe.hold_out_fold else (),
                  device=recipe.device)
 
@@ -135,6 +138,13 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         from instrec.real_stage import training_sources
 
         training_sources(Path(recordings_root) if recordings_root else None, stage.hold_out)  # fetched? fail early
+        if stage.modelled:  # the physical model's material, fetched as the banks are
+            from instrec.datasets.synth import soundfonts
+            from instrec.datasets.synth.mandolin import check_modelled
+
+            if soundfonts.locate("stk-mandolin") is None:
+                soundfonts.fetch_bank("stk-mandolin")
+            check_modelled(stage.modelled)
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
@@ -176,9 +186,13 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             clips = build_clips(out / "real", stage, classes, data, root)  # the stage's, cached
             negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
             notes = bank_notes(recipe.recorded_notes) if recipe.recorded_notes else []  # of what no library plays
+            if stage.modelled:  # and pieces played from the modelled instruments' notes (mandolin.py)
+                from instrec.datasets.synth.mandolin import modelled_pieces
+
+                notes = notes + modelled_pieces(stage.modelled, stage.seed)
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
                    log=lambda m: print(m, file=sys.stderr), notes=notes,
-                   gate_clips=clips if recipe.probe == "gated" else None)
+                   gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,

@@ -28,6 +28,9 @@ import numpy as np
 import torch
 
 BLEND = 0.5  # the probe's share of a class's probability (measured at this value only)
+# a class learned from a physical model alone (datasets/synth/mandolin.py), which the networks hardly learn: the
+# probe's whole say where the gate opens (docs/experiments/2026-12-06-modelled-mandolin.md, candidate 12)
+MODELLED_BLEND = 1.0
 C = 1.0  # the logistic regressions' inverse regularisation strength
 # what export_model writes itself, not kept from the stage model's record
 MADE_BY_EXPORT = {"format", "sha256", "model_args", "classes", "trained_classes", "threshold", "representation",
@@ -120,12 +123,14 @@ def one_instrument(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,
            about: dict | None = None, log=None, notes: list[tuple[np.ndarray, int, str]] = (),
-           gate_clips: dict | None = None) -> Path:
+           gate_clips: dict | None = None, modelled: tuple[str, ...] = ()) -> Path:
     """Fit the probe on ``items`` (path, class), the recorded ``notes`` (samples, rate, class; see
     :func:`instrec.real_stage.bank_notes`) and the raw log-mel no-instrument clips ``negatives``, read by the exported
     model ``stage_model``; with ``gate_clips`` (the stage's clips: raw log-mel ``x``, labels ``y``, ``mask``, as
     ``real_stage.build_clips`` gives them), also the gate, on them (:func:`one_instrument`) and on the items' and
-    notes' windows (one real instrument each). Export the :class:`Probed` model to ``out``."""
+    notes' windows (one real instrument each). The ``modelled`` classes (known from a physical model alone, their
+    pieces among the ``notes``) get the probe's share ``MODELLED_BLEND`` instead of ``BLEND``. Export the
+    :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
     from instrec.convnet import Probed, without_probe
     from instrec.errors import AudioError, InstrecError
@@ -175,14 +180,16 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     with torch.no_grad():
         probed.probe.weight.copy_(torch.from_numpy(weight))
         probed.probe.bias.copy_(torch.from_numpy(bias))
-        probed.blend.copy_(torch.from_numpy(np.where(learned, BLEND, 0.0)))
+        share = np.array([MODELLED_BLEND if c in modelled else BLEND for c in classes])
+        probed.blend.copy_(torch.from_numpy(np.where(learned, share, 0.0)))
         if gate is not None:
             probed.gate.weight.copy_(torch.from_numpy(gate_weight))
             probed.gate.bias.copy_(torch.from_numpy(gate_bias))
     bundle = model.bundle
     record = {k: v for k, v in bundle.items() if k not in MADE_BY_EXPORT}  # the stage model's record, kept
     record["probe"] = {"recordings": recordings, "notes": len(notes), "unreadable": len(skipped),
-                       "windows": int(len(x)), "no_instrument_clips": int(len(neg)), "blend": BLEND, "c": C,
+                       "windows": int(len(x)), "no_instrument_clips": int(len(neg)), "blend": BLEND,
+                       **({"modelled": list(modelled), "modelled_blend": MODELLED_BLEND} if modelled else {}), "c": C,
                        "class_weight": "balanced", "classes": [c for c, k in zip(classes, learned) if k],
                        "gate": gate}
     return export_model(probed.eval(), bundle, out, {**record, **(about or {})})

