@@ -205,8 +205,9 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
-    what: a GPU run stands for the same recipe)."""
-    return {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device"}
+    what: a GPU run stands for the same recipe), and ``modelled`` only where set (a recipe without it records what
+    it did before the setting existed)."""
+    return {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device" and (v or k != "modelled")}
 
 
 def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:
