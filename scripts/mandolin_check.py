@@ -24,9 +24,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 def held_out_pieces(cache: Path, count: int, seed: int = 101) -> list[Path]:
     import soundfile as sf
 
-    from instrec.datasets.synth.mandolin import HELD_OUT_BODIES, mandolin_source
-    from instrec.datasets.synth.parts import SAMPLE_RATE, play_part
-    from instrec.datasets.synth.recording import apply_chain, draw_chain
+    from instrec.datasets.synth.mandolin import HELD_OUT_BODIES, mandolin_source, solo_pieces
+    from instrec.datasets.synth.parts import SAMPLE_RATE
     from instrec.io import atomic_path
 
     paths = [cache / f"mandolin-heldout-{seed}-{n:03d}.wav" for n in range(count)]
@@ -34,10 +33,7 @@ def held_out_pieces(cache: Path, count: int, seed: int = 101) -> list[Path]:
         return paths
     cache.mkdir(parents=True, exist_ok=True)
     source = mandolin_source(count=48, seed=seed, bodies=HELD_OUT_BODIES)
-    rng = np.random.default_rng(seed)
-    for path in paths:
-        audio, _ = play_part(source, rng, 10.0)
-        audio = apply_chain(audio, SAMPLE_RATE, draw_chain(rng))
+    for path, audio in zip(paths, solo_pieces(source, np.random.default_rng(seed), count)):
         with atomic_path(path) as tmp:
             sf.write(str(tmp), audio, SAMPLE_RATE, format="WAV")
     return paths

@@ -541,7 +541,7 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
                         f"(default {r.recorded_notes}; '' for none)")
     p.add_argument("--modelled", action="append", choices=["mandolin", "none"],
                    help="an instrument no recording reaches, played from a physical model in the real stage "
-                        f"(mandolin: `instrec soundfonts fetch stk-mandolin` first), repeated; none for no such "
+                        f"(mandolin; its material is fetched like the banks), repeated; none for no such "
                         f"instrument (default: {' '.join(r.modelled) or 'none'})")
     p.add_argument("--probe", choices=["gated", "always", "none"],
                    help="after the real stage, average the network's head with a linear probe fitted on the real "

@@ -138,12 +138,11 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         from instrec.real_stage import training_sources
 
         training_sources(Path(recordings_root) if recordings_root else None, stage.hold_out)  # fetched? fail early
-        if stage.modelled:  # the physical model's material, fetched as the banks are
+        if stage.modelled:  # the physical model's material, fetched as the banks are (a fetched copy is kept)
             from instrec.datasets.synth import soundfonts
-            from instrec.datasets.synth.mandolin import check_modelled
+            from instrec.datasets.synth.mandolin import BANK, check_modelled
 
-            if soundfonts.locate("stk-mandolin") is None:
-                soundfonts.fetch_bank("stk-mandolin")
+            soundfonts.fetch_bank(BANK)
             check_modelled(stage.modelled)
     data = out / "data"
     if not (data / "synth-metadata.json").exists():

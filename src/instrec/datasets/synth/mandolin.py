@@ -56,10 +56,13 @@ KEYS = (55, 88)  # G3 (the open fourth course) to E6, the range a mandolin is pl
 LIBRARY = "stk.mandolin"
 
 
-def bodies_path() -> Path:
-    from instrec.datasets.synth.soundfonts import soundfont_dir
+BANK = "stk-mandolin"  # its entry in soundfonts.BANKS: what `instrec soundfonts fetch` calls the body responses
 
-    return soundfont_dir() / "stk-mandolin-bodies.wav"
+
+def bodies_path() -> Path:
+    from instrec.datasets.synth.soundfonts import BANKS, soundfont_dir
+
+    return soundfont_dir() / BANKS[BANK].filename
 
 
 def fetch_bodies(target: Path, deb_dir: str | Path | None = None) -> Path:
@@ -191,21 +194,23 @@ MODELLED = {"mandolin": mandolin_source}  # class -> its modelled source (the re
 PROBE_PIECES = 60  # solo pieces of each modelled instrument the probe and gate learn (probe.attach's notes)
 
 
-def modelled_pieces(names: tuple[str, ...], seed: int, count: int | None = None) -> list[tuple[np.ndarray, int, str]]:
-    """``count`` solo pieces of 10 s of each modelled instrument, played from the stage's own notes (the source of
-    ``seed``) as parts are (``parts.play_part``) and sent through the recording chain: (samples, rate, class), as
-    ``probe.attach`` takes recorded notes."""
+def solo_pieces(source, rng: np.random.Generator, count: int, seconds: float = 10.0) -> list[np.ndarray]:
+    """``count`` solo pieces of ``source`` (``parts.play_part``: tremolo, melody, strum, one-shots), each sent through
+    its own draw of the recording chain."""
     from instrec.datasets.synth.parts import SAMPLE_RATE, play_part
     from instrec.datasets.synth.recording import apply_chain, draw_chain
 
-    out = []
-    for source in modelled_sources(names, seed):
-        rng = np.random.default_rng([seed, 3301])
-        for _ in range(count or PROBE_PIECES):
-            audio, _ = play_part(source, rng, 10.0)
-            out.append((apply_chain(audio, SAMPLE_RATE, draw_chain(rng)).astype(np.float32), SAMPLE_RATE,
-                        source.label))
-    return out
+    return [apply_chain(play_part(source, rng, seconds)[0], SAMPLE_RATE, draw_chain(rng)) for _ in range(count)]
+
+
+def modelled_pieces(names: tuple[str, ...], seed: int, count: int | None = None) -> list[tuple[np.ndarray, int, str]]:
+    """``count`` solo pieces of 10 s of each modelled instrument, played from the stage's own notes (the source of
+    ``seed``) as parts are and sent through the recording chain (:func:`solo_pieces`): (samples, rate, class), as
+    ``probe.attach`` takes recorded notes."""
+    from instrec.datasets.synth.parts import SAMPLE_RATE
+
+    return [(audio.astype(np.float32), SAMPLE_RATE, source.label) for source in modelled_sources(names, seed)
+            for audio in solo_pieces(source, np.random.default_rng([seed, 3301]), count or PROBE_PIECES)]
 
 
 def check_modelled(names: tuple[str, ...]) -> None:
