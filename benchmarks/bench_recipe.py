@@ -5,8 +5,8 @@ real stage's clips (``real_stage.build_clips``: real parts from the ``instrec re
 notes where it is empty, overlays, rendered clips, negatives), and training one network (the shipped base's first
 member) for one epoch on stage clips, and embedding stage clips with the shipped model (the probe's and the gate's
 reading: every training recording and note, about one window each, and the stage's clips), and making the modelled
-instruments' notes where the recipe has them. From these it projects
-the recipe's parts at ``default_model.Recipe()``'s sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
+instruments' notes where the recipe has them, and the worn copies where the probe learns them (``probe_worn``).
+From these it projects the recipe's parts at ``default_model.Recipe()``'s sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
 members of 30 epochs on their training split). Prints both totals and their ratio. Feature extraction, export and
 scoring (a few minutes in both) are left out of both.
 
@@ -129,6 +129,15 @@ def main() -> None:
             print(f"modelled notes not counted: {exc}")
     if recipe.probe:  # every training recording and note read (about a window each), the gate's stage clips
         new["probe"] = (sum(per_library.values()) + notes + (base_clips if recipe.probe == "gated" else 0)) * embed
+        if recipe.probe_worn:  # each recording and note once more, worn (probe.worn_copy), and read
+            from instrec.probe import worn_copy
+
+            note = np.sin(2 * np.pi * 220 * np.arange(3 * 44100) / 44100).astype(np.float32)
+            start = time.perf_counter()
+            for i in range(10):
+                worn_copy(note, 44100, f"bench/{i}")
+            new["probe worn copies"] = (sum(per_library.values()) + notes) * (
+                (time.perf_counter() - start) / 10 + embed)
     e4 = dataclasses.replace(recipe, size=20000, base="scratch", real_stage=False)
     old = {"render": e4.size * render, "training": len(e4.members) * e4.epochs * train_split(e4.size) * train}
     print(f"measured: render {render * 1000:.1f} ms/clip, decoding the recordings {decode:.1f} s, stage clips "

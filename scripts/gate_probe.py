@@ -13,7 +13,7 @@ window's blend is ``(1 - w g) head + w g probe`` with w = 0.5 and g the gate's p
 Scored on csound (F1 at the model's threshold, mAP, top-1) and real-dev, beside the head alone and the ungated
 probe; the signals' reported instruments are printed.
 
-    python scripts/gate_probe.py [--out runs/gate]
+    python scripts/gate_probe.py [--out runs/gate] [--degraded]  # --degraded: also candidate 13 ("gate 13")
 """
 
 from __future__ import annotations
@@ -91,6 +91,33 @@ def reads(out: Path, work: Path) -> dict:
     return {**data, **about}
 
 
+def worn_reads(out: Path, work: Path) -> dict:
+    """The worn copies (``probe.worn_copy``) of the recordings and notes the probe learns from, read by the shipped
+    model's networks (cached in ``OUT/worn.npz``)."""
+    from instrec import params as P
+    from instrec.default_model import Recipe, recipe_stage
+    from instrec.io import load_npz
+    from instrec.predict import SHIPPED, load_model
+    from instrec.probe import networks_only, recording_windows, training_recordings, worn_copy, worn_key
+    from instrec.real_stage import bank_notes
+
+    cache = out / "worn.npz"
+    if cache.exists():
+        return load_npz(cache)
+    model = load_model(networks_only(SHIPPED, out / "networks"))
+    stage = recipe_stage(Recipe())
+    emb, label_of = [], []
+    items = [(worn_copy(p, None, worn_key(p)), label) for p, label in training_recordings(None, stage.hold_out)]
+    items += [(worn_copy(s, r, f"note/{i}"), label) for i, (s, r, label) in enumerate(bank_notes("tonejs"))]
+    for x, label in items:
+        e = recording_windows(model, x, P.SAMPLE_RATE)["emb"]
+        emb.append(e)
+        label_of.append(np.tile(np.array([c == label for c in model.classes], np.float32), (len(e), 1)))
+    data = {"emb": np.concatenate(emb), "y": np.concatenate(label_of)}
+    np.savez(cache, **data)
+    return data
+
+
 def main() -> None:
     import sys
 
@@ -102,6 +129,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("runs/gate"))
     parser.add_argument("--work", type=Path, default=Path("runs/default-model"))
+    parser.add_argument("--degraded", action="store_true",
+                        help="also candidate 13: probe and gate 9 learning the worn copies too ('gate 13')")
     args = parser.parse_args()
     d = reads(args.out, args.work)
     classes, thr, rule = d["classes"], d["threshold"], d["rule"]
@@ -112,6 +141,10 @@ def main() -> None:
     py = np.concatenate([d["rec_y"][d["rec_file"]], d["notes_y"][d["notes_file"]],
                          np.zeros((neg.sum(), len(classes)), np.float32)])
     weight, bias, learned = fit(px, py)
+    probes = {}
+    if args.degraded:  # candidate 13: the probe learns the worn copies too
+        worn = worn_reads(args.out, args.work)
+        probes["gate 13"] = fit(np.concatenate([px, worn["emb"]]), np.concatenate([py, worn["y"]]))[:2]
     # the gates
     gates = {}
     mask = d["clip_mask"].astype(bool)
@@ -123,10 +156,14 @@ def main() -> None:
         gy = np.concatenate([target, np.ones(len(d["rec_emb"]) + len(d["notes_emb"]), bool)]).astype(np.float32)
         gates[name] = fit(gx, gy[:, None])[:2]
         print(f"{name}: {len(gx)} windows, {int(gy.sum())} with one instrument")
+        if name == "gate 9" and args.degraded:
+            gx, gy = np.concatenate([gx, worn["emb"]]), np.concatenate([gy, np.ones(len(worn["emb"]), np.float32)])
+            gates["gate 13"] = fit(gx, gy[:, None])[:2]
+            print(f"gate 13: {len(gx)} windows, {int(gy.sum())} with one instrument")
 
     def files(group, gate_mode):
         emb, head = d[f"{group}_emb"], d[f"{group}_probs"]
-        p = probe_probs(weight, bias, emb)
+        p = probe_probs(*probes.get(gate_mode, (weight, bias)), emb)
         if gate_mode == "head":
             g = np.zeros(len(emb))
         elif gate_mode == "ungated":
@@ -145,7 +182,7 @@ def main() -> None:
         return np.stack([file_probability(blend[f == i], d[f"{group}_lengths"][f == i], rule,
                                           d[f"{group}_phases"][f == i]) for i in range(f.max() + 1)]), g
 
-    modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle")
+    modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle") + (("gate 13",) if args.degraded else ())
     for group in ("csound", "realdev"):
         y = d[f"{group}_y"]
         mask = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y, bool)
@@ -161,7 +198,7 @@ def main() -> None:
             print(f"  {mode:11s} F1 {fmt(r['f1_macro_present'])} mAP {fmt(r['map'])} top-1 {fmt(r['top1'])} | "
                   f"gate mean: one instrument {g[one].mean() if one.any() else float('nan'):.2f}, "
                   f"several {g[~one].mean() if (~one).any() else float('nan'):.2f}")
-    for mode in modes[:5]:
+    for mode in modes[:5] + modes[6:]:
         probs, g = files("signals", mode)
         said = ["+".join(c for c, p, t in zip(classes, row, trained) if t and p >= thr) or "-" for row in probs]
         print(f"  signals {mode:11s}: " + ", ".join(f"{n}: {s}" for n, s in zip(d["signals"], said)))

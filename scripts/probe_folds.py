@@ -11,6 +11,7 @@ model's threshold over the classes present, AP, top-1), beside the model alone, 
 
     python scripts/probe_folds.py --out runs/folds4 --fold A --fold B --fold C [--json runs/probe-folds.json]
         [--notes tonejs]  # also candidates 3 and 9: the probe learns the bank's recorded notes too; 9 gated
+        [--degraded]  # also candidate 13: candidate 9 learning worn copies too; 9 and 13 on worn copies of the fold
 """
 
 from __future__ import annotations
@@ -89,6 +90,70 @@ def modelled_cache(out: Path, fold: str, names: tuple[str, ...], classes: list[s
     return read_items(out, fold, f"modelled-{'-'.join(names)}", lambda: modelled_pieces(names, 0), classes)
 
 
+def _worn_file(item):
+    from instrec.probe import worn_copy, worn_key
+
+    return worn_copy(item, None, worn_key(Path(item))).astype(np.float16)
+
+
+def _worn_note(item):
+    from instrec.probe import worn_copy
+
+    i, samples, rate = item
+    return worn_copy(samples, rate, f"note/{i}").astype(np.float16)
+
+
+def worn_audio(out: Path, files: list[dict], bank: str) -> dict:
+    """Every recording of the folds and every recorded note of ``bank`` as a worn copy (``probe.worn_copy``; the
+    same for every fold), 16 kHz, cached once as ``OUT/worn-audio.npz`` (float16)."""
+    from multiprocessing import get_context
+
+    from instrec.io import load_npz
+    from instrec.real_stage import bank_notes
+
+    cache = out / "worn-audio.npz"
+    if cache.exists():
+        return load_npz(cache)
+    notes = bank_notes(bank)
+    with get_context("fork").Pool(2) as pool:
+        copies = pool.map(_worn_file, [f["path"] for f in files], chunksize=16)
+        note_copies = pool.map(_worn_note, [(i, s, r) for i, (s, r, _) in enumerate(notes)], chunksize=16)
+    data = {**{f"f{i}": x for i, x in enumerate(copies)}, **{f"n{i}": x for i, x in enumerate(note_copies)}}
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, **data)
+    tmp.replace(cache)
+    return data
+
+
+def worn_cache(out: Path, fold: str, cache: dict, bank: str) -> dict:
+    """The worn copies (``worn_audio``) read by fold ``fold``'s model: per recording window its embedding,
+    probabilities, heard examples, phase and file; per note window its embedding and labels (cached)."""
+    from instrec import params as P
+    from instrec.io import load_npz
+    from instrec.predict import load_model
+    from instrec.probe import recording_windows
+    from instrec.real_stage import bank_notes
+
+    path = out / fold / "probe-worn.npz"
+    if path.exists():
+        return load_npz(path)
+    audio = worn_audio(out, cache["files"], bank)
+    model = load_model(out / fold / "model")
+    classes = cache["classes"]
+    rows, note_emb, note_y = [], [], []
+    for i in range(len(cache["files"])):
+        rows.append(recording_windows(model, audio[f"f{i}"].astype(np.float32), P.SAMPLE_RATE))
+    for i, (_, _, label) in enumerate(bank_notes(bank)):
+        e = recording_windows(model, audio[f"n{i}"].astype(np.float32), P.SAMPLE_RATE)["emb"]
+        note_emb.append(e)
+        note_y.append(np.tile(np.array([c == label for c in classes], np.float32), (len(e), 1)))
+    data = {k: np.concatenate([r[k] for r in rows]) for k in ("emb", "probs", "lengths", "phases")}
+    data["file_of"] = np.concatenate([np.full(len(r["lengths"]), i) for i, r in enumerate(rows)])
+    data["note_emb"], data["note_y"] = np.concatenate(note_emb), np.concatenate(note_y)
+    np.savez(path, **data)
+    return data
+
+
 def probe(train_x, train_y, train_mask, c: float, balanced: bool):
     """``instrec.probe.fit`` as a function (n, D) -> (n, C), NaN where a class was not learned."""
     from instrec.probe import fit, probe_probs
@@ -98,11 +163,13 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool):
 
 
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
-             notes: dict | None = None) -> dict:
+             notes: dict | None = None, worn: dict | None = None, test_worn: bool = False) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
-    outside the fold and the notes)."""
+    outside the fold and the notes). With ``worn`` in ``sources`` (candidate 13), the probe and the gate also learn
+    the worn copies (``worn_cache``) of the recordings outside the fold and of the notes; with ``test_worn``, the
+    fold's recordings are scored from their worn copies."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -128,7 +195,17 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         parts_x.append(notes["emb"])
         parts_y.append(notes["y"])
         parts_m.append(np.ones_like(notes["y"], bool))
+    worn_train = []
+    if "worn" in sources:
+        keep = ~in_fold[worn["file_of"]] & ~fixture[worn["file_of"]]
+        worn_train = [worn["emb"][keep], worn["note_emb"]]
+        parts_x += worn_train
+        parts_y += [y_files[worn["file_of"][keep]], worn["note_y"]]
+        parts_m += [np.ones_like(parts_y[-2], bool), np.ones_like(worn["note_y"], bool)]
     apply = probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced)
+    train_file, train_emb = window_file, cache["emb"]
+    if test_worn:  # the fold's recordings read from their worn copies
+        window_file, cache = worn["file_of"], {**cache, **{k: worn[k] for k in ("emb", "probs", "lengths", "phases")}}
     test = in_fold[window_file]
     p_probe = apply(cache["emb"][test])
     p_model = cache["probs"][test]
@@ -137,10 +214,11 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     if "gate" in sources:
         from instrec.probe import one_instrument
 
-        own = ~in_fold[window_file] & ~fixture[window_file]
-        gx = [cache["clip_emb"], cache["emb"][own]] + ([notes["emb"]] if notes is not None else [])
+        own = ~in_fold[train_file] & ~fixture[train_file]
+        gx = [cache["clip_emb"], train_emb[own]] + ([notes["emb"]] if notes is not None else []) + worn_train
         gy = [one_instrument(cache["clip_y"], cache["clip_mask"]), np.ones(int(own.sum()), bool)] + \
-            ([np.ones(len(notes["emb"]), bool)] if notes is not None else [])
+            ([np.ones(len(notes["emb"]), bool)] if notes is not None else []) + \
+            [np.ones(len(x), bool) for x in worn_train]
         gate = probe(np.concatenate(gx), np.concatenate(gy).astype(np.float32)[:, None], None, 1.0, True)
         share = weight * gate(cache["emb"][test])
     blend = np.where(np.isnan(p_probe), p_model, (1 - share) * p_model + share * np.nan_to_num(p_probe))
@@ -180,6 +258,9 @@ def main() -> None:
     parser.add_argument("--modelled", action="append", default=[], choices=["mandolin"],
                         help="also candidate 11: candidate 9 whose probe and gate learn pieces of this modelled "
                              "instrument (with --notes)")
+    parser.add_argument("--degraded", action="store_true",
+                        help="also candidate 13 (candidate 9 whose probe and gate learn worn copies too) and both "
+                             "scored on the fold's worn copies (with --notes)")
     args = parser.parse_args()
     variants = {"model alone": (0.0, "files+clips", 1.0, True),
                 "candidate 2: probe on recordings and negatives": (0.5, "files+negatives", 1.0, True),
@@ -202,16 +283,26 @@ def main() -> None:
 
         variants[whole] = ([MODELLED_BLEND if c in args.modelled else BLEND for c in OPENMIC_CLASSES],
                            "files+notes+negatives+gate", 1.0, True)
-    results = {name: {} for name in variants}
+    cand9 = "candidate 9: candidate 3 where a gate hears one real instrument alone"
+    worn_variants = {}
+    if args.notes and args.degraded:
+        cand13 = "candidate 13: candidate 9, probe and gate learn worn copies too"
+        variants[cand13] = (0.5, "files+notes+negatives+gate+worn", 1.0, True)
+        worn_variants = {f"{cand9}, worn fold": cand9, f"{cand13}, worn fold": cand13}
+    results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
         notes = notes_cache(args.out, fold, args.notes, cache["classes"]) if args.notes else None
+        worn = worn_cache(args.out, fold, cache, args.notes) if args.notes and args.degraded else None
         for name, (weight, sources, c, balanced) in variants.items():
             given = notes
             if name in (modelled, whole):  # the recorded notes and the modelled pieces, as train-default gives them
                 pieces = modelled_cache(args.out, fold, tuple(args.modelled), cache["classes"])
                 given = {k: np.concatenate([notes[k], pieces[k]]) for k in ("emb", "y")}
-            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given)
+            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given, worn)
+        for name, of in worn_variants.items():
+            weight, sources, c, balanced = variants[of]
+            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, notes, worn, test_worn=True)
     print("| variant | " + " | ".join(args.fold) + " | mean F1 / mAP / top-1 |")
     print("|---|" + "---|" * (len(args.fold) + 1))
     for name, per in results.items():

@@ -255,3 +255,49 @@ def test_a_gate_with_nothing_but_single_instruments_is_refused(tmp_path, stage_m
     with pytest.raises(InstrecError, match="the gate needs clips that are not one instrument alone"):
         attach(stage_model, tmp_path / "gated", training_recordings(root, ()), only["x"][:0], gate_clips=only)
     assert not (tmp_path / "gated").exists()
+
+
+def test_a_worn_copy_is_seeded_by_the_recordings_folder_and_name(tmp_path):
+    from instrec import params as P
+    from instrec.audio import load_audio, resample
+    from instrec.probe import worn_copy, worn_key
+
+    note = _note(330.0, 2.0) * 0.5
+    a, b = tmp_path / "lib-a" / "C4.wav", tmp_path / "elsewhere" / "lib-a" / "C4.wav"
+    for path in (a, b):
+        path.parent.mkdir(parents=True)
+        sf.write(path, note, SAMPLE_RATE, subtype="FLOAT")
+    assert worn_key(a) == worn_key(b) == "lib-a/C4.wav"
+    copy = worn_copy(a, None, worn_key(a))
+    assert copy.dtype == np.float32 and copy.size == load_audio(a).size
+    assert np.array_equal(copy, worn_copy(b, None, worn_key(b)))  # the same copy wherever the library lies
+    assert np.array_equal(copy, worn_copy(note, SAMPLE_RATE, "lib-a/C4.wav"))  # a file or its samples
+    clean = resample(note.astype(np.float32), SAMPLE_RATE, P.SAMPLE_RATE)
+    copies = [worn_copy(note, SAMPLE_RATE, f"lib-a/{k}.wav") for k in range(6)]
+    assert all(not np.allclose(c, clean, atol=1e-3) for c in copies)
+    assert len({c.tobytes() for c in copies}) == 6
+
+
+def test_worn_copies_double_what_the_probe_and_gate_learn_and_the_card_says_so(tmp_path, stage_model):
+    from instrec.predict import load_model
+    from instrec.probe import attach, training_recordings
+    from instrec.real_stage import clip_logmel
+    from instrec.datasets.synth import negatives
+
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele", "wcgbg.solfege-samples"])
+    items = training_recordings(root, ())
+    noise = np.stack([clip_logmel(negatives.tone(440.0, 10.0) * 0.5)])
+    notes = [(_note(f, 1.5), SAMPLE_RATE, "flute") for f in (523.0, 659.0)]
+    classes = load_model(stage_model).classes
+    clips = _gate_clips(classes)
+    plain = attach(stage_model, tmp_path / "plain", items, noise, notes=notes, gate_clips=clips)
+    worn = attach(stage_model, tmp_path / "worn", items, noise, notes=notes, gate_clips=clips, worn=True)
+    a, b = (json.loads((p / "model.json").read_text())["probe"] for p in (plain, worn))
+    assert "worn_copies" not in a and b["worn_copies"] is True
+    assert (b["recordings"], b["notes"]) == (a["recordings"], a["notes"]) == (len(items), 2)
+    assert b["windows"] - b["no_instrument_clips"] == 2 * (a["windows"] - a["no_instrument_clips"])
+    assert b["gate"]["one_instrument"] - a["gate"]["one_instrument"] == a["windows"] - a["no_instrument_clips"]
+    tone = _note(392.0, 2.0)
+    assert not np.allclose(load_model(worn).predict(tone, sample_rate=SAMPLE_RATE).probs,
+                           load_model(plain).predict(tone, sample_rate=SAMPLE_RATE).probs, atol=1e-4)

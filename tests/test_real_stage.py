@@ -147,12 +147,12 @@ def _fake_sample_set(cache: Path) -> None:
     write_sf2(cache / "soundfonts" / "tonejs-instruments-1.sf2", "tonejs", [Preset("violin", 40, 0, zones)])
 
 
-@pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin"])
+@pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin", "gated+worn"])
 def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, monkeypatch):
     """train-default's default path on a toy scale: the shipped base networks, the real stage (with the recorded
     notes of the tonejs bank), export, score; with a ``probe``, the stage's model goes to stage-model/ and model/ is
     it with the probe fitted beside it (and with "gated", the default, the gate); "+mandolin": with the modelled
-    mandolin in the stage, and its pieces in the probe."""
+    mandolin in the stage, and its pieces in the probe; "+worn": the probe and gate learn worn copies too."""
     import dataclasses
     import shutil
 
@@ -163,7 +163,8 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
 
     monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
     _fake_sample_set(tmp_path / "cache")
-    probe, _, modelled = probe.partition("+")
+    probe, _, extra = probe.partition("+")
+    modelled, worn = ("mandolin" if extra == "mandolin" else ""), extra == "worn"
     if modelled:
         from tests.test_mandolin import _bodies
 
@@ -177,7 +178,7 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     recipe = dataclasses.replace(Recipe(), size=16, hold_out_bank="otherbank", real_clips=6, overlay_clips=2,
                                  rendered_clips=2, negative_clips=2, negative_overlays=1, stage_epochs=1,
                                  threshold=0.35, file_rule="top-third", probe=probe,
-                                 modelled=(modelled,) if modelled else ())
+                                 modelled=(modelled,) if modelled else (), probe_worn=worn)
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
@@ -205,6 +206,10 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     if probe == "gated":  # and on the stage's clips whose count is known, beside the recordings' and notes' windows
         gate = card["probe"]["gate"]
         assert gate["windows"] > gate["one_instrument"] >= 10
+        # with worn copies: every recording and note heard twice, the copies counted as one instrument alone
+        assert card["probe"].get("worn_copies", False) == worn and ("probe_worn" in card["recipe"]) == worn
+        singles = card["probe"]["windows"] - card["probe"]["no_instrument_clips"]
+        assert gate["one_instrument"] >= (singles if worn else 10)
     model = load_model(tmp_path / "out" / "model")
     assert model.file_rule == "top-third" and model.threshold == 0.35  # the chosen rules travel with the model
     assert scores["test"]["files"] > 0 and scores["threshold"] == 0.35

@@ -276,3 +276,39 @@ def test_soundfonts_cli_reports_a_failed_fetch_and_lists(deb_fixture, capsys, mo
     assert "testbank: not fetched" in err and "rendering goes on with TimGM6mb" in err
     assert main(["soundfonts", "list", "timgm6mb"]) == 0
     assert "plays 18 classes" in capsys.readouterr().out
+
+
+def test_clipping_flattens_the_peaks_hard_or_soft_and_then_the_level_is_set():
+    t = np.arange(SR) / SR
+    x = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    hard = apply_chain(x, SR, {"clip": {"drive_db": 20.0, "shape": "hard"}, "level_dbfs": -6.0})
+    soft = apply_chain(x, SR, {"clip": {"drive_db": 20.0, "shape": "soft"}, "level_dbfs": -6.0})
+    for y in (hard, soft):
+        assert 20 * np.log10(np.abs(y).max()) == pytest.approx(-6.0, abs=0.01)
+    top = np.abs(hard).max()
+    assert np.mean(np.abs(hard) > 0.999 * top) > 0.5  # a sine driven 20 dB past full scale is mostly flat tops
+    assert np.mean(np.abs(x) > 0.999 * np.abs(x).max()) < 0.05
+    assert 0 < np.mean(np.abs(soft) > 0.999 * top) < np.mean(np.abs(hard) > 0.999 * top)  # a tanh rounds them
+    spectrum = lambda y: np.abs(np.fft.rfft(y)) ** 2  # noqa: E731
+    assert spectrum(hard)[660] > 1e-2 * spectrum(hard)[220] > spectrum(x)[660]  # odd harmonics appear
+
+
+def test_a_worn_recording_is_the_recording_chain_drawn_harsher_with_clipping_drawn_last():
+    from instrec.datasets.synth.recording import draw_degradation
+
+    chains = [draw_degradation(np.random.default_rng(i)) for i in range(400)]
+    assert chains == [draw_degradation(np.random.default_rng(i)) for i in range(400)]
+    assert json.loads(json.dumps(chains[:20])) == chains[:20]
+    clipped = [c["clip"] for c in chains if c["clip"]]
+    assert 0.4 < len(clipped) / len(chains) < 0.6 and {c["shape"] for c in clipped} == {"hard", "soft"}
+    assert all(3 <= c["drive_db"] <= 24 for c in clipped)
+    for i in range(20):  # the other steps are draw_chain's with the worn probabilities
+        rest = draw_chain(np.random.default_rng(i), room_probability=0.3, noise_probability=0.6,
+                          band_limit_probability=0.3, compress_probability=0.3, codec_probability=0.4)
+        assert {k: v for k, v in chains[i].items() if k != "clip"} == rest
+    assert np.mean([c["codec"] is not None for c in chains]) > np.mean([c["codec"] is not None for c in
+                                                                        (draw_chain(np.random.default_rng(i))
+                                                                         for i in range(400))])
+    x = _music(1.5)
+    for chain in chains[:10]:
+        assert apply_chain(x, SR, chain).shape == x.shape

@@ -548,6 +548,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
                         "recordings and the recorded notes (instrec.probe): gated (default), where a gate hears one "
                         "real instrument alone; always, on every window (better on single real instruments, worse on "
                         "mixtures); none (the default with --no-real-stage)")
+    p.add_argument("--probe-worn", action=argparse.BooleanOptionalAction, default=r.probe_worn,
+                   help="the probe and its gate also learn each recording and note once more as a worn recording "
+                        f"(clipped, noisy, band-limited) (default: {'on' if r.probe_worn else 'off'})")
     p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
     p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "
                                                        "stage, to measure on it")
@@ -578,7 +581,7 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  recording_files=args.recording_files, recorded_notes=args.recorded_notes,
                                  modelled=Recipe().modelled if args.modelled is None
                                  else tuple(m for m in args.modelled if m != "none"),
-                                 hold_out_fold=args.hold_out_fold,
+                                 hold_out_fold=args.hold_out_fold, probe_worn=args.probe_worn,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "

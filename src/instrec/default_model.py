@@ -79,6 +79,9 @@ class Recipe:
     # instrument alone (chosen on the source folds and held-out csound: docs/experiments/2026-12-06-gated-probe.md),
     # "always" on every window (better on single real instruments, worse on mixtures), "" none
     probe: str = "gated"
+    # the probe and gate also learn each recording and note once more as a worn recording: clipped, noisy,
+    # band-limited (probe.worn_copy; docs/experiments/2026-12-06-degraded-probe.md)
+    probe_worn: bool = False
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -191,7 +194,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
                 notes = notes + modelled_pieces(stage.modelled, stage.seed)
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
                    log=lambda m: print(m, file=sys.stderr), notes=notes,
-                   gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled)
+                   gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled,
+                   worn=recipe.probe_worn)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,
@@ -204,9 +208,10 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
-    what: a GPU run stands for the same recipe), and ``modelled`` only where set (a recipe without it records what
-    it did before the setting existed)."""
-    return {k: v for k, v in dataclasses.asdict(recipe).items() if k != "device" and (v or k != "modelled")}
+    what: a GPU run stands for the same recipe), and ``modelled`` and ``probe_worn`` only where set (a recipe
+    without them records what it did before the settings existed)."""
+    return {k: v for k, v in dataclasses.asdict(recipe).items()
+            if k != "device" and (v or k not in ("modelled", "probe_worn"))}
 
 
 def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from instrec import params as P
+
 BLEND = 0.5  # the probe's share of a class's probability (measured at this value only)
 # a class learned from a physical model alone (datasets/synth/mandolin.py), which the networks hardly learn: the
 # probe's whole say where the gate opens (docs/experiments/2026-12-06-modelled-mandolin.md, candidate 12)
@@ -111,6 +113,25 @@ def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list[tu
     return [(path, r.label) for r, path in real_stage.training_recordings(root, hold_out)]
 
 
+def worn_copy(source, rate: int | None, key: str) -> np.ndarray:
+    """A recording (a path, or ``source`` samples at ``rate``) as a worn recording at 16 kHz, mono: through a chain
+    of ``recording.draw_degradation`` drawn from a seed of ``key`` (a recording's folder and name), so that every
+    model hears the same copy (docs/experiments/2026-12-06-degraded-probe.md)."""
+    import zlib
+
+    from instrec.audio import load_audio, resample
+    from instrec.datasets.synth.recording import apply_chain, draw_degradation
+
+    samples = load_audio(source) if rate is None else resample(np.asarray(source, np.float32), rate)
+    chain = draw_degradation(np.random.default_rng([zlib.crc32(key.encode()), 7]))
+    return apply_chain(samples, P.SAMPLE_RATE, chain)
+
+
+def worn_key(path: Path) -> str:
+    """The seed key of a recording's worn copy: its folder and name (the same on every machine)."""
+    return f"{Path(path).parent.name}/{Path(path).name}"
+
+
 def one_instrument(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The gate's target for clips labelled ``y`` (N, C) where ``mask``: exactly one instrument, with every class
     labelled. In the real stage's clips these are the real parts played alone (with or without a no-instrument sound
@@ -123,13 +144,14 @@ def one_instrument(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,
            about: dict | None = None, log=None, notes: list[tuple[np.ndarray, int, str]] = (),
-           gate_clips: dict | None = None, modelled: tuple[str, ...] = ()) -> Path:
+           gate_clips: dict | None = None, modelled: tuple[str, ...] = (), worn: bool = False) -> Path:
     """Fit the probe on ``items`` (path, class), the recorded ``notes`` (samples, rate, class; see
     :func:`instrec.real_stage.bank_notes`) and the raw log-mel no-instrument clips ``negatives``, read by the exported
     model ``stage_model``; with ``gate_clips`` (the stage's clips: raw log-mel ``x``, labels ``y``, ``mask``, as
     ``real_stage.build_clips`` gives them), also the gate, on them (:func:`one_instrument`) and on the items' and
     notes' windows (one real instrument each). The ``modelled`` classes (known from a physical model alone, their
-    pieces among the ``notes``) get the probe's share ``MODELLED_BLEND`` instead of ``BLEND``. Export the
+    pieces among the ``notes``) get the probe's share ``MODELLED_BLEND`` instead of ``BLEND``. With ``worn``, the
+    probe and the gate also learn each item and note once more as a worn recording (:func:`worn_copy`). Export the
     :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
     from instrec.convnet import Probed, without_probe
@@ -150,9 +172,14 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
             add(recording_windows(model, path)["emb"], label)
         except AudioError as exc:
             skipped.append(str(exc))
-    recordings = len(xs)
-    for samples, rate, label in notes:
+            continue
+        if worn:
+            add(recording_windows(model, worn_copy(path, None, worn_key(path)), P.SAMPLE_RATE)["emb"], label)
+    recordings = len(items) - len(skipped)
+    for i, (samples, rate, label) in enumerate(notes):
         add(recording_windows(model, samples, rate)["emb"], label)
+        if worn:
+            add(recording_windows(model, worn_copy(samples, rate, f"note/{i}"), P.SAMPLE_RATE)["emb"], label)
     if not xs:
         raise AudioError(f"{stage_model}: no real recording could be read for the probe")
     neg = clip_embeddings(model, negatives)
@@ -188,6 +215,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     bundle = model.bundle
     record = {k: v for k, v in bundle.items() if k not in MADE_BY_EXPORT}  # the stage model's record, kept
     record["probe"] = {"recordings": recordings, "notes": len(notes), "unreadable": len(skipped),
+                       **({"worn_copies": True} if worn else {}),
                        "windows": int(len(x)), "no_instrument_clips": int(len(neg)), "blend": BLEND,
                        **({"modelled": list(modelled), "modelled_blend": MODELLED_BLEND} if modelled else {}), "c": C,
                        "class_weight": "balanced", "classes": [c for c, k in zip(classes, learned) if k],

@@ -1,4 +1,4 @@
-"""What a recording does to a sound: room, microphone, noise, band limit, level and compression, codec.
+"""What a recording does to a sound: room, microphone, noise, band limit, level and compression, clipping, codec.
 
 ``draw_chain(rng)`` draws every parameter from a seeded generator into a plain dict (stored in the
 dataset's metadata); ``apply_chain(audio, sample_rate, params)`` applies it. A step whose entry is
@@ -58,6 +58,20 @@ def draw_chain(rng: np.random.Generator, room_probability: float = 0.7, noise_pr
     chain["level_dbfs"] = round(float(rng.uniform(*PEAK_DBFS)), 2)  # the clip's peak
     if maybe(codec_probability):
         chain["codec"] = {"format": "mp3", "vbr_quality": round(float(rng.uniform(2, 9)), 2)}
+    return chain
+
+
+def draw_degradation(rng: np.random.Generator, clip_probability: float = 0.5) -> dict:
+    """A worn recording's chain: the recording chain drawn with a room 30 %, noise 60 %, band limit 30 %,
+    compressor 30 % and MP3 40 % of the time, and clipping (``clip_probability``: 3 to 24 dB of gain past full
+    scale into a hard clip or a tanh). Clipping is drawn after the rest, so the other steps are those of
+    ``draw_chain`` with these probabilities."""
+    chain = draw_chain(rng, room_probability=0.3, noise_probability=0.6, band_limit_probability=0.3,
+                       compress_probability=0.3, codec_probability=0.4)
+    if rng.random() < clip_probability:
+        chain["clip"] = {"drive_db": round(float(rng.uniform(3, 24)), 2), "shape": str(rng.choice(["hard", "soft"]))}
+    else:
+        chain["clip"] = None
     return chain
 
 
@@ -153,6 +167,10 @@ def apply_chain(audio: np.ndarray, sample_rate: int, chain: dict) -> np.ndarray:
         plugins.append(pb.Compressor(threshold_db=c["threshold_db"], ratio=c["ratio"], attack_ms=5.0, release_ms=120.0))
     if plugins:
         x = pb.Pedalboard(plugins)(x[None, :], sample_rate)[0]
+    if chain.get("clip"):  # a recorder driven past full scale: the peak at 0 dBFS, then drive_db more gain
+        c = chain["clip"]
+        x = x * (10 ** (c["drive_db"] / 20) / max(float(np.max(np.abs(x))), 1e-12))
+        x = np.clip(x, -1.0, 1.0) if c["shape"] == "hard" else np.tanh(x)
     peak = float(np.max(np.abs(x)))
     if "level_dbfs" in chain and peak > 0:
         x = x * (10 ** (chain["level_dbfs"] / 20) / peak)
@@ -178,4 +196,6 @@ def describe(chain: dict) -> list[str]:
         tags.append("lo-fi")
     if chain.get("codec"):
         tags.append("mp3")
+    if chain.get("clip"):
+        tags.append("clipped")
     return tags
