@@ -47,6 +47,19 @@ def real_files() -> list[tuple[Path, str]]:
     return out
 
 
+def false_alarms(model, k: int, files: list[tuple[Path, str]], ranked) -> tuple[list[str], list[str]]:
+    """The real ``files`` (none of class ``k``) where class ``k`` is reported, and those where it comes first
+    (``ranked(path)`` gives a file's probabilities and the class's rank)."""
+    alarms, firsts = [], []
+    for path, label in files:
+        probs, rank = ranked(path)
+        if probs[k] >= model.threshold:
+            alarms.append(f"{path.name} ({label}) {probs[k]:.2f}")
+        if rank == 0:
+            firsts.append(path.name)
+    return alarms, firsts
+
+
 def check(model, pieces: list[Path], files: list[tuple[Path, str]]) -> dict:
     k = model.classes.index("mandolin")
     trained = np.array(model.trained, bool)
@@ -61,13 +74,7 @@ def check(model, pieces: list[Path], files: list[tuple[Path, str]]) -> dict:
         probs, rank = ranked(path)
         top3 += rank < 3
         reported += probs[k] >= model.threshold
-    alarms, firsts = [], []
-    for path, label in files:
-        probs, rank = ranked(path)
-        if probs[k] >= model.threshold:
-            alarms.append(f"{path.name} ({label}) {probs[k]:.2f}")
-        if rank == 0:
-            firsts.append(path.name)
+    alarms, firsts = false_alarms(model, k, files, ranked)
     return {"pieces": len(pieces), "top3": top3 / len(pieces), "reported": reported / len(pieces),
             "files": len(files), "alarms": alarms, "first": firsts}
 

@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--fold", action="append", required=True)
     parser.add_argument("--json", type=Path, help="write every variant's per-fold scores here")
     parser.add_argument("--notes", help="also the variant whose probe learns the recorded notes of this bank (tonejs)")
-    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin"],
+    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer"],
                         help="also candidate 11: candidate 9 whose probe and gate learn pieces of this modelled "
                              "instrument (with --notes)")
     parser.add_argument("--degraded", action="store_true",
@@ -279,9 +279,11 @@ def main() -> None:
     if args.notes and args.modelled:
         variants[modelled] = (0.5, "files+notes+negatives+gate", 1.0, True)
         from instrec.datasets.classes import OPENMIC_CLASSES
+        from instrec.datasets.synth.mandolin import WHOLE_SAY
         from instrec.probe import BLEND, MODELLED_BLEND
 
-        variants[whole] = ([MODELLED_BLEND if c in args.modelled else BLEND for c in OPENMIC_CLASSES],
+        variants[whole] = ([MODELLED_BLEND if c in args.modelled and c in WHOLE_SAY else BLEND
+                            for c in OPENMIC_CLASSES],
                            "files+notes+negatives+gate", 1.0, True)
     cand9 = "candidate 9: candidate 3 where a gate hears one real instrument alone"
     worn_variants = {}

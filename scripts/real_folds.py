@@ -121,7 +121,7 @@ def main() -> None:
                         help="per library, up to this many of its recordings as training clips as they are")
     parser.add_argument("--recorded-notes", default="", help="the recorded notes of this sample-set bank (tonejs) join "
                                                         "the recording clips, up to --recording-files per class")
-    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin"],
+    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer"],
                         help="an instrument played from a physical model in every fold's stage (no library)")
     parser.add_argument("--seed", type=int, default=0, help="the stage's seed (its clips and their order)")
     parser.add_argument("--shift", action="store_true",

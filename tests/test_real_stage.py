@@ -147,7 +147,7 @@ def _fake_sample_set(cache: Path) -> None:
     write_sf2(cache / "soundfonts" / "tonejs-instruments-1.sf2", "tonejs", [Preset("violin", 40, 0, zones)])
 
 
-@pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin", "gated+worn"])
+@pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin", "gated+synthesizer", "gated+worn"])
 def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, monkeypatch):
     """train-default's default path on a toy scale: the shipped base networks, the real stage (with the recorded
     notes of the tonejs bank), export, score; with a ``probe``, the stage's model goes to stage-model/ and model/ is
@@ -164,8 +164,13 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
     _fake_sample_set(tmp_path / "cache")
     probe, _, extra = probe.partition("+")
-    modelled, worn = ("mandolin" if extra == "mandolin" else ""), extra == "worn"
-    if modelled:
+    modelled, worn = ("" if extra == "worn" else extra), extra == "worn"
+    if modelled == "synthesizer":
+        from instrec.datasets.synth import synthesizer
+
+        monkeypatch.setattr(synthesizer, "PRESETS", 2)
+        monkeypatch.setattr(mandolin, "PROBE_PIECES", 3)
+    elif modelled:
         from tests.test_mandolin import _bodies
 
         sf.write(str(mandolin.bodies_path()), np.round(_bodies().T * 8000).astype(np.int16), mandolin.RAW_RATE,
@@ -193,9 +198,16 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     assert card["model_args"].get("gate", False) == (probe == "gated")
     assert (tmp_path / "out" / "stage-model" / "model.json").exists() == bool(probe)
     trained = dict(zip(card["classes"], card["trained_classes"]))
-    assert trained["mandolin"] == bool(modelled)
+    assert trained["mandolin"] == (modelled == "mandolin")
     assert card["real_stage"].get("modelled", []) == ([modelled] if modelled else [])
-    if probe and modelled:  # the 3 modelled pieces join the notes, the probe learns the mandolin, with its whole say
+    if modelled == "synthesizer":  # its presets in the stage's clips; its pieces in the probe, with the usual share
+        assert {p["library"] for m in json.loads(next((tmp_path / "out" / "real").glob("clips-*.json")).read_text())
+                for p in m.get("parts", [])} & {"synth.lead-0", "synth.pad-1"}
+        assert card["probe"]["notes"] == 2 + 3 and card["probe"]["modelled"] == ["synthesizer"]
+        assert "synthesizer" in card["probe"]["classes"]
+        blend = load_model(tmp_path / "out" / "model").classifier.blend
+        assert blend[CLASSES.index("synthesizer")] == 0.5
+    elif probe and modelled:  # the 3 modelled pieces join the notes, the probe learns the mandolin, with its whole say
         assert card["probe"]["notes"] == 2 + 3 and card["probe"]["modelled"] == ["mandolin"]
         assert card["probe"]["classes"] == ["mandolin", "ukulele", "violin", "voice"]
         blend = load_model(tmp_path / "out" / "model").classifier.blend

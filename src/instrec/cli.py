@@ -539,10 +539,10 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recorded-notes", default=r.recorded_notes, metavar="BANK",
                    help="and as many recorded notes of each instrument of this sample set of the pool "
                         f"(default {r.recorded_notes}; '' for none)")
-    p.add_argument("--modelled", action="append", choices=["mandolin", "none"],
-                   help="an instrument no recording reaches, played from a physical model in the real stage "
-                        f"(mandolin; its material is fetched like the banks), repeated; none for no such "
-                        f"instrument (default: {' '.join(r.modelled) or 'none'})")
+    p.add_argument("--modelled", action="append", choices=["mandolin", "synthesizer", "none"],
+                   help="an instrument no recording reaches, played from a model in the real stage (mandolin: "
+                        "a physical model, its material fetched like the banks; synthesizer: drawn synthesizer "
+                        f"presets), repeated; none for no such instrument (default: {' '.join(r.modelled) or 'none'})")
     p.add_argument("--probe", choices=["gated", "always", "none"],
                    help="after the real stage, average the network's head with a linear probe fitted on the real "
                         "recordings and the recorded notes (instrec.probe): gated (default), where a gate hears one "
@@ -611,9 +611,9 @@ def _add_train_real(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recorded-notes", default=st.note_bank, metavar="BANK",
                    help="and as many recorded notes of each instrument of this sample set (e.g. tonejs; fetched with "
                         "`instrec soundfonts fetch`)")
-    p.add_argument("--modelled", action="append", choices=["mandolin"], default=[],
-                   help="an instrument no recording reaches, played from a physical model (mandolin: `instrec "
-                        "soundfonts fetch stk-mandolin` first), repeated")
+    p.add_argument("--modelled", action="append", choices=["mandolin", "synthesizer"], default=[],
+                   help="an instrument no recording reaches, played from a model (mandolin: a physical model, "
+                        "`instrec soundfonts fetch stk-mandolin` first; synthesizer: drawn presets), repeated")
     p.add_argument("--epochs", type=COUNT, default=st.epochs, help=f"default {st.epochs}")
     p.add_argument("--lr", type=float, default=st.lr, help=f"default {st.lr}")
     p.add_argument("--seed", type=SEED, default=st.seed)

@@ -145,7 +145,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             from instrec.datasets.synth import soundfonts
             from instrec.datasets.synth.mandolin import BANK, check_modelled
 
-            soundfonts.fetch_bank(BANK)
+            if "mandolin" in stage.modelled:
+                soundfonts.fetch_bank(BANK)
             check_modelled(stage.modelled)
     data = out / "data"
     if not (data / "synth-metadata.json").exists():

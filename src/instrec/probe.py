@@ -207,7 +207,9 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     with torch.no_grad():
         probed.probe.weight.copy_(torch.from_numpy(weight))
         probed.probe.bias.copy_(torch.from_numpy(bias))
-        share = np.array([MODELLED_BLEND if c in modelled else BLEND for c in classes])
+        from instrec.datasets.synth.mandolin import WHOLE_SAY
+
+        share = np.array([MODELLED_BLEND if c in modelled and c in WHOLE_SAY else BLEND for c in classes])
         probed.blend.copy_(torch.from_numpy(np.where(learned, share, 0.0)))
         if gate is not None:
             probed.gate.weight.copy_(torch.from_numpy(gate_weight))

@@ -190,7 +190,18 @@ def mandolin_source(count: int = 96, seed: int = 0, bodies: tuple[int, ...] = TR
     return source
 
 
-MODELLED = {"mandolin": mandolin_source}  # class -> its modelled source (the real stage's ``modelled``)
+def _synthesizer_sources(seed: int = 0) -> list:
+    from instrec.datasets.synth.synthesizer import synthesizer_sources
+
+    return synthesizer_sources(seed=seed)
+
+
+# class -> its modelled source or sources (the real stage's ``modelled``): the mandolin here, the synthesizer's presets
+# in synthesizer.py
+MODELLED = {"mandolin": mandolin_source, "synthesizer": _synthesizer_sources}
+# the modelled classes the base networks never learned (no General MIDI program): the probe's whole say
+# (probe.MODELLED_BLEND); a modelled class the banks also teach keeps the probe's usual share
+WHOLE_SAY = ("mandolin",)
 PROBE_PIECES = 60  # solo pieces of each modelled instrument the probe and gate learn (probe.attach's notes)
 
 
@@ -207,10 +218,18 @@ def modelled_pieces(names: tuple[str, ...], seed: int, count: int | None = None)
     """``count`` solo pieces of 10 s of each modelled instrument, played from the stage's own notes (the source of
     ``seed``) as parts are and sent through the recording chain (:func:`solo_pieces`): (samples, rate, class), as
     ``probe.attach`` takes recorded notes."""
-    from instrec.datasets.synth.parts import SAMPLE_RATE
+    from instrec.datasets.synth.parts import SAMPLE_RATE, draw_source
 
-    return [(audio.astype(np.float32), SAMPLE_RATE, source.label) for source in modelled_sources(names, seed)
-            for audio in solo_pieces(source, np.random.default_rng([seed, 3301]), count or PROBE_PIECES)]
+    pieces = []
+    for name in names:
+        sources = modelled_sources((name,), seed)
+        rng = np.random.default_rng([seed, 3301])
+        if len(sources) == 1:  # one source: its pieces as they were drawn before several sources were possible
+            pieces += [(a.astype(np.float32), SAMPLE_RATE, name) for a in solo_pieces(sources[0], rng, count or PROBE_PIECES)]
+        else:  # several (a synthesizer's presets): each piece from one, drawn
+            pieces += [(solo_pieces(draw_source(sources, rng), rng, 1)[0].astype(np.float32), SAMPLE_RATE, name)
+                       for _ in range(count or PROBE_PIECES)]
+    return pieces
 
 
 def check_modelled(names: tuple[str, ...]) -> None:
@@ -219,11 +238,13 @@ def check_modelled(names: tuple[str, ...]) -> None:
     unknown = [n for n in names if n not in MODELLED]
     if unknown:
         raise InstrecError(f"modelled instrument {unknown[0]!r}: use one of {', '.join(MODELLED)}")
-    read_bodies()
+    if "mandolin" in names:
+        read_bodies()
 
 
 def modelled_sources(names: tuple[str, ...], seed: int) -> list:
     """The modelled sources ``names`` (``MODELLED``) for a stage of ``seed``."""
     check_modelled(names)
-    return [MODELLED[name](seed=seed) for name in names]
+    made = [MODELLED[name](seed=seed) for name in names]
+    return [source for m in made for source in (m if isinstance(m, list) else [m])]
 
