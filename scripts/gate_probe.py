@@ -168,6 +168,9 @@ def main() -> None:
             g = np.zeros(len(emb))
         elif gate_mode == "ungated":
             g = np.ones(len(emb))
+        elif gate_mode == "solo gate 16":  # candidate 16: gate 9, or the head hears at most one instrument
+            solo = ((head >= thr) & trained[None, :]).sum(axis=1) <= 1
+            g = np.maximum(probe_probs(*gates["gate 9"], emb)[:, 0], solo)
         elif gate_mode in gates:
             g = probe_probs(*gates[gate_mode], emb)[:, 0]
         elif gate_mode.startswith("hard"):
@@ -182,7 +185,8 @@ def main() -> None:
         return np.stack([file_probability(blend[f == i], d[f"{group}_lengths"][f == i], rule,
                                           d[f"{group}_phases"][f == i]) for i in range(f.max() + 1)]), g
 
-    modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle") + (("gate 13",) if args.degraded else ())
+    modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle", "solo gate 16") + \
+        (("gate 13",) if args.degraded else ())
     for group in ("csound", "realdev"):
         y = d[f"{group}_y"]
         mask = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y, bool)

@@ -221,6 +221,10 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
             [np.ones(len(x), bool) for x in worn_train]
         gate = probe(np.concatenate(gx), np.concatenate(gy).astype(np.float32)[:, None], None, 1.0, True)
         share = weight * gate(cache["emb"][test])
+        if "solo" in sources:  # candidate 16: also where the head reports at most one instrument on the window
+            trained = np.array(cache["trained"], bool)
+            solo = ((p_model >= cache["threshold"]) & trained[None, :]).sum(axis=1) <= 1
+            share = weight * np.maximum(gate(cache["emb"][test]), solo[:, None])
     blend = np.where(np.isnan(p_probe), p_model, (1 - share) * p_model + share * np.nan_to_num(p_probe))
     file_ids = window_file[test]
     probs = np.stack([file_probability(blend[file_ids == i], cache["lengths"][test][file_ids == i],
@@ -274,6 +278,8 @@ def main() -> None:
             (0.5, "files+notes+negatives", 1.0, True)
         variants["candidate 9: candidate 3 where a gate hears one real instrument alone"] = \
             (0.5, "files+notes+negatives+gate", 1.0, True)
+        variants["candidate 16: candidate 9, and where the head reports at most one instrument"] = \
+            (0.5, "files+notes+negatives+gate+solo", 1.0, True)
     modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
     whole = "candidate 12: candidate 11, the probe's whole say for the modelled " + " and ".join(args.modelled)
     if args.notes and args.modelled:
