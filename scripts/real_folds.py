@@ -121,6 +121,7 @@ def main() -> None:
                         help="per library, up to this many of its recordings as training clips as they are")
     parser.add_argument("--recorded-notes", default="", help="the recorded notes of this sample-set bank (tonejs) join "
                                                         "the recording clips, up to --recording-files per class")
+    parser.add_argument("--modelled-solos", type=int, default=0, help="and this many solo clips of them alone")
     parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer"],
                         help="an instrument played from a physical model in every fold's stage (no library)")
     parser.add_argument("--seed", type=int, default=0, help="the stage's seed (its clips and their order)")
@@ -151,7 +152,7 @@ def main() -> None:
                       members=() if args.members == "all" else (0,),
                       train=args.train, shift=args.shift,
                       recording_files=args.recording_files, note_bank=args.recorded_notes, seed=args.seed,
-                      modelled=tuple(args.modelled))
+                      modelled=tuple(args.modelled), modelled_solos=args.modelled_solos)
         if args.score_only:
             model_dir = out / "model"
             if not (model_dir / "model.json").exists():

@@ -543,6 +543,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
                    help="an instrument no recording reaches, played from a model in the real stage (mandolin: "
                         "a physical model, its material fetched like the banks; synthesizer: drawn synthesizer "
                         f"presets), repeated; none for no such instrument (default: {' '.join(r.modelled) or 'none'})")
+    p.add_argument("--modelled-solos", type=SEED, default=r.modelled_solos, metavar="N",
+                   help="and N solo clips of the modelled instruments alone in the real stage "
+                        f"(default {r.modelled_solos})")
     p.add_argument("--probe", choices=["gated", "always", "none"],
                    help="after the real stage, average the network's head with a linear probe fitted on the real "
                         "recordings and the recorded notes (instrec.probe): gated (default), where a gate hears one "
@@ -572,6 +575,10 @@ def run_train_default(args: argparse.Namespace) -> int:
     check_device(args.device)
     if args.no_real_stage and args.probe not in (None, "none"):
         raise InstrecError("the probe is fitted after the real stage: drop --no-real-stage, or use --probe none")
+    modelled = Recipe().modelled if args.modelled is None else tuple(m for m in args.modelled if m != "none")
+    if args.modelled_solos and not modelled:
+        raise InstrecError(f"--modelled-solos {args.modelled_solos}: needs a modelled instrument (--modelled "
+                           "synthesizer or mandolin)")
     recipe = dataclasses.replace(Recipe(), size=args.size, epochs=args.epochs, seed=args.seed,
                                  hold_out_bank=args.hold_out_bank, device=args.device,
                                  banks=tuple(args.banks or Recipe().banks), base=args.base,
@@ -579,9 +586,9 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  probe="" if args.no_real_stage or args.probe == "none"
                                  else args.probe or Recipe().probe,
                                  recording_files=args.recording_files, recorded_notes=args.recorded_notes,
-                                 modelled=Recipe().modelled if args.modelled is None
-                                 else tuple(m for m in args.modelled if m != "none"),
+                                 modelled=modelled,
                                  hold_out_fold=args.hold_out_fold, probe_worn=args.probe_worn,
+                                 modelled_solos=args.modelled_solos,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "

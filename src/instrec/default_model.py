@@ -70,6 +70,7 @@ class Recipe:
     recorded_notes: str = "tonejs"
     # instruments no recording reaches, played from a physical model in the real stage (real_stage.Stage.modelled)
     modelled: tuple[str, ...] = ()
+    modelled_solos: int = 0  # and solo clips of them alone (real_stage.Stage.modelled_solos)
     stage_epochs: int = 3
     stage_lr: float = 1e-4
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
@@ -108,7 +109,8 @@ def recipe_stage(recipe: Recipe):
     return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,
                  rendered_clips=recipe.rendered_clips, negative_clips=recipe.negative_clips,
                  negative_overlays=recipe.negative_overlays, recording_files=recipe.recording_files,
-                 note_bank=recipe.recorded_notes, modelled=tuple(recipe.modelled), epochs=recipe.stage_epochs,
+                 note_bank=recipe.recorded_notes, modelled=tuple(recipe.modelled),
+                 modelled_solos=recipe.modelled_solos, epochs=recipe.stage_epochs,
                  lr=recipe.stage_lr,
                  seed=recipe.seed, hold_out=FOLDS[recipe.hold_out_fold] if recipe.hold_out_fold else (),
                  device=recipe.device)
@@ -209,10 +211,10 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
-    what: a GPU run stands for the same recipe), and ``modelled`` and ``probe_worn`` only where set (a recipe
-    without them records what it did before the settings existed)."""
+    what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos`` and ``probe_worn`` only where
+    set (a recipe without them records what it did before the settings existed)."""
     return {k: v for k, v in dataclasses.asdict(recipe).items()
-            if k != "device" and (v or k not in ("modelled", "probe_worn"))}
+            if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn"))}
 
 
 def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:
