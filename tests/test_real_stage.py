@@ -183,7 +183,8 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     recipe = dataclasses.replace(Recipe(), size=16, hold_out_bank="otherbank", real_clips=6, overlay_clips=2,
                                  rendered_clips=2, negative_clips=2, negative_overlays=1, stage_epochs=1,
                                  threshold=0.35, file_rule="top-third", probe=probe,
-                                 modelled=(modelled,) if modelled else (), probe_worn=worn)
+                                 modelled=(modelled,) if modelled else (), probe_worn=worn,
+                                 modelled_solos=2 if modelled == "synthesizer" else 0)
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
@@ -191,7 +192,10 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     assert card["base"]["sha256"] == json.loads((base_model_path() / "model.json").read_text())["sha256"]
     # 13 clips played, rendered and negative, the 8 stand-in recordings as they are (Recipe.recording_files) and the
     # bank's 2 recorded notes (Recipe.recorded_notes)
-    assert card["real_stage"]["clips"] == 23 and card["real_stage"]["clip_types"]["recording"] == 8
+    solos = 2 if modelled == "synthesizer" else 0  # and the synthesizer's solo clips (Stage.modelled_solos)
+    assert card["real_stage"]["clips"] == 23 + solos and card["real_stage"]["clip_types"]["recording"] == 8
+    assert card["real_stage"]["clip_types"].get("modelled-solo", 0) == solos
+    assert card["recipe"].get("modelled_solos", 0) == solos
     assert card["real_stage"]["clip_types"]["note"] == 2
     assert card["input_level"] == "fixed"
     assert (card["model_args"]["architecture"] == "probed") == bool(probe)

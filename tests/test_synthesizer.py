@@ -84,3 +84,33 @@ def test_the_presets_are_sources_of_one_group_seeded_and_the_held_out_stream_is_
     assert all(np.array_equal(a, b) for (a, _, _), (b, _, _) in
                zip(pieces, mandolin.modelled_pieces(("synthesizer",), seed=2, count=3)))
     assert "synthesizer" not in mandolin.WHOLE_SAY  # the banks teach it too: the probe's usual share
+
+
+def test_modelled_solos_come_after_the_stages_own_clips_and_label_the_synthesizer_alone(tmp_path, monkeypatch):
+    import dataclasses
+
+    from instrec.datasets.classes import OPENMIC_CLASSES
+    from instrec.datasets.synth import synth_dataset
+    from instrec.errors import InstrecError
+    from instrec.real_stage import Stage, _settings, build_clips
+    from tests.test_real_stage import _fake_recordings
+
+    monkeypatch.setattr(synthesizer, "PRESETS", 2)
+    dataset = synth_dataset("openmic", tmp_path / "om", size=8, seed=3, workers=1, labels="full")
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele"])
+    classes = list(OPENMIC_CLASSES)
+    stage = Stage(real_clips=4, overlay_clips=1, rendered_clips=1, negative_clips=1, negative_overlays=0,
+                  modelled=("synthesizer",))
+    solos = dataclasses.replace(stage, modelled_solos=3)
+    assert "modelled_solos" not in _settings(stage) and _settings(solos)["modelled_solos"] == 3
+    plain = build_clips(tmp_path / "a", stage, classes, dataset, root)
+    more = build_clips(tmp_path / "b", solos, classes, dataset, root)
+    n = len(plain["x"])
+    assert len(more["x"]) == n + 3 and np.array_equal(more["x"][:n], plain["x"])  # the stage's own clips unchanged
+    assert [m["type"] for m in more["meta"][n:]] == ["modelled-solo"] * 3
+    synth = classes.index("synthesizer")
+    assert np.all(more["y"][n:, synth] == 1) and np.all(more["y"][n:].sum(axis=1) == 1) and more["mask"][n:].all()
+    assert all(m["parts"][0]["library"].startswith("synth.") for m in more["meta"][n:])
+    with pytest.raises(InstrecError, match="modelled solos need modelled instruments"):
+        build_clips(tmp_path / "c", dataclasses.replace(solos, modelled=()), classes, dataset, root)
