@@ -155,6 +155,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
     from instrec.convnet import Probed, without_probe
+    from instrec.datasets.synth.mandolin import WHOLE_SAY
     from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
 
@@ -207,8 +208,6 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     with torch.no_grad():
         probed.probe.weight.copy_(torch.from_numpy(weight))
         probed.probe.bias.copy_(torch.from_numpy(bias))
-        from instrec.datasets.synth.mandolin import WHOLE_SAY
-
         share = np.array([MODELLED_BLEND if c in modelled and c in WHOLE_SAY else BLEND for c in classes])
         probed.blend.copy_(torch.from_numpy(np.where(learned, share, 0.0)))
         if gate is not None:

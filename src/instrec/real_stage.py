@@ -164,6 +164,8 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
     path = out / f"clips-{tag}.npz"
     if path.exists():
         return {**load_npz(path), "meta": json.loads((out / f"clips-{tag}.json").read_text())}
+    if stage.modelled_solos and not stage.modelled:
+        raise InstrecError("modelled solos need modelled instruments: set modelled (e.g. synthesizer)")
     rng = np.random.default_rng(stage.seed)
     sources = training_sources(recordings_root, stage.hold_out)
     if stage.modelled:
@@ -223,11 +225,9 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
             mixed, levels = mix_parts([music, sound[: music.size]], rng)
             add(mixed, labels, full, {"type": "negative-overlay", "negative": params, **about})
         progress.update()
-    modelled = [s for s in sources if s.label in stage.modelled]
-    if stage.modelled_solos and not modelled:
-        raise InstrecError("modelled solos need modelled instruments: set modelled (e.g. synthesizer)")
     for _ in range(stage.modelled_solos):  # last, so that every clip before is the stage's without them
-        audio, labels, about = real_clip(modelled, rng, classes, arrangement="solo")
+        audio, labels, about = real_clip([s for s in sources if s.label in stage.modelled], rng, classes,
+                                         arrangement="solo")
         add(audio, labels, full, {"type": "modelled-solo", **about})
         progress.update()
     progress.close()

@@ -225,7 +225,8 @@ def modelled_pieces(names: tuple[str, ...], seed: int, count: int | None = None)
         sources = modelled_sources((name,), seed)
         rng = np.random.default_rng([seed, 3301])
         if len(sources) == 1:  # one source: its pieces as they were drawn before several sources were possible
-            pieces += [(a.astype(np.float32), SAMPLE_RATE, name) for a in solo_pieces(sources[0], rng, count or PROBE_PIECES)]
+            pieces += [(a.astype(np.float32), SAMPLE_RATE, name)
+                       for a in solo_pieces(sources[0], rng, count or PROBE_PIECES)]
         else:  # several (a synthesizer's presets): each piece from one, drawn
             pieces += [(solo_pieces(draw_source(sources, rng), rng, 1)[0].astype(np.float32), SAMPLE_RATE, name)
                        for _ in range(count or PROBE_PIECES)]
