@@ -6,8 +6,9 @@ notes where it is empty, overlays, rendered clips, negatives), and training one 
 member) for one epoch on stage clips, and embedding stage clips with the shipped model (the probe's and the gate's
 reading: every training recording and note, about one window each, and the stage's clips), and making the modelled
 instruments' notes where the recipe has them, and the worn copies where the probe learns them (``probe_worn``).
-From these it projects the recipe's parts at ``default_model.Recipe()``'s sizes, and the baseline: E4's recipe (``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four
-members of 30 epochs on their training split). Prints both totals and their ratio. Feature extraction, export and
+From these it projects the recipe's parts at ``default_model.Recipe()``'s sizes, and the baseline: E4's recipe
+(``--base scratch --size 20000 --no-real-stage``: 20,000 rendered clips, four members of 30 epochs on their
+training split). Prints both totals and their ratio. Feature extraction, export and
 scoring (a few minutes in both) are left out of both.
 
     python benchmarks/bench_recipe.py [--clips 120]
