@@ -119,7 +119,7 @@ def main() -> None:
     new = {"render": recipe.size * render, "decode recordings": decode, "stage clips": stage_clips * build,
            "stage training": members * recipe.stage_epochs * stage_clips * train}
     if recipe.modelled:  # the physical model's notes (datasets/synth/mandolin.py), made once per stage
-        from instrec.datasets.synth.mandolin import modelled_sources
+        from instrec.datasets.synth.modelled import modelled_sources
         from instrec.errors import InstrecError
 
         try:

@@ -24,7 +24,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 def held_out_pieces(cache: Path, count: int, seed: int = 101) -> list[Path]:
     import soundfile as sf
 
-    from instrec.datasets.synth.mandolin import HELD_OUT_BODIES, mandolin_source, solo_pieces
+    from instrec.datasets.synth.mandolin import HELD_OUT_BODIES, mandolin_source
+    from instrec.datasets.synth.modelled import solo_pieces
     from instrec.datasets.synth.parts import SAMPLE_RATE
     from instrec.io import atomic_path
 

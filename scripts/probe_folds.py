@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 
+CAND9 = "candidate 9: candidate 3 where a gate hears one real instrument alone"
+
+
 def fold_cache(out: Path, fold: str) -> dict:
     """Every recording of every fold read by fold ``fold``'s model, and its stage clips embedded (cached)."""
     from instrec.io import atomic_write_json, load_npz
@@ -83,9 +86,9 @@ def notes_cache(out: Path, fold: str, bank: str, classes: list[str]) -> dict:
 
 
 def modelled_cache(out: Path, fold: str, names: tuple[str, ...], classes: list[str]) -> dict:
-    """The modelled instruments' pieces (``mandolin.modelled_pieces``, seed 0 as the folds' stages) read by fold
+    """The modelled instruments' pieces (``modelled.modelled_pieces``, seed 0 as the folds' stages) read by fold
     ``fold``'s model (cached)."""
-    from instrec.datasets.synth.mandolin import modelled_pieces
+    from instrec.datasets.synth.modelled import modelled_pieces
 
     return read_items(out, fold, f"modelled-{'-'.join(names)}", lambda: modelled_pieces(names, 0), classes)
 
@@ -108,7 +111,7 @@ def worn_audio(out: Path, files: list[dict], bank: str) -> dict:
     same for every fold), 16 kHz, cached once as ``OUT/worn-audio.npz`` (float16)."""
     from multiprocessing import get_context
 
-    from instrec.io import load_npz
+    from instrec.io import atomic_path, load_npz
     from instrec.real_stage import bank_notes
 
     cache = out / "worn-audio.npz"
@@ -119,9 +122,8 @@ def worn_audio(out: Path, files: list[dict], bank: str) -> dict:
         copies = pool.map(_worn_file, [f["path"] for f in files], chunksize=16)
         note_copies = pool.map(_worn_note, [(i, s, r) for i, (s, r, _) in enumerate(notes)], chunksize=16)
     data = {**{f"f{i}": x for i, x in enumerate(copies)}, **{f"n{i}": x for i, x in enumerate(note_copies)}}
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **data)
-    tmp.replace(cache)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **data)
     return data
 
 
@@ -220,11 +222,11 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
             ([np.ones(len(notes["emb"]), bool)] if notes is not None else []) + \
             [np.ones(len(x), bool) for x in worn_train]
         gate = probe(np.concatenate(gx), np.concatenate(gy).astype(np.float32)[:, None], None, 1.0, True)
-        share = weight * gate(cache["emb"][test])
+        g = gate(cache["emb"][test])
         if "solo" in sources:  # candidate 16: also where the head reports at most one instrument on the window
             trained = np.array(cache["trained"], bool)
-            solo = ((p_model >= cache["threshold"]) & trained[None, :]).sum(axis=1) <= 1
-            share = weight * np.maximum(gate(cache["emb"][test]), solo[:, None])
+            g = np.maximum(g, (((p_model >= cache["threshold"]) & trained[None, :]).sum(axis=1) <= 1)[:, None])
+        share = weight * g
     blend = np.where(np.isnan(p_probe), p_model, (1 - share) * p_model + share * np.nan_to_num(p_probe))
     file_ids = window_file[test]
     probs = np.stack([file_probability(blend[file_ids == i], cache["lengths"][test][file_ids == i],
@@ -276,8 +278,7 @@ def main() -> None:
     if args.notes:
         variants[f"candidate 3: probe on recordings, {args.notes} notes and negatives"] = \
             (0.5, "files+notes+negatives", 1.0, True)
-        variants["candidate 9: candidate 3 where a gate hears one real instrument alone"] = \
-            (0.5, "files+notes+negatives+gate", 1.0, True)
+        variants[CAND9] = (0.5, "files+notes+negatives+gate", 1.0, True)
         variants["candidate 16: candidate 9, and where the head reports at most one instrument"] = \
             (0.5, "files+notes+negatives+gate+solo", 1.0, True)
     modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
@@ -285,18 +286,17 @@ def main() -> None:
     if args.notes and args.modelled:
         variants[modelled] = (0.5, "files+notes+negatives+gate", 1.0, True)
         from instrec.datasets.classes import OPENMIC_CLASSES
-        from instrec.datasets.synth.mandolin import WHOLE_SAY
+        from instrec.datasets.synth.modelled import WHOLE_SAY
         from instrec.probe import BLEND, MODELLED_BLEND
 
         variants[whole] = ([MODELLED_BLEND if c in args.modelled and c in WHOLE_SAY else BLEND
                             for c in OPENMIC_CLASSES],
                            "files+notes+negatives+gate", 1.0, True)
-    cand9 = "candidate 9: candidate 3 where a gate hears one real instrument alone"
     worn_variants = {}
     if args.notes and args.degraded:
         cand13 = "candidate 13: candidate 9, probe and gate learn worn copies too"
         variants[cand13] = (0.5, "files+notes+negatives+gate+worn", 1.0, True)
-        worn_variants = {f"{cand9}, worn fold": cand9, f"{cand13}, worn fold": cand13}
+        worn_variants = {f"{CAND9}, worn fold": CAND9, f"{cand13}, worn fold": cand13}
     results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)

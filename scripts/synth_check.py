@@ -25,7 +25,7 @@ SR = 48000
 
 
 def held_out_pieces(count: int, seed: int = 101) -> list[np.ndarray]:
-    from instrec.datasets.synth.mandolin import solo_pieces
+    from instrec.datasets.synth.modelled import solo_pieces
     from instrec.datasets.synth.parts import draw_source
     from instrec.datasets.synth.synthesizer import HELD_OUT_STREAM, synthesizer_sources
 

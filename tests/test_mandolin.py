@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from instrec.datasets.synth import mandolin, soundfonts
+from instrec.datasets.synth import mandolin, modelled, soundfonts
 from instrec.errors import InstrecError
 
 RATE = 16000
@@ -85,9 +85,9 @@ def test_the_bodies_come_from_the_debian_package_each_checked(tmp_path, monkeypa
 def test_the_bodies_not_fetched_or_not_a_soundfont_are_refused_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
     with pytest.raises(InstrecError, match="run `instrec soundfonts fetch stk-mandolin`"):
-        mandolin.check_modelled(("mandolin",))
+        modelled.check_modelled(("mandolin",))
     with pytest.raises(InstrecError, match="modelled instrument 'banjo': use one of mandolin"):
-        mandolin.check_modelled(("banjo",))
+        modelled.check_modelled(("banjo",))
     with pytest.raises(InstrecError, match="stk-mandolin: not a SoundFont"):
         soundfonts.pool_paths(["stk-mandolin"])
 
@@ -106,12 +106,12 @@ def test_the_modelled_source_is_played_like_a_library_and_traced_in_the_metadata
     from instrec.datasets.classes import OPENMIC_CLASSES
     from instrec.datasets.synth.parts import real_clip
 
-    (source,) = mandolin.modelled_sources(("mandolin",), seed=3)
+    (source,) = modelled.modelled_sources(("mandolin",), seed=3)
     assert source.label == "mandolin" and source.library == "stk.mandolin" and len(source.notes) == 96
     assert all(name.startswith("stk.mandolin/key") for name in source.note_names)
     training = {int(name.split("-body")[1].split("-")[0]) - 1 for name in source.note_names}
     assert training <= set(mandolin.TRAIN_BODIES)  # the held-out bodies are never in training material
-    (again,) = mandolin.modelled_sources(("mandolin",), seed=3)
+    (again,) = modelled.modelled_sources(("mandolin",), seed=3)
     assert again.note_names == source.note_names and np.array_equal(again.notes[5], source.notes[5])
     audio, labels, meta = real_clip([source], np.random.default_rng(0), list(OPENMIC_CLASSES), arrangement="solo")
     assert labels[OPENMIC_CLASSES.index("mandolin")] == 1 and labels.sum() == 1
@@ -147,11 +147,11 @@ def test_the_stage_with_the_modelled_mandolin_learns_it_in_its_own_cache(tmp_pat
 
 
 def test_the_probes_pieces_are_solo_mandolin_of_ten_seconds_through_the_chain(fake_bodies):
-    pieces = mandolin.modelled_pieces(("mandolin",), seed=2, count=4)
+    pieces = modelled.modelled_pieces(("mandolin",), seed=2, count=4)
     assert len(pieces) == 4 and {(rate, label) for _, rate, label in pieces} == {(RATE, "mandolin")}
     for audio, _, _ in pieces:
         assert audio.dtype == np.float32 and audio.shape == (10 * RATE,) and np.isfinite(audio).all()
         assert np.abs(audio).max() > 0.01
-    again = mandolin.modelled_pieces(("mandolin",), seed=2, count=4)
+    again = modelled.modelled_pieces(("mandolin",), seed=2, count=4)
     assert all(np.array_equal(a, b) for (a, _, _), (b, _, _) in zip(pieces, again))  # the same for the same seed
-    assert not np.array_equal(pieces[0][0], mandolin.modelled_pieces(("mandolin",), seed=3, count=1)[0][0])
+    assert not np.array_equal(pieces[0][0], modelled.modelled_pieces(("mandolin",), seed=3, count=1)[0][0])

@@ -157,6 +157,7 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     import shutil
 
     from instrec.datasets.synth import mandolin
+    from instrec.datasets.synth import modelled as modelled_
     from instrec.datasets.synth.render import default_soundfont
     from instrec.default_model import Recipe, base_model_path, recorded_recipe, train_default
     from instrec.predict import load_model
@@ -169,13 +170,13 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
         from instrec.datasets.synth import synthesizer
 
         monkeypatch.setattr(synthesizer, "PRESETS", 2)
-        monkeypatch.setattr(mandolin, "PROBE_PIECES", 3)
+        monkeypatch.setattr(modelled_, "PROBE_PIECES", 3)
     elif modelled:
         from tests.test_mandolin import _bodies
 
         sf.write(str(mandolin.bodies_path()), np.round(_bodies().T * 8000).astype(np.int16), mandolin.RAW_RATE,
                  subtype="PCM_16")
-        monkeypatch.setattr(mandolin, "PROBE_PIECES", 3)
+        monkeypatch.setattr(modelled_, "PROBE_PIECES", 3)
     other = tmp_path / "otherbank.sf2"
     shutil.copy(default_soundfont(), other)
     root = tmp_path / "rec"

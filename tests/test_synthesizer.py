@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from instrec.datasets.synth import mandolin, synthesizer
+from instrec.datasets.synth import modelled, synthesizer
 from instrec.datasets.synth.synthesizer import RATE, draw_preset, render_note, synthesizer_sources
 
 
@@ -75,15 +75,15 @@ def test_the_presets_are_sources_of_one_group_seeded_and_the_held_out_stream_is_
     assert part["library"].startswith("synth.") and np.isfinite(audio).all() and np.abs(audio).max() > 0.01
     # as a modelled instrument: no material to fetch, several sources, and the probe's pieces drawn among them
     monkeypatch.setattr(synthesizer, "PRESETS", 6)
-    mandolin.check_modelled(("synthesizer",))
-    assert [s.library for s in mandolin.modelled_sources(("synthesizer",), 2)] == [s.library for s in sources]
-    pieces = mandolin.modelled_pieces(("synthesizer",), seed=2, count=3)
+    modelled.check_modelled(("synthesizer",))
+    assert [s.library for s in modelled.modelled_sources(("synthesizer",), 2)] == [s.library for s in sources]
+    pieces = modelled.modelled_pieces(("synthesizer",), seed=2, count=3)
     assert [(rate, label) for _, rate, label in pieces] == [(16000, "synthesizer")] * 3
     assert all(a.shape == (160000,) and np.abs(a).max() > 0.01 for a, _, _ in pieces)
     assert not np.array_equal(pieces[0][0], pieces[1][0])
     assert all(np.array_equal(a, b) for (a, _, _), (b, _, _) in
-               zip(pieces, mandolin.modelled_pieces(("synthesizer",), seed=2, count=3)))
-    assert "synthesizer" not in mandolin.WHOLE_SAY  # the banks teach it too: the probe's usual share
+               zip(pieces, modelled.modelled_pieces(("synthesizer",), seed=2, count=3)))
+    assert "synthesizer" not in modelled.WHOLE_SAY  # the banks teach it too: the probe's usual share
 
 
 def test_modelled_solos_come_after_the_stages_own_clips_and_label_the_synthesizer_alone(tmp_path, monkeypatch):

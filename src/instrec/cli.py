@@ -639,7 +639,7 @@ def run_train_real(args: argparse.Namespace) -> int:
                   note_bank=args.recorded_notes, epochs=args.epochs, lr=args.lr, seed=args.seed,
                   hold_out=FOLDS[args.hold_out_fold] if args.hold_out_fold else (), modelled=tuple(args.modelled))
     if stage.modelled:
-        from instrec.datasets.synth.mandolin import check_modelled
+        from instrec.datasets.synth.modelled import check_modelled
 
         check_modelled(stage.modelled)
     if stage.note_bank:

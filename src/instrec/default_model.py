@@ -145,10 +145,11 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         training_sources(Path(recordings_root) if recordings_root else None, stage.hold_out)  # fetched? fail early
         if stage.modelled:  # the physical model's material, fetched as the banks are (a fetched copy is kept)
             from instrec.datasets.synth import soundfonts
-            from instrec.datasets.synth.mandolin import BANK, check_modelled
+            from instrec.datasets.synth.modelled import MODELLED, check_modelled
 
-            if "mandolin" in stage.modelled:
-                soundfonts.fetch_bank(BANK)
+            for name in stage.modelled:
+                if MODELLED.get(name) and MODELLED[name].bank:
+                    soundfonts.fetch_bank(MODELLED[name].bank)
             check_modelled(stage.modelled)
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
@@ -192,7 +193,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
             notes = bank_notes(recipe.recorded_notes) if recipe.recorded_notes else []  # of what no library plays
             if stage.modelled:  # and pieces played from the modelled instruments' notes (mandolin.py)
-                from instrec.datasets.synth.mandolin import modelled_pieces
+                from instrec.datasets.synth.modelled import modelled_pieces
 
                 notes = notes + modelled_pieces(stage.modelled, stage.seed)
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,

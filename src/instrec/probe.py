@@ -155,7 +155,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
     from instrec.convnet import Probed, without_probe
-    from instrec.datasets.synth.mandolin import WHOLE_SAY
+    from instrec.datasets.synth.modelled import WHOLE_SAY
     from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
 

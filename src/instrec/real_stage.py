@@ -169,7 +169,7 @@ def build_clips(out: Path, stage: Stage, classes: list[str], dataset: Path, reco
     rng = np.random.default_rng(stage.seed)
     sources = training_sources(recordings_root, stage.hold_out)
     if stage.modelled:
-        from instrec.datasets.synth.mandolin import modelled_sources
+        from instrec.datasets.synth.modelled import modelled_sources
 
         sources += modelled_sources(stage.modelled, stage.seed)
     openmic = OpenMIC(dataset)
