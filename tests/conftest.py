@@ -17,6 +17,26 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="module")
+def module_tmp(request, tmp_path_factory):
+    """``module_tmp.mktemp(name)`` for a module's shared fixtures: like ``tmp_path_factory.mktemp``, but the folders
+    are removed when the module's tests are done, so that checkpoints (a VGGish state dict is 290 MB) do not pile up
+    over the suite and fill a small disk (kept when a test of the module failed, to look at)."""
+    made: list[Path] = []
+
+    class Factory:
+        @staticmethod
+        def mktemp(name: str) -> Path:
+            made.append(tmp_path_factory.mktemp(name))
+            return made[-1]
+
+    failed_before = request.session.testsfailed
+    yield Factory
+    if request.session.testsfailed == failed_before:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def interrupt_after():
     """A training ``after_epoch`` callback that stops the run (as a Ctrl-C would) once ``epochs`` are done."""

@@ -13,8 +13,8 @@ from instrec.representations.vggish import VGGish
 
 
 @pytest.fixture(scope="module")
-def small_openmic(tmp_path_factory):
-    return synth_dataset("openmic", tmp_path_factory.mktemp("om") / "openmic", size=6, seed=1, workers=1)
+def small_openmic(module_tmp):
+    return synth_dataset("openmic", module_tmp.mktemp("om") / "openmic", size=6, seed=1, workers=1)
 
 
 def test_logmel_store_shapes_and_stats(small_openmic, tmp_path):

@@ -19,8 +19,8 @@ from instrec.training import run_training
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict")
+def trained(module_tmp):
+    root = module_tmp.mktemp("predict")
     # dry band clips: these tests are about the predict path, not about how hard the data is
     data = synth_dataset("openmic", root / "openmic", size=120, seed=7, workers=1, recording=False, arrangements=("band",))
     run = root / "run"

@@ -17,8 +17,8 @@ TINY = dict(batch_size=4, max_train_items=8, max_valid_items=4)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stage1")
+def data(module_tmp):
+    root = module_tmp.mktemp("stage1")
     return {"nsynth": synth_dataset("nsynth", root / "nsynth", size=120, seed=4, workers=1),
             "freesound": synth_dataset("freesound", root / "freesound", size=30, seed=4, workers=1)}
 

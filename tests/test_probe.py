@@ -31,12 +31,12 @@ def test_fit_folds_the_standardisation_into_the_weights_and_skips_a_class_it_can
 
 
 @pytest.fixture(scope="module")
-def stage_model(tmp_path_factory):
+def stage_model(module_tmp):
     """The shipped model's networks and head alone (its probe and gate taken off)."""
     from instrec.predict import SHIPPED
     from instrec.probe import networks_only
 
-    return networks_only(SHIPPED, tmp_path_factory.mktemp("stage") / "model")
+    return networks_only(SHIPPED, module_tmp.mktemp("stage") / "model")
 
 
 def test_networks_only_takes_the_probe_off_and_keeps_the_rest(stage_model):
@@ -54,17 +54,17 @@ def test_networks_only_takes_the_probe_off_and_keeps_the_rest(stage_model):
 
 
 @pytest.fixture(scope="module")
-def probed(tmp_path_factory, stage_model):
+def probed(module_tmp, stage_model):
     """The stage model with a probe fitted on stand-in recordings of two libraries and two no-instrument clips."""
     from instrec.datasets.synth import negatives
     from instrec.probe import attach, training_recordings
     from instrec.real_stage import clip_logmel
 
-    root = tmp_path_factory.mktemp("rec")
+    root = module_tmp.mktemp("rec")
     _fake_recordings(root, ["francoiswnel.Ukulele", "wcgbg.solfege-samples"])
     items = training_recordings(root, ())
     noise = np.stack([clip_logmel(negatives.tone(f, 10.0) * 0.5) for f in (440.0, 1000.0)])
-    out = attach(stage_model, tmp_path_factory.mktemp("model") / "probed", items, noise)
+    out = attach(stage_model, module_tmp.mktemp("model") / "probed", items, noise)
     return out, items
 
 

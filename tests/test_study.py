@@ -9,8 +9,8 @@ from instrec.representations.vggish import VGGish
 
 
 @pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-    root = tmp_path_factory.mktemp("study")
+def grid(module_tmp):
+    root = module_tmp.mktemp("study")
     torch.manual_seed(0)
     torch.save(VGGish().state_dict(), root / "vggish-test.pth")
     q = np.linalg.qr(np.random.default_rng(0).standard_normal((128, 128)))[0]

@@ -18,9 +18,9 @@ SR = 16000
 
 
 @pytest.fixture(scope="module")
-def two_banks(tmp_path_factory):
+def two_banks(module_tmp):
     """A pool of two banks without any download: TimGM6mb and a copy of it under another name."""
-    root = tmp_path_factory.mktemp("banks")
+    root = module_tmp.mktemp("banks")
     other = root / "otherbank.sf2"
     shutil.copy(default_soundfont(), other)
     return [default_soundfont(), other]

@@ -25,9 +25,9 @@ def _bell(rng: np.random.Generator, seconds: float = 1.2) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(module_tmp):
     """12 recordings of the made-up glass_bell and 16 real-dev recordings with their labels; and held-out bells."""
-    root = tmp_path_factory.mktemp("mine")
+    root = module_tmp.mktemp("mine")
     rng = np.random.default_rng(0)
     rows = []
     for i in range(12):
@@ -37,7 +37,7 @@ def folder(tmp_path_factory):
         shutil.copy(REAL_DEV / r["file"], root / r["file"])
         rows.append((r["file"], r["instruments"]))
     (root / "labels.csv").write_text("file,instruments\n" + "".join(f"{a},{b}\n" for a, b in rows))
-    held = tmp_path_factory.mktemp("held")
+    held = module_tmp.mktemp("held")
     for i in range(3):
         sf.write(held / f"new{i}.wav", np.concatenate([_bell(np.random.default_rng(100 + i)) for _ in range(3)]),
                  16000)
@@ -45,9 +45,9 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(folder, tmp_path_factory):
+def trained(folder, module_tmp):
     root, _ = folder
-    out = tmp_path_factory.mktemp("model") / "mine"
+    out = module_tmp.mktemp("model") / "mine"
     assert main(["train-audio", "--audio", str(root), "--out", str(out), "--folds", "3", "--epochs", "10"]) == 0
     return out
 

@@ -7,8 +7,8 @@ from instrec.datasets.synth import synth_dataset
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return synth_dataset("openmic", tmp_path_factory.mktemp("d") / "om", size=16, seed=2, workers=1)
+def dataset(module_tmp):
+    return synth_dataset("openmic", module_tmp.mktemp("d") / "om", size=16, seed=2, workers=1)
 
 
 def test_train_and_evaluate_cli(dataset, tmp_path, capsys):

@@ -14,18 +14,18 @@ from instrec.representations.vggish import VGGISH_SHAPES, VGGish, load_pca_param
 
 
 @pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
+def weights_file(module_tmp):
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "vggish-test.pth"
+    path = module_tmp.mktemp("w") / "vggish-test.pth"
     torch.save(VGGish().state_dict(), path)
     return path
 
 
 @pytest.fixture(scope="module")
-def pca_file(tmp_path_factory):
+def pca_file(module_tmp):
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.standard_normal((128, 128)))
-    path = tmp_path_factory.mktemp("p") / "pca.pth"
+    path = module_tmp.mktemp("p") / "pca.pth"
     torch.save({"pca_eigen_vectors": q * 0.05, "pca_means": rng.standard_normal((128, 1)) * 0.1}, path)
     return path
 
