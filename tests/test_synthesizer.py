@@ -114,3 +114,52 @@ def test_modelled_solos_come_after_the_stages_own_clips_and_label_the_synthesize
     assert all(m["parts"][0]["library"].startswith("synth.") for m in more["meta"][n:])
     with pytest.raises(InstrecError, match="modelled solos need modelled instruments"):
         build_clips(tmp_path / "c", dataclasses.replace(solos, modelled=()), classes, dataset, root)
+
+
+
+def _small_bank(index, target, build=synthesizer.build_preset_bank):
+    """A preset bank over keys 60-66 only (roots 60, 63, 66): the same code, a few notes."""
+    return build(index, target, keys=(60, 66))
+
+
+def test_a_preset_bank_plays_the_synthesizer_programs_at_their_keys_and_is_seeded_apart(tmp_path, monkeypatch):
+    from instrec.datasets.synth import soundfonts
+    from instrec.datasets.synth.openmic import available_classes
+    from instrec.datasets.synth.render import Note, Part, Renderer
+    from instrec.datasets.synth.samplebank import read_sf2
+
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(synthesizer, "build_preset_bank", _small_bank)
+    path = soundfonts.fetch_bank("synth-presets-1")  # computed into the cache, nothing downloaded
+    assert path == tmp_path / "cache" / "soundfonts" / "synth-presets-1-1.sf2"
+    assert soundfonts.BANKS["synth-presets-1"].kind == "synth"
+    assert soundfonts.bank_group("synth-presets-0") == soundfonts.bank_group("synth-presets-3")  # one generator
+    renderer = Renderer([path])
+    assert {c: [p for _, p in o] for c, o in available_classes(renderer).items()} == \
+        {"synthesizer": sorted(synthesizer.BANK_PROGRAMS)}  # the class's General MIDI programs, nothing else
+    presets = read_sf2(path)
+    assert sorted(p.program for p in presets) == sorted(synthesizer.BANK_PROGRAMS)
+    for preset in presets:  # a note every third key, each zone reaching half way to its neighbours
+        assert [z.root_key for z in preset.zones] == [60, 63, 66]
+        assert (preset.zones[1].key_low, preset.zones[1].key_high) == (62, 64)
+
+    def log_spectrum(key, program):  # magnitude on a grid of 5 cents from 80 Hz
+        audio = renderer.render([Part(0, 0, program, 100)], [Note(0.0, 0.9, 0, key, 100)], 1.0)
+        mag = np.abs(np.fft.rfft(audio[RATE // 10: RATE] * np.hanning(RATE - RATE // 10), 1 << 16))
+        grid = 80.0 * 2 ** (np.arange(0, 5 * 1200, 5) / 1200)
+        return np.interp(grid, np.fft.rfftfreq(1 << 16, 1 / RATE), mag)
+
+    for program in synthesizer.BANK_PROGRAMS:  # a key beside a root plays that root's note a semitone up
+        low, high = log_spectrum(63, program), log_spectrum(64, program)
+        shifts = range(-40, 41)
+        cents = 5 * max(shifts, key=lambda k: float(np.dot(low[max(0, -k):len(low) - max(0, k)],
+                                                            high[max(0, k):len(high) - max(0, -k)])))
+        assert cents == pytest.approx(100, abs=10), program
+    again = _small_bank(1, tmp_path / "again.sf2")
+    other = _small_bank(2, tmp_path / "other.sf2")
+    assert again.read_bytes() == path.read_bytes() and other.read_bytes() != path.read_bytes()  # seeded per bank
+    bank_drawn = {repr(draw_preset(np.random.default_rng([i, synthesizer.BANK_STREAM, p]), "lead"))
+                  for i in range(4) for p in synthesizer.BANK_PROGRAMS}
+    held_out = {repr(draw_preset(np.random.default_rng([101, synthesizer.HELD_OUT_STREAM, i]), "lead"))
+                for i in range(24)}
+    assert not bank_drawn & held_out  # the banks never play a preset that synth_check holds out

@@ -206,7 +206,8 @@ def run_soundfonts(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         got, failed = soundfonts.fetch(names, args.deb_dir, args.npm_dir)
         for name, path in got.items():
-            print(f"{name}: {path} (sha256 verified)")
+            how = "computed here, nothing downloaded" if soundfonts.BANKS[name].kind == "synth" else "sha256 verified"
+            print(f"{name}: {path} ({how})")
         for name, why in failed.items():
             print(f"instrec: {name}: not fetched: {why}", file=sys.stderr)
         if failed:

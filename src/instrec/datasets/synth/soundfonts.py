@@ -41,7 +41,8 @@ class Bank:
     kind: str = "deb"  # deb (the file as it is) | deb-drumkit (a kit moved to bank 128) | npm (samplebank.py)
     # | festival (sung by the Festival synthesizer from Debian packages: singing.py) | recordings (the notes of one
     # library of `instrec recordings`, member = the library: notebanks.py) | stk (the mandolin's body responses of
-    # the Synthesis ToolKit, not a SoundFont: the real stage's modelled mandolin, mandolin.py)
+    # the Synthesis ToolKit, not a SoundFont: the real stage's modelled mandolin, mandolin.py) | synth (computed
+    # synthesizer presets at the General MIDI synthesizer programs, member = the bank's index: synthesizer.py)
     source_sha256: str = ""  # deb-drumkit: the digest of the package's file before it is moved
 
     @property
@@ -98,6 +99,10 @@ def _note_banks() -> dict[str, Bank]:
 
 
 BANKS.update(_note_banks())
+PRESET_BANKS = 4  # synthesizer banks computed here (synthesizer.build_preset_bank), nothing to fetch
+BANKS.update({f"synth-presets-{i}": Bank(f"synth-presets-{i}", f"synth-presets-{i}-1.sf2", "instrec (computed)", str(i),
+                                         (), "synth-presets", "instrec's own (computed)", default=False, kind="synth")
+              for i in range(PRESET_BANKS)})
 DEFAULT_POOL = tuple(name for name, bank in BANKS.items() if bank.default)
 
 
@@ -190,6 +195,10 @@ def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path
         from instrec.datasets.synth.mandolin import fetch_bodies
 
         return fetch_bodies(target, deb_dir)
+    if bank.kind == "synth":  # member: the bank's index
+        from instrec.datasets.synth.synthesizer import build_preset_bank
+
+        return build_preset_bank(int(bank.member), target)
     if bank.kind == "recordings":  # member: the library whose fetched notes make the bank
         from instrec.datasets.synth.notebanks import build_note_bank
 

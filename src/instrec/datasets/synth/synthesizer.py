@@ -11,6 +11,12 @@ A preset plays notes of a scale in its register (``preset_notes``); the notes of
 
 Training draws presets from seed streams ``[seed, 5501, n]``; ``HELD_OUT_STREAM`` draws presets that training never
 plays, for measurement (``scripts/synth_check.py``), beside sounds made by separate code there.
+
+The presets can also be banks of the renderer (``build_preset_bank``; ``soundfonts.BANKS``: ``synth-presets-<n>``):
+each a SoundFont holding, at every General MIDI synthesizer program the renderer plays for the class
+(``BANK_PROGRAMS``), one preset of a kind that program names, a note every third key over the class's range, so the
+base networks hear synthesizers among the banks' other instruments. Their presets come from stream
+``BANK_STREAM``, apart from the real stage's and the held-out ones.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ LIBRARY = "synth"
 PRESETS = 24  # presets in the real stage's synthesizer (four of each kind)
 NOTES_PER_PRESET = 12
 HELD_OUT_STREAM = 9901  # presets drawn from this stream are only heard in measurement
+BANK_STREAM = 5601  # presets of the synthesizer banks (synth-presets-<n>)
+# General MIDI program -> the kinds of preset it may hold (80 square lead, 81 saw lead, 88 new-age pad, 89 warm pad,
+# 90 polysynth): classes.GM_PROGRAMS["synthesizer"]
+BANK_PROGRAMS = {80: ("lead", "pluck"), 81: ("lead", "brass"), 88: ("pad", "fm"), 89: ("pad",),
+                 90: ("pluck", "fm", "bass")}
+BANK_ROOT_STEP = 3  # a recorded note every third key; each covers the keys half way to its neighbours
+BANK_HOLD_S = {"pad": 4.0, "lead": 3.0, "brass": 3.0, "fm": 2.5, "bass": 2.5, "pluck": 1.5}
 TOP_HZ = 7800.0  # the highest harmonic an oscillator makes (below the 8 kHz Nyquist of 16 kHz)
 
 
@@ -200,3 +213,36 @@ def synthesizer_sources(count: int | None = None, seed: int = 0, stream: int = 5
             source.note_names.append(f"{LIBRARY}.{kind}-{i}/key{key}-{tag}")
         sources.append(source)
     return sources
+
+
+def preset_bank(index: int, keys: tuple[int, int] | None = None) -> list:
+    """The presets (``samplebank.Preset``) of synthesizer bank ``index``: at each program of ``BANK_PROGRAMS`` one
+    preset drawn from ``[index, BANK_STREAM, program]`` of one of its kinds, notes every ``BANK_ROOT_STEP`` keys over
+    ``keys`` (default: the synthesizer class's pitch range), each held ``BANK_HOLD_S`` then released."""
+    from instrec.datasets.classes import PITCH_RANGES
+    from instrec.datasets.synth.samplebank import Preset, Zone, key_ranges
+
+    low, high = keys or PITCH_RANGES["synthesizer"]
+    roots = list(range(low, high + 1, BANK_ROOT_STEP))
+    presets = []
+    for program, kinds in BANK_PROGRAMS.items():
+        rng = np.random.default_rng([index, BANK_STREAM, program])
+        kind = str(rng.choice(kinds))
+        preset = draw_preset(rng, kind)
+        zones = []
+        for root, (key_low, key_high) in zip(roots, key_ranges(roots)):
+            audio = render_note(preset, root, BANK_HOLD_S[kind], rng)
+            zones.append(Zone(f"{kind}{program}-{root}", np.round(audio / 0.5 * 0.9 * 32767).astype(np.int16), RATE,
+                              root, key_low, key_high))
+        presets.append(Preset(f"synth {kind} {program}", program, 0, tuple(zones)))
+    return presets
+
+
+def build_preset_bank(index: int, target, keys: tuple[int, int] | None = None):
+    """Write synthesizer bank ``index`` (``preset_bank``) as a SoundFont at ``target`` (atomically)."""
+    from pathlib import Path
+
+    from instrec.datasets.synth.samplebank import write_sf2
+
+    write_sf2(Path(target), f"instrec synthesizer presets {index}", preset_bank(index, keys))
+    return Path(target)
