@@ -133,6 +133,7 @@ def test_early_stopping_stops(data, tmp_path):
     out = pretrain("denoise-additive", data["nsynth"], tmp_path / "run", config)
     checkpoint = torch.load(out, weights_only=True)
     assert checkpoint["epochs_run"] == 2  # epoch 0 sets the best, epoch 1 does not improve: stop
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))  # finished: vggish.pt holds the best weights
     rep = build_representation(f"vggish:{out}")
     assert rep.embed(torch.zeros(2, 96, 64)).shape == (2, 128)
 
@@ -142,6 +143,7 @@ def test_killed_run_resumes(data, tmp_path):
     with pytest.raises((KeyboardInterrupt, SystemExit)):  # Lightning turns the interrupt into exit(1)
         pretrain("align", data["freesound"], tmp_path / "run", config, stop_after_epochs=1)
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists() and not (tmp_path / "run" / "vggish.pt").exists()
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()  # kept while the run is unfinished
     out = pretrain("align", data["freesound"], tmp_path / "run", config)
     logs = sorted((tmp_path / "run" / "logs").glob("version_*/metrics.csv"))
     epochs = [sorted({int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]}) for log in logs]

@@ -1,8 +1,9 @@
 """The shared stage-1 training (paper section 4.1), with Lightning: Adam 1e-4, batch 64, early stopping
 after 5 epochs without validation-loss improvement, at most 50 epochs, Glorot-uniform initialisation.
 
-The run folder holds ``checkpoints/last.ckpt`` (rerunning the same command resumes from it; removed when
-the run finishes), ``checkpoints/best.ckpt`` (weights only), CSV logs in ``logs/version_<n>/metrics.csv`` (and TensorBoard logs if ``tensorboard`` is installed), ``config.json``
+The run folder holds ``checkpoints/last.ckpt`` (rerunning the same command resumes from it) and
+``checkpoints/best.ckpt`` (weights only) while it trains (both removed when it finishes: ``vggish.pt`` holds the
+best epoch's weights, and each checkpoint of VGGish takes 290 MB), CSV logs in ``logs/version_<n>/metrics.csv`` (and TensorBoard logs if ``tensorboard`` is installed), ``config.json``
 and ``vggish.pt``: the VGGish weights of the best epoch in the torchvggish layout, which the
 representation registry loads as ``vggish:<run>/vggish.pt``. Beyond the paper, ``--set encoder=cnn`` pre-trains
 the shipped model's compact CNN instead (each example's log-mel min-max normalised per band, as stage 2 reads
@@ -177,5 +178,7 @@ def pretrain(objective: str, dataset_root: str | Path, run_dir: str | Path, conf
     atomic_torch_save(out, {config.encoder: weights, "objective": objective,
                             "best_val_loss": float(checkpoints.best_model_score or float("nan")),
                             "epochs_run": trainer.current_epoch, "config": dataclasses.asdict(config), **extra})
-    last.unlink(missing_ok=True)  # finished: vggish.pt and best.ckpt remain; no resume needed
+    last.unlink(missing_ok=True)  # finished: vggish.pt remains; no resume needed
+    if checkpoints.best_model_path:  # its weights are in vggish.pt (or cnn.pt)
+        Path(checkpoints.best_model_path).unlink(missing_ok=True)
     return out
