@@ -99,7 +99,7 @@ def _note_banks() -> dict[str, Bank]:
 
 
 BANKS.update(_note_banks())
-PRESET_BANKS = 4  # synthesizer banks computed here (synthesizer.build_preset_bank), nothing to fetch
+PRESET_BANKS = 16  # synthesizer banks computed here (synthesizer.build_preset_bank), nothing to fetch
 BANKS.update({f"synth-presets-{i}": Bank(f"synth-presets-{i}", f"synth-presets-{i}-1.sf2", "instrec (computed)", str(i),
                                          (), "synth-presets", "instrec's own (computed)", default=False, kind="synth")
               for i in range(PRESET_BANKS)})
