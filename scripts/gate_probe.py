@@ -14,6 +14,7 @@ Scored on csound (F1 at the model's threshold, mAP, top-1) and real-dev, beside 
 probe; the signals' reported instruments are printed.
 
     python scripts/gate_probe.py [--out runs/gate] [--degraded]  # --degraded: also candidate 13 ("gate 13")
+        [--c 0.1]  # also candidate 20: gate 9 with the probe's C at this value ("gate 9, C = 0.1")
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/default-model"))
     parser.add_argument("--degraded", action="store_true",
                         help="also candidate 13: probe and gate 9 learning the worn copies too ('gate 13')")
+    parser.add_argument("--c", type=float, action="append", default=[],
+                        help="also candidate 20: gate 9 with this C for the probe, repeated")
     args = parser.parse_args()
     d = reads(args.out, args.work)
     classes, thr, rule = d["classes"], d["threshold"], d["rule"]
@@ -145,6 +148,8 @@ def main() -> None:
     if args.degraded:  # candidate 13: the probe learns the worn copies too
         worn = worn_reads(args.out, args.work)
         probes["gate 13"] = fit(np.concatenate([px, worn["emb"]]), np.concatenate([py, worn["y"]]))[:2]
+    for c in args.c:  # candidate 20: the probe with another C, gate 9 unchanged
+        probes[f"gate 9, C = {c:g}"] = fit(px, py, c=c)[:2]
     # the gates
     gates = {}
     mask = d["clip_mask"].astype(bool)
@@ -173,6 +178,8 @@ def main() -> None:
             g = np.maximum(probe_probs(*gates["gate 9"], emb)[:, 0], solo)
         elif gate_mode in gates:
             g = probe_probs(*gates[gate_mode], emb)[:, 0]
+        elif gate_mode.startswith("gate 9, C = "):
+            g = probe_probs(*gates["gate 9"], emb)[:, 0]
         elif gate_mode.startswith("hard"):
             g = (probe_probs(*gates[gate_mode.removeprefix("hard ")], emb)[:, 0] >= 0.5).astype(float)
         elif gate_mode == "oracle":
@@ -186,7 +193,7 @@ def main() -> None:
                                           d[f"{group}_phases"][f == i]) for i in range(f.max() + 1)]), g
 
     modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle", "solo gate 16") + \
-        (("gate 13",) if args.degraded else ())
+        (("gate 13",) if args.degraded else ()) + tuple(f"gate 9, C = {c:g}" for c in args.c)
     for group in ("csound", "realdev"):
         y = d[f"{group}_y"]
         mask = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y, bool)

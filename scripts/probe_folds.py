@@ -12,6 +12,7 @@ model's threshold over the classes present, AP, top-1), beside the model alone, 
     python scripts/probe_folds.py --out runs/folds4 --fold A --fold B --fold C [--json runs/probe-folds.json]
         [--notes tonejs]  # also candidates 3 and 9: the probe learns the bank's recorded notes too; 9 gated
         [--degraded]  # also candidate 13: candidate 9 learning worn copies too; 9 and 13 on worn copies of the fold
+        [--c 0.1 ...]  # also candidate 20: candidate 9 with the probe's C at this value (the gate's stays 1)
 """
 
 from __future__ import annotations
@@ -267,6 +268,8 @@ def main() -> None:
     parser.add_argument("--degraded", action="store_true",
                         help="also candidate 13 (candidate 9 whose probe and gate learn worn copies too) and both "
                              "scored on the fold's worn copies (with --notes)")
+    parser.add_argument("--c", type=float, action="append", default=[],
+                        help="also candidate 20: candidate 9 with this C for the probe (with --notes), repeated")
     args = parser.parse_args()
     variants = {"model alone": (0.0, "files+clips", 1.0, True),
                 "candidate 2: probe on recordings and negatives": (0.5, "files+negatives", 1.0, True),
@@ -281,6 +284,8 @@ def main() -> None:
         variants[CAND9] = (0.5, "files+notes+negatives+gate", 1.0, True)
         variants["candidate 16: candidate 9, and where the head reports at most one instrument"] = \
             (0.5, "files+notes+negatives+gate+solo", 1.0, True)
+    for c in args.c if args.notes else ():
+        variants[f"candidate 20: candidate 9, probe C = {c:g}"] = (0.5, "files+notes+negatives+gate", c, True)
     modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
     whole = "candidate 12: candidate 11, the probe's whole say for the modelled " + " and ".join(args.modelled)
     if args.notes and args.modelled:
