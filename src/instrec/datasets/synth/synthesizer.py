@@ -22,6 +22,7 @@ base networks hear synthesizers among the banks' other instruments. Their preset
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
@@ -34,8 +35,8 @@ PRESETS = 24  # presets in the real stage's synthesizer (four of each kind)
 NOTES_PER_PRESET = 12
 HELD_OUT_STREAM = 9901  # presets drawn from this stream are only heard in measurement
 BANK_STREAM = 5601  # presets of the synthesizer banks (synth-presets-<n>)
-# General MIDI program -> the kinds of preset it may hold (80 square lead, 81 saw lead, 88 new-age pad, 89 warm pad,
-# 90 polysynth): classes.GM_PROGRAMS["synthesizer"]
+# the kinds of preset each General MIDI synthesizer program the renderer plays (classes.GM_PROGRAMS) may hold: 80
+# square lead, 81 saw lead, 88 new-age pad, 89 warm pad, 90 polysynth
 BANK_PROGRAMS = {80: ("lead", "pluck"), 81: ("lead", "brass"), 88: ("pad", "fm"), 89: ("pad",),
                  90: ("pluck", "fm", "bass")}
 BANK_ROOT_STEP = 3  # a recorded note every third key; each covers the keys half way to its neighbours
@@ -216,16 +217,17 @@ def synthesizer_sources(count: int | None = None, seed: int = 0, stream: int = 5
 
 
 def preset_bank(index: int, keys: tuple[int, int] | None = None) -> list:
-    """The presets (``samplebank.Preset``) of synthesizer bank ``index``: at each program of ``BANK_PROGRAMS`` one
+    """The presets (``samplebank.Preset``) of synthesizer bank ``index``: at each synthesizer program one
     preset drawn from ``[index, BANK_STREAM, program]`` of one of its kinds, notes every ``BANK_ROOT_STEP`` keys over
     ``keys`` (default: the synthesizer class's pitch range), each held ``BANK_HOLD_S`` then released."""
-    from instrec.datasets.classes import PITCH_RANGES
+    from instrec.datasets.classes import GM_PROGRAMS, PITCH_RANGES
     from instrec.datasets.synth.samplebank import Preset, Zone, key_ranges
 
     low, high = keys or PITCH_RANGES["synthesizer"]
     roots = list(range(low, high + 1, BANK_ROOT_STEP))
     presets = []
-    for program, kinds in BANK_PROGRAMS.items():
+    for program in GM_PROGRAMS["synthesizer"]:  # a program the class does not play would never be heard
+        kinds = BANK_PROGRAMS[program]
         rng = np.random.default_rng([index, BANK_STREAM, program])
         kind = str(rng.choice(kinds))
         preset = draw_preset(rng, kind)
@@ -240,8 +242,6 @@ def preset_bank(index: int, keys: tuple[int, int] | None = None) -> list:
 
 def build_preset_bank(index: int, target, keys: tuple[int, int] | None = None):
     """Write synthesizer bank ``index`` (``preset_bank``) as a SoundFont at ``target`` (atomically)."""
-    from pathlib import Path
-
     from instrec.datasets.synth.samplebank import write_sf2
 
     write_sf2(Path(target), f"instrec synthesizer presets {index}", preset_bank(index, keys))
