@@ -15,6 +15,8 @@ probe; the signals' reported instruments are printed.
 
     python scripts/gate_probe.py [--out runs/gate] [--degraded]  # --degraded: also candidate 13 ("gate 13")
         [--c 0.1]  # also candidate 20: gate 9 with the probe's C at this value ("gate 9, C = 0.1")
+        [--share 0.7]  # also candidate 22: gate 9 with this share for the probe ("gate 9, share 0.7")
+        [--by-library]  # also candidate 23: gate 9, each library of a class the same say ("gate 9, by library")
 """
 
 from __future__ import annotations
@@ -134,6 +136,10 @@ def main() -> None:
                         help="also candidate 13: probe and gate 9 learning the worn copies too ('gate 13')")
     parser.add_argument("--c", type=float, action="append", default=[],
                         help="also candidate 20: gate 9 with this C for the probe, repeated")
+    parser.add_argument("--share", type=float, action="append", default=[],
+                        help="also candidate 22: gate 9 with this share for the probe, repeated")
+    parser.add_argument("--by-library", action="store_true",
+                        help="also candidate 23: gate 9, the probe with each library of a class the same say")
     args = parser.parse_args()
     d = reads(args.out, args.work)
     classes, thr, rule = d["classes"], d["threshold"], d["rule"]
@@ -150,6 +156,18 @@ def main() -> None:
         probes["gate 13"] = fit(np.concatenate([px, worn["emb"]]), np.concatenate([py, worn["y"]]))[:2]
     for c in args.c:  # candidate 20: the probe with another C, gate 9 unchanged
         probes[f"gate 9, C = {c:g}"] = fit(px, py, c=c)[:2]
+    shares = {f"gate 9, share {w:g}": w for w in args.share}  # candidate 22: the probe's share, gate 9 unchanged
+    if args.by_library:  # candidate 23: each library of a class the same say in the probe, gate 9 unchanged
+        from instrec.default_model import Recipe, recipe_stage
+        from instrec.probe import library_weights, training_recordings
+
+        paths = [p for p, _ in training_recordings(None, recipe_stage(Recipe()).hold_out)]
+        assert len(paths) == len(d["rec_y"]), "the cached reads are of another list of recordings"
+        libs = np.concatenate([np.array([Path(p).parts[Path(p).parts.index("recordings") + 1] for p in paths],
+                                        object)[d["rec_file"]],
+                               np.full(len(d["notes_emb"]), "notes", object), np.full(int(neg.sum()), "clip", object)])
+        labels = [classes[int(np.argmax(r))] if r.any() else "" for r in py]
+        probes["gate 9, by library"] = fit(px, py, sample_weight=library_weights(labels, libs))[:2]
     # the gates
     gates = {}
     mask = d["clip_mask"].astype(bool)
@@ -178,7 +196,7 @@ def main() -> None:
             g = np.maximum(probe_probs(*gates["gate 9"], emb)[:, 0], solo)
         elif gate_mode in gates:
             g = probe_probs(*gates[gate_mode], emb)[:, 0]
-        elif gate_mode.startswith("gate 9, C = "):
+        elif gate_mode.startswith(("gate 9, C = ", "gate 9, share ", "gate 9, by library")):
             g = probe_probs(*gates["gate 9"], emb)[:, 0]
         elif gate_mode.startswith("hard"):
             g = (probe_probs(*gates[gate_mode.removeprefix("hard ")], emb)[:, 0] >= 0.5).astype(float)
@@ -186,14 +204,15 @@ def main() -> None:
             y_ = d[f"{group}_y"]
             m_ = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y_, bool)
             g = ((((y_ >= 0.5) & m_).sum(axis=1) == 1)[d[f"{group}_file"]]).astype(float)
-        w = np.where(learned, 0.5, 0.0)[None, :] * g[:, None]
+        w = np.where(learned, shares.get(gate_mode, 0.5), 0.0)[None, :] * g[:, None]
         blend = (1 - w) * head + w * p
         f = d[f"{group}_file"]
         return np.stack([file_probability(blend[f == i], d[f"{group}_lengths"][f == i], rule,
                                           d[f"{group}_phases"][f == i]) for i in range(f.max() + 1)]), g
 
     modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle", "solo gate 16") + \
-        (("gate 13",) if args.degraded else ()) + tuple(f"gate 9, C = {c:g}" for c in args.c)
+        (("gate 13",) if args.degraded else ()) + tuple(f"gate 9, C = {c:g}" for c in args.c) + tuple(shares) + \
+        (("gate 9, by library",) if args.by_library else ())
     for group in ("csound", "realdev"):
         y = d[f"{group}_y"]
         mask = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y, bool)

@@ -13,6 +13,9 @@ model's threshold over the classes present, AP, top-1), beside the model alone, 
         [--notes tonejs]  # also candidates 3 and 9: the probe learns the bank's recorded notes too; 9 gated
         [--degraded]  # also candidate 13: candidate 9 learning worn copies too; 9 and 13 on worn copies of the fold
         [--c 0.1 ...]  # also candidate 20: candidate 9 with the probe's C at this value (the gate's stays 1)
+        [--share 0.7 ...]  # also candidate 22: candidate 9 with this share for the probe (shipped: 0.5)
+        [--by-library]  # also candidate 23: candidate 9 with each library of a class the same say in the probe
+        [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
 from __future__ import annotations
@@ -157,11 +160,17 @@ def worn_cache(out: Path, fold: str, cache: dict, bank: str) -> dict:
     return data
 
 
-def probe(train_x, train_y, train_mask, c: float, balanced: bool):
+def library_of(path: str) -> str:
+    """The library of a cached recording: its folder under the recordings cache (a klettres language is one)."""
+    parts = Path(path).parts
+    return parts[parts.index("recordings") + 1]
+
+
+def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=None):
     """``instrec.probe.fit`` as a function (n, D) -> (n, C), NaN where a class was not learned."""
     from instrec.probe import fit, probe_probs
 
-    weight, bias, learned = fit(train_x, train_y, train_mask, balanced, c)
+    weight, bias, learned = fit(train_x, train_y, train_mask, balanced, c, sample_weight)
     return lambda x: np.where(learned, probe_probs(weight, bias, x), np.nan)
 
 
@@ -182,22 +191,25 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     in_fold = np.array([f["fold"] == fold for f in files])
     fixture = np.array([any(f["path"].endswith(x) for x in FIXTURE_FILES) for f in files])  # never trained on
     y_files = np.array([[c_ == f["label"] for c_ in classes] for f in files], np.float32)
-    parts_x, parts_y, parts_m = [], [], []
+    parts_x, parts_y, parts_m, parts_lib = [], [], [], []
     if "files" in sources:
         w = ~in_fold[window_file] & ~fixture[window_file]
         parts_x.append(cache["emb"][w])
         parts_y.append(y_files[window_file[w]])
         parts_m.append(np.ones_like(parts_y[-1], bool))
+        parts_lib.append(np.array([library_of(f["path"]) for f in files], object)[window_file[w]])
     if "clips" in sources or "negatives" in sources:  # all the stage's clips, or its no-instrument clips alone
         rows = np.ones(len(cache["clip_y"]), bool) if "clips" in sources else \
             np.array([t == "negative" for t in cache["clip_types"]])
         parts_x.append(cache["clip_emb"][rows])
         parts_y.append(cache["clip_y"][rows])
         parts_m.append(cache["clip_mask"][rows].astype(bool))
+        parts_lib.append(np.array([f"clip:{t}" for t in np.array(cache["clip_types"])[rows]], object))
     if "notes" in sources:
         parts_x.append(notes["emb"])
         parts_y.append(notes["y"])
         parts_m.append(np.ones_like(notes["y"], bool))
+        parts_lib.append(np.full(len(notes["y"]), "notes", object))
     worn_train = []
     if "worn" in sources:
         keep = ~in_fold[worn["file_of"]] & ~fixture[worn["file_of"]]
@@ -205,7 +217,17 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         parts_x += worn_train
         parts_y += [y_files[worn["file_of"][keep]], worn["note_y"]]
         parts_m += [np.ones_like(parts_y[-2], bool), np.ones_like(worn["note_y"], bool)]
-    apply = probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced)
+    sample_weight = None
+    if "bylibrary" in sources:  # candidate 23: each library of a class the same total weight
+        from instrec.probe import library_weights
+
+        train_y = np.concatenate(parts_y)
+        labels = [classes[int(np.argmax(r))] if (r >= 0.5).sum() == 1 else "" for r in train_y]
+        if any((r >= 0.5).sum() > 1 for r in train_y):
+            raise SystemExit("--by-library: the probe's rows must hold one instrument or none")
+        sample_weight = library_weights(labels, np.concatenate(parts_lib))
+    apply = probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced,
+                  sample_weight)
     train_file, train_emb = window_file, cache["emb"]
     if test_worn:  # the fold's recordings read from their worn copies
         window_file, cache = worn["file_of"], {**cache, **{k: worn[k] for k in ("emb", "probs", "lengths", "phases")}}
@@ -270,6 +292,13 @@ def main() -> None:
                              "scored on the fold's worn copies (with --notes)")
     parser.add_argument("--c", type=float, action="append", default=[],
                         help="also candidate 20: candidate 9 with this C for the probe (with --notes), repeated")
+    parser.add_argument("--share", type=float, action="append", default=[],
+                        help="also candidate 22: candidate 9 with this share for the probe (with --notes), repeated")
+    parser.add_argument("--by-library", action="store_true",
+                        help="also candidate 23: candidate 9 with each library of a class the same say in the probe "
+                             "(with --notes)")
+    parser.add_argument("--only-candidates", action="store_true",
+                        help="of the standing rows, only 'model alone' and candidate 9 (faster)")
     args = parser.parse_args()
     variants = {"model alone": (0.0, "files+clips", 1.0, True),
                 "candidate 2: probe on recordings and negatives": (0.5, "files+negatives", 1.0, True),
@@ -286,6 +315,16 @@ def main() -> None:
             (0.5, "files+notes+negatives+gate+solo", 1.0, True)
     for c in args.c if args.notes else ():
         variants[f"candidate 20: candidate 9, probe C = {c:g}"] = (0.5, "files+notes+negatives+gate", c, True)
+    for w in args.share if args.notes else ():
+        variants[f"candidate 22: candidate 9, the probe's share {w:g}"] = (w, "files+notes+negatives+gate", 1.0, True)
+    if args.notes and args.by_library:
+        variants["candidate 23: candidate 9, each library of a class the same say"] = \
+            (0.5, "files+notes+negatives+gate+bylibrary", 1.0, True)
+        for w in args.share:
+            variants[f"candidate 23 with the share {w:g}"] = (w, "files+notes+negatives+gate+bylibrary", 1.0, True)
+    if args.only_candidates:
+        variants = {k: v for k, v in variants.items() if k == "model alone" or k == CAND9
+                    or k.startswith(("candidate 20", "candidate 22", "candidate 23"))}
     modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
     whole = "candidate 12: candidate 11, the probe's whole say for the modelled " + " and ".join(args.modelled)
     if args.notes and args.modelled:

@@ -30,6 +30,30 @@ def test_fit_folds_the_standardisation_into_the_weights_and_skips_a_class_it_can
         np.testing.assert_allclose(probe_probs(weight, bias, x)[:, k], reference.predict_proba(x)[:, 1], atol=1e-6)
 
 
+def test_library_weights_give_each_library_of_a_class_the_same_say_and_the_class_its_count():
+    from instrec.probe import fit, library_weights, probe_probs
+
+    labels = ["voice"] * 6 + ["piano"] * 3 + [""] * 2
+    libs = ["letters"] * 5 + ["sung"] + ["grand"] * 2 + ["epiano"] + ["neg"] * 2
+    w = library_weights(labels, libs)
+    assert w[:5].sum() == pytest.approx(3.0) and w[5] == pytest.approx(3.0)  # voice: 6 rows, two libraries
+    assert w[6:8].sum() == pytest.approx(1.5) and w[8] == pytest.approx(1.5)
+    np.testing.assert_allclose(w[9:], 1.0)
+    # in the fit, each row counts with its weight (the class balance kept on top)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, :1] + rng.normal(size=(60, 1)) > 0.5).astype(np.float32)
+    weight = np.where(np.arange(60) < 10, 5.0, 1.0)
+    fitted = fit(x, y, sample_weight=weight)[:2]
+    z = StandardScaler().fit(x).transform(x)
+    reference = LogisticRegression(class_weight="balanced", max_iter=2000).fit(z, y[:, 0] >= 0.5, sample_weight=weight)
+    np.testing.assert_allclose(probe_probs(*fitted, x)[:, 0], reference.predict_proba(z)[:, 1], atol=1e-6)
+    assert not np.allclose(probe_probs(*fitted, x), probe_probs(*fit(x, y)[:2], x), atol=2e-3)
+
+
 @pytest.fixture(scope="module")
 def stage_model(module_tmp):
     """The shipped model's networks and head alone (its probe and gate taken off)."""

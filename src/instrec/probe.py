@@ -76,10 +76,12 @@ def clip_embeddings(model, raw: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def fit(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, balanced: bool = True, c: float = C):
-    """Per class a logistic regression on standardised ``x`` (n, D) for labels ``y`` (n, C) (rows where ``mask``):
-    (weight (C, D), bias (C,), learned (C,) bool), the standardisation folded into the weights. A class without
-    both a positive and a negative row is not learned (weight and bias 0)."""
+def fit(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, balanced: bool = True, c: float = C,
+        sample_weight: np.ndarray | None = None):
+    """Per class a logistic regression on standardised ``x`` (n, D) for labels ``y`` (n, C) (rows where ``mask``,
+    each row weighted by ``sample_weight`` where given): (weight (C, D), bias (C,), learned (C,) bool), the
+    standardisation folded into the weights. A class without both a positive and a negative row is not learned
+    (weight and bias 0)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -94,11 +96,24 @@ def fit(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, balanced: 
         if target.all() or not target.any():
             continue
         lr = LogisticRegression(C=c, class_weight="balanced" if balanced else None, max_iter=2000)
-        lr.fit(z[mask[:, k]], target)
+        lr.fit(z[mask[:, k]], target, sample_weight=None if sample_weight is None else sample_weight[mask[:, k]])
         weight[k] = lr.coef_[0] / scaler.scale_
         bias[k] = lr.intercept_[0] - float((lr.coef_[0] * scaler.mean_ / scaler.scale_).sum())
         learned[k] = True
     return weight, bias, learned
+
+
+def library_weights(labels, libraries) -> np.ndarray:
+    """A weight per row such that, within each label (a class, or "" for the no-instrument rows), every library has
+    the same total weight and the label's total is its row count
+    (docs/experiments/2026-12-06-probe-share-and-sources.md, candidate 23)."""
+    labels, libraries = np.asarray(labels, object), np.asarray(libraries, object)
+    weight = np.zeros(len(labels), np.float64)
+    for label in set(labels.tolist()):
+        rows = labels == label
+        libs, inverse, counts = np.unique(libraries[rows].astype(str), return_inverse=True, return_counts=True)
+        weight[rows] = rows.sum() / (len(libs) * counts[inverse])
+    return weight
 
 
 def probe_probs(weight: np.ndarray, bias: np.ndarray, x: np.ndarray) -> np.ndarray:
