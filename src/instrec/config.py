@@ -27,6 +27,7 @@ class TrainConfig:
     width: int = 16  # cnn: channels of the first convolution block (then 2x, 4x, 8x)
     crop_examples: int = 0  # train on a random run of this many 0.96 s examples per clip and step (0: whole clips)
     crop_min_examples: int = 0  # with crop_examples: each step draws the length in [this, crop_examples] (0: fixed)
+    crop_shift: bool = False  # with crop_examples: a run starts at any 10 ms frame, not only at an example's first
     mix: float = 0.0  # log-mel: probability that a training clip is mixed with another (augment.py)
     eq_db: float = 0.0  # log-mel: largest gain of the random equaliser, dB (0: none)
     shift_bands: int = 0  # log-mel: largest random shift of the spectrum, mel bands (0: none)
@@ -62,6 +63,9 @@ class TrainConfig:
         if self.crop_min_examples and not 0 < self.crop_min_examples <= self.crop_examples:
             raise InstrecError(f"crop_min_examples={self.crop_min_examples}: needs crop_examples of at least as many "
                                f"examples (now {self.crop_examples}); raise crop_examples or lower crop_min_examples")
+        if self.crop_shift and not self.crop_examples:
+            raise InstrecError("crop_shift=True: needs crop_examples (runs shorter than the clip to start anywhere); "
+                               "set crop_examples or drop crop_shift")
         if self.mask_bands > P.NUM_MEL_BANDS or self.mask_frames > P.EXAMPLE_FRAMES:
             raise InstrecError(f"mask_bands={self.mask_bands}, mask_frames={self.mask_frames}: at most the "
                                f"{P.NUM_MEL_BANDS} mel bands and the {P.EXAMPLE_FRAMES} frames of an example")

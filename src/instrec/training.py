@@ -338,7 +338,7 @@ class _Loop:
                 continue
             idx = batch.tensor_split(self.world)[self.rank]
             inputs = crop_batch(self.x[idx], config.crop_examples, self.per_example, self.shuffle,
-                                config.crop_min_examples)
+                                config.crop_min_examples, config.crop_shift)
             inputs, targets, known = self.augment(inputs, self.y[idx], self.mask[idx], self.shuffle)
             loss = self.net(inputs, targets, known)["loss"]
             self.optimizer.zero_grad(set_to_none=True)
