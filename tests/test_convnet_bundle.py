@@ -60,6 +60,31 @@ def test_crop_batch_with_shift_starts_at_any_step_and_stays_inside():
     assert all(torch.equal(crop_batch(x, 2, 2, a), crop_batch(x, 2, 2, b, shift=False)) for _ in range(10))
 
 
+def test_crop_shift_makes_training_runs_start_at_any_frame(tmp_path, monkeypatch):
+    import instrec.training as training
+
+    starts = []
+    real = training.crop_batch
+
+    def recording(x, examples, per, generator, min_examples=0, shift=False):
+        out = real(x, examples, per, generator, min_examples, shift)
+        # where the run starts in the clip: the first frame of x equal to the run's first frame
+        starts.append(next(i for i in range(x.shape[1]) if torch.equal(x[:, i], out[:, 0])))
+        return out
+
+    monkeypatch.setattr(training, "crop_batch", recording)
+    extra = {"representation": {"name": "logmel", "key": "logmel", "postprocess": "norm"},
+             "classes": ["low", "high", "none"], "trained_classes": [True] * 3}
+    for shift in (False, True):
+        starts.clear()
+        config = TrainConfig(epochs=3, batch_size=2, architecture="cnn", width=4, crop_examples=2, crop_shift=shift)
+        train_classifier(_split(16, 1), _split(8, 2), config, tmp_path / f"run-{shift}", extra)
+        off_example = [s % 96 for s in starts if s % 96]
+        assert len(starts) == 24 and (len(off_example) > 12 if shift else not off_example)
+    with pytest.raises(InstrecError, match="crop_shift=True: needs crop_examples"):
+        TrainConfig(crop_shift=True)
+
+
 def test_crop_batch_draws_the_length_between_the_bounds():
     x = torch.arange(2 * 10 * 3, dtype=torch.float32).view(2, 10, 3)
     g = torch.Generator().manual_seed(0)
