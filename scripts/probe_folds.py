@@ -271,9 +271,12 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         alarms[classes[k]] = {"reported": {c: int((on & (labels[:, j] > 0)).sum()) for j, c in enumerate(classes)
                                            if (on & (labels[:, j] > 0)).any()},
                               "first": int((first == k).sum())}
+    # per class of the fold's files: how often each class is the file's first (a confusion row)
+    confusion = {c: {classes[k]: int(n) for k, n in zip(*np.unique(first[labels[:, j] > 0], return_counts=True))}
+                 for j, c in enumerate(classes) if (labels[:, j] > 0).any()}
     return {"files": int(in_fold.sum()), "f1_macro_present": result["f1_macro_present"],
             "map_present": float(np.mean(aps)), "top1": result["top1"], "per_class": per_class,
-            "absent_reported": alarms}
+            "absent_reported": alarms, "first": confusion}
 
 
 def main() -> None:
