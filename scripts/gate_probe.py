@@ -159,12 +159,12 @@ def main() -> None:
     shares = {f"gate 9, share {w:g}": w for w in args.share}  # candidate 22: the probe's share, gate 9 unchanged
     if args.by_library:  # candidate 23: each library of a class the same say in the probe, gate 9 unchanged
         from instrec.default_model import Recipe, recipe_stage
-        from instrec.probe import library_weights, training_recordings
+        from instrec.probe import library_weights
+        from instrec.real_stage import training_recordings
 
-        paths = [p for p, _ in training_recordings(None, recipe_stage(Recipe()).hold_out)]
-        assert len(paths) == len(d["rec_y"]), "the cached reads are of another list of recordings"
-        libs = np.concatenate([np.array([Path(p).parts[Path(p).parts.index("recordings") + 1] for p in paths],
-                                        object)[d["rec_file"]],
+        rows = [r for r, _ in training_recordings(None, recipe_stage(Recipe()).hold_out)]  # reads()' order
+        assert len(rows) == len(d["rec_y"]), "the cached reads are of another list of recordings"
+        libs = np.concatenate([np.array([r.library for r in rows], object)[d["rec_file"]],
                                np.full(len(d["notes_emb"]), "notes", object), np.full(int(neg.sum()), "clip", object)])
         labels = [classes[int(np.argmax(r))] if r.any() else "" for r in py]
         probes["gate 9, by library"] = fit(px, py, sample_weight=library_weights(labels, libs))[:2]

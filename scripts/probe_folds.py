@@ -21,6 +21,7 @@ model's threshold over the classes present, AP, top-1), beside the model alone, 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -160,10 +161,12 @@ def worn_cache(out: Path, fold: str, cache: dict, bank: str) -> dict:
     return data
 
 
-def library_of(path: str) -> str:
-    """The library of a cached recording: its folder under the recordings cache (a klettres language is one)."""
-    parts = Path(path).parts
-    return parts[parts.index("recordings") + 1]
+@functools.cache
+def libraries() -> dict[str, str]:
+    """Each recording in the cache (its path) -> its library (``Recording.library``; a klettres language is one)."""
+    from instrec.datasets.recordings import located, read_manifest
+
+    return {str(path): r.library for r, path in located(read_manifest())}
 
 
 def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=None):
@@ -197,7 +200,7 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         parts_x.append(cache["emb"][w])
         parts_y.append(y_files[window_file[w]])
         parts_m.append(np.ones_like(parts_y[-1], bool))
-        parts_lib.append(np.array([library_of(f["path"]) for f in files], object)[window_file[w]])
+        parts_lib.append(np.array([libraries()[f["path"]] for f in files], object)[window_file[w]])
     if "clips" in sources or "negatives" in sources:  # all the stage's clips, or its no-instrument clips alone
         rows = np.ones(len(cache["clip_y"]), bool) if "clips" in sources else \
             np.array([t == "negative" for t in cache["clip_types"]])
