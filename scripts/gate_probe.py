@@ -17,6 +17,7 @@ probe; the signals' reported instruments are printed.
         [--c 0.1]  # also candidate 20: gate 9 with the probe's C at this value ("gate 9, C = 0.1")
         [--share 0.7]  # also candidate 22: gate 9 with this share for the probe ("gate 9, share 0.7")
         [--by-library]  # also candidate 23: gate 9, each library of a class the same say ("gate 9, by library")
+        [--more-notes freepats]  # also candidate 26: probe and gate 9 learn this bank's notes too ("gate 26")
 """
 
 from __future__ import annotations
@@ -121,6 +122,28 @@ def worn_reads(out: Path, work: Path) -> dict:
     return data
 
 
+def more_notes_reads(out: Path, bank: str) -> dict:
+    """The recorded notes of ``bank`` read by the shipped model's networks, per window its embedding and labels
+    (cached in ``OUT/notes-<bank>.npz``)."""
+    from instrec.io import load_npz
+    from instrec.predict import SHIPPED, load_model
+    from instrec.probe import networks_only, recording_windows
+    from instrec.real_stage import bank_notes
+
+    cache = out / f"notes-{bank}.npz"
+    if cache.exists():
+        return load_npz(cache)
+    model = load_model(networks_only(SHIPPED, out / "networks"))
+    emb, label_of = [], []
+    for samples, rate, label in bank_notes(bank):
+        e = recording_windows(model, samples, rate)["emb"]
+        emb.append(e)
+        label_of.append(np.tile(np.array([c == label for c in model.classes], np.float32), (len(e), 1)))
+    data = {"emb": np.concatenate(emb), "y": np.concatenate(label_of)}
+    np.savez(cache, **data)
+    return data
+
+
 def main() -> None:
     import sys
 
@@ -140,6 +163,8 @@ def main() -> None:
                         help="also candidate 22: gate 9 with this share for the probe, repeated")
     parser.add_argument("--by-library", action="store_true",
                         help="also candidate 23: gate 9, the probe with each library of a class the same say")
+    parser.add_argument("--more-notes", action="append", default=[], metavar="BANK",
+                        help="also candidate 26: probe and gate 9 learn this bank's recorded notes too ('gate 26')")
     args = parser.parse_args()
     d = reads(args.out, args.work)
     classes, thr, rule = d["classes"], d["threshold"], d["rule"]
@@ -168,6 +193,10 @@ def main() -> None:
                                np.full(len(d["notes_emb"]), "notes", object), np.full(int(neg.sum()), "clip", object)])
         labels = [classes[int(np.argmax(r))] if r.any() else "" for r in py]
         probes["gate 9, by library"] = fit(px, py, sample_weight=library_weights(labels, libs))[:2]
+    more = [more_notes_reads(args.out, bank) for bank in args.more_notes]
+    if more:  # candidate 26: the probe learns the further banks' notes too
+        probes["gate 26"] = fit(np.concatenate([px] + [m["emb"] for m in more]),
+                                np.concatenate([py] + [m["y"] for m in more]))[:2]
     # the gates
     gates = {}
     mask = d["clip_mask"].astype(bool)
@@ -183,6 +212,11 @@ def main() -> None:
             gx, gy = np.concatenate([gx, worn["emb"]]), np.concatenate([gy, np.ones(len(worn["emb"]), np.float32)])
             gates["gate 13"] = fit(gx, gy[:, None])[:2]
             print(f"gate 13: {len(gx)} windows, {int(gy.sum())} with one instrument")
+        if name == "gate 9" and more:  # candidate 26: the further notes are one instrument alone too
+            more_x = np.concatenate([m["emb"] for m in more])
+            gates["gate 26"] = fit(np.concatenate([gx, more_x]),
+                                   np.concatenate([gy, np.ones(len(more_x), np.float32)])[:, None])[:2]
+            print(f"gate 26: {len(gx) + len(more_x)} windows")
 
     def files(group, gate_mode):
         emb, head = d[f"{group}_emb"], d[f"{group}_probs"]
@@ -212,7 +246,7 @@ def main() -> None:
 
     modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle", "solo gate 16") + \
         (("gate 13",) if args.degraded else ()) + tuple(f"gate 9, C = {c:g}" for c in args.c) + tuple(shares) + \
-        (("gate 9, by library",) if args.by_library else ())
+        (("gate 9, by library",) if args.by_library else ()) + (("gate 26",) if more else ())
     for group in ("csound", "realdev"):
         y = d[f"{group}_y"]
         mask = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y, bool)

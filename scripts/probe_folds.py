@@ -15,6 +15,7 @@ model's threshold over the classes present, AP, top-1), beside the model alone, 
         [--c 0.1 ...]  # also candidate 20: candidate 9 with the probe's C at this value (the gate's stays 1)
         [--share 0.7 ...]  # also candidate 22: candidate 9 with this share for the probe (shipped: 0.5)
         [--by-library]  # also candidate 23: candidate 9 with each library of a class the same say in the probe
+        [--more-notes freepats ...]  # also candidate 26: candidate 9 whose probe and gate learn this bank's notes too
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -303,6 +304,9 @@ def main() -> None:
     parser.add_argument("--by-library", action="store_true",
                         help="also candidate 23: candidate 9 with each library of a class the same say in the probe "
                              "(with --notes)")
+    parser.add_argument("--more-notes", action="append", default=[], metavar="BANK",
+                        help="also candidate 26: candidate 9 whose probe and gate also learn the recorded notes of "
+                             "this bank (freepats; with --notes), repeated")
     parser.add_argument("--only-candidates", action="store_true",
                         help="of the standing rows, only 'model alone' and candidate 9 (faster)")
     args = parser.parse_args()
@@ -328,9 +332,12 @@ def main() -> None:
             (0.5, "files+notes+negatives+gate+bylibrary", 1.0, True)
         for w in args.share:
             variants[f"candidate 23 with the share {w:g}"] = (w, "files+notes+negatives+gate+bylibrary", 1.0, True)
+    more = f"candidate 26: candidate 9, probe and gate learn the {' and '.join(args.more_notes)} notes too"
+    if args.notes and args.more_notes:
+        variants[more] = (0.5, "files+notes+negatives+gate", 1.0, True)
     if args.only_candidates:
         variants = {k: v for k, v in variants.items() if k == "model alone" or k == CAND9
-                    or k.startswith(("candidate 20", "candidate 22", "candidate 23"))}
+                    or k.startswith(("candidate 20", "candidate 22", "candidate 23", "candidate 26"))}
     modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
     whole = "candidate 12: candidate 11, the probe's whole say for the modelled " + " and ".join(args.modelled)
     if args.notes and args.modelled:
@@ -357,6 +364,9 @@ def main() -> None:
             if name in (modelled, whole):  # the recorded notes and the modelled pieces, as train-default gives them
                 pieces = modelled_cache(args.out, fold, tuple(args.modelled), cache["classes"])
                 given = {k: np.concatenate([notes[k], pieces[k]]) for k in ("emb", "y")}
+            if name == more:  # the first bank's notes and every further bank's
+                extra = [notes_cache(args.out, fold, bank, cache["classes"]) for bank in args.more_notes]
+                given = {k: np.concatenate([notes[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
             results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given, worn)
         for name, of in worn_variants.items():
             weight, sources, c, balanced = variants[of]

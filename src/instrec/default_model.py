@@ -99,11 +99,11 @@ def recipe_stage(recipe: Recipe):
 
     if recipe.hold_out_fold and recipe.hold_out_fold not in FOLDS:
         raise InstrecError(f"hold-out fold {recipe.hold_out_fold!r}: use one of {', '.join(FOLDS)}")
-    from instrec.datasets.synth.soundfonts import BANKS
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS
 
     if recipe.recorded_notes and all(b in BANKS for b in recipe.banks):  # (an unknown bank: the pool's own error)
-        if recipe.recorded_notes not in recipe.banks or BANKS[recipe.recorded_notes].kind != "npm":
-            sets = [b for b in recipe.banks if BANKS[b].kind == "npm"]
+        if recipe.recorded_notes not in recipe.banks or BANKS[recipe.recorded_notes].kind not in NOTE_SETS:
+            sets = [b for b in recipe.banks if BANKS[b].kind in NOTE_SETS]
             raise InstrecError(f"recorded notes {recipe.recorded_notes!r}: not a sample set of the pool (use one of: "
                                f"{', '.join(sets) or 'none; add --bank tonejs'}, or '' for none)")
     return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,

@@ -297,15 +297,15 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
 
 
 def bank_notes(bank: str = "tonejs") -> list[tuple[np.ndarray, int, str]]:
-    """Every recorded note of a sample-set bank (``soundfonts`` kind ``npm``: real single notes, as the recipe
+    """Every recorded note of a sample-set bank (``soundfonts.NOTE_SETS``: real single notes, as the recipe
     plays them) as (mono float32 samples, rate, class): each preset's class is that of its General MIDI program
     (``classes.GM_PROGRAMS``); a preset of no class is left out."""
     from instrec.datasets.classes import GM_PROGRAMS
     from instrec.datasets.synth.samplebank import read_sf2
-    from instrec.datasets.synth.soundfonts import BANKS, locate
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, locate
 
-    if bank not in BANKS or BANKS[bank].kind != "npm":
-        sets = ", ".join(name for name, b in BANKS.items() if b.kind == "npm")
+    if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS:
+        sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS)
         raise InstrecError(f"recorded notes {bank!r}: not a sample set (use one of: {sets})")
     path = locate(bank)
     if path is None:

