@@ -147,12 +147,14 @@ def _fake_sample_set(cache: Path) -> None:
     write_sf2(cache / "soundfonts" / "tonejs-instruments-1.sf2", "tonejs", [Preset("violin", 40, 0, zones)])
 
 
-@pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin", "gated+synthesizer", "gated+worn"])
+@pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin", "gated+synthesizer", "gated+worn",
+                                   "gated+freepats"])
 def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, monkeypatch):
     """train-default's default path on a toy scale: the shipped base networks, the real stage (with the recorded
     notes of the tonejs bank), export, score; with a ``probe``, the stage's model goes to stage-model/ and model/ is
     it with the probe fitted beside it (and with "gated", the default, the gate); "+mandolin": with the modelled
-    mandolin in the stage, and its pieces in the probe; "+worn": the probe and gate learn worn copies too."""
+    mandolin in the stage, and its pieces in the probe; "+worn": the probe and gate learn worn copies too;
+    "+freepats": the probe and gate learn a further set of recorded notes (Recipe.probe_notes), the stage does not."""
     import dataclasses
     import shutil
 
@@ -165,7 +167,13 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
     _fake_sample_set(tmp_path / "cache")
     probe, _, extra = probe.partition("+")
-    modelled, worn = ("" if extra == "worn" else extra), extra == "worn"
+    modelled, worn = ("" if extra in ("worn", "freepats") else extra), extra == "worn"
+    probe_notes = ("freepats",) if extra == "freepats" else ()
+    if probe_notes:  # a stand-in for the FreePats bank: one flute note (program 73)
+        from instrec.datasets.synth.samplebank import Preset, Zone, write_sf2
+
+        flute = Zone("72", (_note(523.0, 1.0) * 16000).astype(np.int16), SAMPLE_RATE, 72, 0, 127)
+        write_sf2(tmp_path / "cache" / "soundfonts" / "freepats-1.sf2", "fp", [Preset("flute", 73, 0, (flute,))])
     if modelled == "synthesizer":
         from instrec.datasets.synth import synthesizer
 
@@ -185,7 +193,7 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
                                  rendered_clips=2, negative_clips=2, negative_overlays=1, stage_epochs=1,
                                  threshold=0.35, file_rule="top-third", probe=probe,
                                  modelled=(modelled,) if modelled else (), probe_worn=worn,
-                                 modelled_solos=2 if modelled == "synthesizer" else 0)
+                                 modelled_solos=2 if modelled == "synthesizer" else 0, probe_notes=probe_notes)
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
@@ -217,9 +225,13 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
         assert card["probe"]["classes"] == ["mandolin", "ukulele", "violin", "voice"]
         blend = load_model(tmp_path / "out" / "model").classifier.blend
         assert blend[CLASSES.index("mandolin")] == 1.0 and blend[CLASSES.index("violin")] == 0.5
+    elif probe_notes:  # the further note joins the probe's notes and classes; the stage played the 2 tonejs notes only
+        assert card["probe"]["notes"] == 2 + 1 and card["recipe"]["probe_notes"] == ["freepats"]
+        assert card["probe"]["classes"] == ["flute", "ukulele", "violin", "voice"]
     elif probe:  # learned from the 8 stand-in recordings, the 2 notes and the stage's 2 no-instrument clips
         assert card["probe"]["recordings"] == 8 and card["probe"]["no_instrument_clips"] == 2
         assert card["probe"]["notes"] == 2 and card["probe"]["classes"] == ["ukulele", "violin", "voice"]
+        assert "probe_notes" not in card["recipe"]  # a recipe without them records what it did before
     if probe == "gated":  # and on the stage's clips whose count is known, beside the recordings' and notes' windows
         gate = card["probe"]["gate"]
         assert gate["windows"] > gate["one_instrument"] >= 10
@@ -240,6 +252,18 @@ def test_the_recipe_refuses_missing_recordings_before_rendering(tmp_path):
     with pytest.raises(InstrecError, match="no real recordings there; run `instrec recordings fetch`"):
         train_default(tmp_path / "out", Recipe(), pool=[], recordings_root=tmp_path / "empty")
     assert not (tmp_path / "out").exists()
+
+
+def test_probe_notes_that_are_no_set_of_notes_or_without_a_probe_are_refused_in_one_line(tmp_path, capsys):
+    from instrec.cli import main
+
+    assert main(["train-default", "--out", str(tmp_path / "a"), "--probe-notes", "fluidr3"]) != 0
+    said = capsys.readouterr().err.strip()
+    assert "probe notes 'fluidr3': not a set of recorded notes (use one of: tonejs, freepats" in said
+    assert len(said.splitlines()) == 1
+    assert main(["train-default", "--out", str(tmp_path / "b"), "--probe", "none", "--probe-notes", "freepats"]) != 0
+    assert "probe notes are learned by the probe" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_train_real_command_exports_a_model_that_holds_out_a_fold(tmp_path, capsys):

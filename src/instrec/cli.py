@@ -555,6 +555,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-worn", action=argparse.BooleanOptionalAction, default=r.probe_worn,
                    help="the probe and its gate also learn each recording and note once more as a worn recording "
                         f"(clipped, noisy, band-limited) (default: {'on' if r.probe_worn else 'off'})")
+    p.add_argument("--probe-notes", action="append", metavar="BANK",
+                   help="the probe and its gate also learn the recorded notes of this set (freepats), repeated; none "
+                        f"for no further set (default: {' '.join(r.probe_notes) or 'none'})")
     p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
     p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "
                                                        "stage, to measure on it")
@@ -577,6 +580,8 @@ def run_train_default(args: argparse.Namespace) -> int:
     if args.no_real_stage and args.probe not in (None, "none"):
         raise InstrecError("the probe is fitted after the real stage: drop --no-real-stage, or use --probe none")
     modelled = Recipe().modelled if args.modelled is None else tuple(m for m in args.modelled if m != "none")
+    probe_notes = Recipe().probe_notes if args.probe_notes is None else tuple(b for b in args.probe_notes
+                                                                                if b != "none")
     if args.modelled_solos and not modelled:
         raise InstrecError(f"--modelled-solos {args.modelled_solos}: needs a modelled instrument (--modelled "
                            "synthesizer or mandolin)")
@@ -589,7 +594,7 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  recording_files=args.recording_files, recorded_notes=args.recorded_notes,
                                  modelled=modelled,
                                  hold_out_fold=args.hold_out_fold, probe_worn=args.probe_worn,
-                                 modelled_solos=args.modelled_solos,
+                                 modelled_solos=args.modelled_solos, probe_notes=probe_notes,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "

@@ -83,6 +83,9 @@ class Recipe:
     # the probe and gate also learn each recording and note once more as a worn recording: clipped, noisy,
     # band-limited (probe.worn_copy; docs/experiments/2026-12-06-degraded-probe.md)
     probe_worn: bool = False
+    # further sets of recorded notes (soundfonts.NOTE_SETS) the probe and its gate learn beside recorded_notes; not
+    # played in the stage (docs/experiments/2026-12-06-freepats-notes.md)
+    probe_notes: tuple[str, ...] = ()
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -135,6 +138,14 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         raise InstrecError(f"file rule {recipe.file_rule!r}: use one of {', '.join(FILE_RULES)}")
     if recipe.probe not in PROBES:
         raise InstrecError(f"probe {recipe.probe!r}: use gated, always or '' (none)")
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS
+
+    for bank in recipe.probe_notes:
+        if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS:
+            sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS)
+            raise InstrecError(f"probe notes {bank!r}: not a set of recorded notes (use one of: {sets})")
+    if recipe.probe_notes and not recipe.probe:
+        raise InstrecError("probe notes are learned by the probe: drop them, or keep the probe (--probe gated)")
     representation, members = recipe_members(recipe)  # a bad member fails here, before rendering
     runs = member_runs(out, len(members))
     stage = recipe_stage(recipe) if recipe.real_stage else None
@@ -151,6 +162,11 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
                 if MODELLED.get(name) and MODELLED[name].bank:
                     soundfonts.fetch_bank(MODELLED[name].bank)
             check_modelled(stage.modelled)
+        if recipe.probe_notes:  # fetched as the banks are
+            from instrec.datasets.synth import soundfonts
+
+            for bank in recipe.probe_notes:
+                soundfonts.fetch_bank(bank)
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
@@ -192,6 +208,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             clips = build_clips(out / "real", stage, classes, data, root)  # the stage's, cached
             negatives = clips["x"][np.array([m["type"] == "negative" for m in clips["meta"]], bool)]
             notes = bank_notes(recipe.recorded_notes) if recipe.recorded_notes else []  # of what no library plays
+            for bank in recipe.probe_notes:  # and further sets of notes, for the probe alone
+                notes = notes + bank_notes(bank)
             if stage.modelled:  # and pieces played from the modelled instruments' notes (mandolin.py)
                 from instrec.datasets.synth.modelled import modelled_pieces
 
@@ -212,10 +230,10 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
-    what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos`` and ``probe_worn`` only where
-    set (a recipe without them records what it did before the settings existed)."""
+    what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos``, ``probe_worn`` and
+    ``probe_notes`` only where set (a recipe without them records what it did before the settings existed)."""
     return {k: v for k, v in dataclasses.asdict(recipe).items()
-            if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn"))}
+            if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn", "probe_notes"))}
 
 
 def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:
