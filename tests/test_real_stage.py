@@ -243,6 +243,16 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     assert model.file_rule == "top-third" and model.threshold == 0.35  # the chosen rules travel with the model
     assert scores["test"]["files"] > 0 and scores["threshold"] == 0.35
     assert train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root) == scores
+    if probe_notes:  # the finished stage is reused when only the probe's notes change; another stage's is refused
+        from instrec.errors import InstrecError
+
+        fewer = dataclasses.replace(recipe, probe_notes=())
+        train_default(tmp_path / "out", fewer, pool=[default_soundfont(), other], recordings_root=root)
+        card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
+        assert card["probe"]["notes"] == 2 and card["recipe"] == json.loads(json.dumps(recorded_recipe(fewer)))
+        with pytest.raises(InstrecError, match=r"stage-model: trained by another recipe \(stage_epochs differ\)"):
+            train_default(tmp_path / "out", dataclasses.replace(fewer, stage_epochs=2),
+                          pool=[default_soundfont(), other], recordings_root=root)
 
 
 def test_the_recipe_refuses_missing_recordings_before_rendering(tmp_path):

@@ -580,8 +580,11 @@ def run_train_default(args: argparse.Namespace) -> int:
     if args.no_real_stage and args.probe not in (None, "none"):
         raise InstrecError("the probe is fitted after the real stage: drop --no-real-stage, or use --probe none")
     modelled = Recipe().modelled if args.modelled is None else tuple(m for m in args.modelled if m != "none")
-    probe_notes = Recipe().probe_notes if args.probe_notes is None else tuple(b for b in args.probe_notes
-                                                                                if b != "none")
+    no_probe = args.no_real_stage or args.probe == "none"
+    if no_probe and args.probe_notes and any(b != "none" for b in args.probe_notes):
+        raise InstrecError("probe notes are learned by the probe: drop --probe-notes, or keep the probe (--probe gated)")
+    probe_notes = () if no_probe else Recipe().probe_notes if args.probe_notes is None else \
+        tuple(b for b in args.probe_notes if b != "none")
     if args.modelled_solos and not modelled:
         raise InstrecError(f"--modelled-solos {args.modelled_solos}: needs a modelled instrument (--modelled "
                            "synthesizer or mandolin)")

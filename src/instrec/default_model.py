@@ -84,8 +84,8 @@ class Recipe:
     # band-limited (probe.worn_copy; docs/experiments/2026-12-06-degraded-probe.md)
     probe_worn: bool = False
     # further sets of recorded notes (soundfonts.NOTE_SETS) the probe and its gate learn beside recorded_notes; not
-    # played in the stage (docs/experiments/2026-12-06-freepats-notes.md)
-    probe_notes: tuple[str, ...] = ()
+    # played in the stage (chosen on the source folds and held-out csound: docs/experiments/2026-12-06-freepats-notes.md)
+    probe_notes: tuple[str, ...] = ("freepats",)
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -144,8 +144,6 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS:
             sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS)
             raise InstrecError(f"probe notes {bank!r}: not a set of recorded notes (use one of: {sets})")
-    if recipe.probe_notes and not recipe.probe:
-        raise InstrecError("probe notes are learned by the probe: drop them, or keep the probe (--probe gated)")
     representation, members = recipe_members(recipe)  # a bad member fails here, before rendering
     runs = member_runs(out, len(members))
     stage = recipe_stage(recipe) if recipe.real_stage else None
@@ -197,6 +195,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
         root = Path(recordings_root) if recordings_root else None
         staged = out / ("stage-model" if recipe.probe else "model")
+        if recipe.probe and (staged / "model.json").exists():  # a finished stage, reused: only the probe is fitted
+            check_stage_recipe(staged, recipe)
         if not (recipe.probe and (staged / "model.json").exists()):
             run_stage(base, out / "real", stage, data, root, recipe.threshold, out=staged,
                       about={**about, "file_rule": recipe.file_rule})
@@ -215,7 +215,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
                 notes = notes + modelled_pieces(stage.modelled, stage.seed)
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
-                   log=lambda m: print(m, file=sys.stderr), notes=notes,
+                   about={"recipe": about["recipe"]}, log=lambda m: print(m, file=sys.stderr), notes=notes,
                    gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled,
                    worn=recipe.probe_worn)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
@@ -226,6 +226,20 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     print(f"{out / 'model'}: exported; held-out bank {recipe.hold_out_bank}: F1-macro "
           f"{scores['test']['f1_macro']:.3f}, mAP {scores['test']['map']:.3f}", file=sys.stderr)
     return json.loads((out / "scores.json").read_text())
+
+
+PROBE_FIELDS = ("probe", "probe_worn", "probe_notes")  # recipe fields the stage's networks do not depend on
+
+
+def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
+    """A finished stage model in the output folder is reused only if the recipe it records is ``recipe`` but for the
+    probe's own fields; raises InstrecError naming the fields otherwise."""
+    had = json.loads((staged / "model.json").read_text()).get("recipe", {})
+    now = json.loads(json.dumps(recorded_recipe(recipe)))
+    differ = sorted(k for k in set(had) | set(now) if k not in PROBE_FIELDS and had.get(k) != now.get(k))
+    if differ:
+        raise InstrecError(f"{staged}: trained by another recipe ({', '.join(differ)} differ); delete that folder or "
+                           "use another --out")
 
 
 def recorded_recipe(recipe: Recipe) -> dict:
