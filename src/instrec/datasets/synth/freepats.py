@@ -4,7 +4,7 @@ FreePats (freepats.zenvoid.org; GPL-2+ with an exception for compositions that u
 UltraSound patches, most of them sampled from real instruments. Each patch holds a few recorded notes (waveforms),
 each with the keys it covers, the key it was recorded at and, for sustained instruments, a loop that holds the
 sound while a key is down. ``build_freepats_bank`` takes the patches of the General MIDI programs that
-``classes.GM_PROGRAMS`` names (33 patches, 16 classes; each verified by its sha256), plays every waveform once at its
+``classes.GM_PROGRAMS`` names (33 patches, 15 classes; each verified by its sha256), plays every waveform once at its
 own key as a whole note (a loop repeated up to ``NOTE_SECONDS`` and faded out, as a key held that long), and writes
 them as one SoundFont preset per program (``samplebank.write_sf2``, 22,050 Hz): a bank that renders like the others
 and whose notes ``real_stage.bank_notes`` reads like the tonejs notes. The GUS envelopes, tremolo and vibrato are

@@ -86,7 +86,7 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
     # not a SoundFont: twelve recorded body responses of a mandolin, which the physical model of mandolin.py plays
     Bank("stk-mandolin", "stk-mandolin-bodies.wav", "stk", "usr/share/stk/rawwaves", (), "stk-mandolin",
          "MIT-style (STK, Perry R. Cook and Gary P. Scavone)", default=False, kind="stk"),
-    # FreePats' General MIDI patches (Gravis UltraSound), most sampled from real instruments: 33 patches of 16 classes,
+    # FreePats' General MIDI patches (Gravis UltraSound), most sampled from real instruments: 33 patches of 15 classes,
     # each waveform a held note (freepats.py)
     Bank("freepats", "freepats-1.sf2", "freepats", "usr/share/midi/freepats", (), "freepats",
          "GPL-2+ (with an exception for compositions that use the patches)", default=False, kind="deb-pat"),
