@@ -197,7 +197,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         staged = out / ("stage-model" if recipe.probe else "model")
         if recipe.probe and (staged / "model.json").exists():  # a finished stage, reused: only the probe is fitted
             check_stage_recipe(staged, recipe)
-        if not (recipe.probe and (staged / "model.json").exists()):
+        else:
             run_stage(base, out / "real", stage, data, root, recipe.threshold, out=staged,
                       about={**about, "file_rule": recipe.file_rule})
         if recipe.probe:
