@@ -18,6 +18,8 @@ probe; the signals' reported instruments are printed.
         [--share 0.7]  # also candidate 22: gate 9 with this share for the probe ("gate 9, share 0.7")
         [--by-library]  # also candidate 23: gate 9, each library of a class the same say ("gate 9, by library")
         [--more-notes freepats]  # also candidate 26: probe and gate 9 learn this bank's notes too ("gate 26")
+        [--candidate-notes fluidr3 ...]  # also candidate 27: gate 26 whose probe and gate learn these banks' notes
+                                         # too ("gate 27"), and whose probe alone does ("gate 27p"; with --more-notes)
 """
 
 from __future__ import annotations
@@ -165,7 +167,12 @@ def main() -> None:
                         help="also candidate 23: gate 9, the probe with each library of a class the same say")
     parser.add_argument("--more-notes", action="append", default=[], metavar="BANK",
                         help="also candidate 26: probe and gate 9 learn this bank's recorded notes too ('gate 26')")
+    parser.add_argument("--candidate-notes", action="append", default=[], metavar="BANK",
+                        help="also candidate 27: gate 26 whose probe and gate ('gate 27'), or probe alone ('gate 27p'), "
+                             "learn this bank's notes too (a General MIDI SoundFont: real_stage.played_notes), repeated")
     args = parser.parse_args()
+    if args.candidate_notes and not args.more_notes:
+        parser.error("--candidate-notes is measured against gate 26: give --more-notes too")
     d = reads(args.out, args.work)
     classes, thr, rule = d["classes"], d["threshold"], d["rule"]
     trained = np.array(d["trained"])
@@ -197,6 +204,10 @@ def main() -> None:
     if more:  # candidate 26: the probe learns the further banks' notes too
         probes["gate 26"] = fit(np.concatenate([px] + [m["emb"] for m in more]),
                                 np.concatenate([py] + [m["y"] for m in more]))[:2]
+    further = [more_notes_reads(args.out, bank) for bank in args.candidate_notes]
+    if further:  # candidate 27: the probe learns these banks' notes too (27p: its gate is gate 26)
+        probes["gate 27"] = probes["gate 27p"] = fit(np.concatenate([px] + [m["emb"] for m in more + further]),
+                                                     np.concatenate([py] + [m["y"] for m in more + further]))[:2]
     # the gates
     gates = {}
     mask = d["clip_mask"].astype(bool)
@@ -217,6 +228,12 @@ def main() -> None:
             gates["gate 26"] = fit(np.concatenate([gx, more_x]),
                                    np.concatenate([gy, np.ones(len(more_x), np.float32)])[:, None])[:2]
             print(f"gate 26: {len(gx) + len(more_x)} windows")
+            gates["gate 27p"] = gates["gate 26"]
+        if name == "gate 9" and further:  # candidate 27: the further banks' notes are one instrument alone too
+            more_x = np.concatenate([m["emb"] for m in more + further])
+            gates["gate 27"] = fit(np.concatenate([gx, more_x]),
+                                   np.concatenate([gy, np.ones(len(more_x), np.float32)])[:, None])[:2]
+            print(f"gate 27: {len(gx) + len(more_x)} windows")
 
     def files(group, gate_mode):
         emb, head = d[f"{group}_emb"], d[f"{group}_probs"]
@@ -246,7 +263,8 @@ def main() -> None:
 
     modes = ("head", "ungated", "gate 8", "gate 9", "hard gate 9", "oracle", "solo gate 16") + \
         (("gate 13",) if args.degraded else ()) + tuple(f"gate 9, C = {c:g}" for c in args.c) + tuple(shares) + \
-        (("gate 9, by library",) if args.by_library else ()) + (("gate 26",) if more else ())
+        (("gate 9, by library",) if args.by_library else ()) + (("gate 26",) if more else ()) + \
+        (("gate 27", "gate 27p") if further else ())
     for group in ("csound", "realdev"):
         y = d[f"{group}_y"]
         mask = d["csound_mask"].astype(bool) if group == "csound" else np.ones_like(y, bool)

@@ -16,6 +16,8 @@ model's threshold over the classes present, AP, top-1), beside the model alone, 
         [--share 0.7 ...]  # also candidate 22: candidate 9 with this share for the probe (shipped: 0.5)
         [--by-library]  # also candidate 23: candidate 9 with each library of a class the same say in the probe
         [--more-notes freepats ...]  # also candidate 26: candidate 9 whose probe and gate learn this bank's notes too
+        [--candidate-notes fluidr3 ...]  # also candidate 27: candidate 26 whose probe and gate learn these banks'
+                                         # notes too, and 27p: whose probe alone does (with --more-notes)
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -179,13 +181,15 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=
 
 
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
-             notes: dict | None = None, worn: dict | None = None, test_worn: bool = False) -> dict:
+             notes: dict | None = None, worn: dict | None = None, test_worn: bool = False,
+             gate_notes: dict | None = None) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
     outside the fold and the notes). With ``worn`` in ``sources`` (candidate 13), the probe and the gate also learn
     the worn copies (``worn_cache``) of the recordings outside the fold and of the notes; with ``test_worn``, the
-    fold's recordings are scored from their worn copies."""
+    fold's recordings are scored from their worn copies. ``gate_notes``, where given, are the notes the gate learns
+    instead of ``notes`` (candidate 27p)."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -244,6 +248,7 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         from instrec.probe import one_instrument
 
         own = ~in_fold[train_file] & ~fixture[train_file]
+        notes = notes if gate_notes is None else gate_notes
         gx = [cache["clip_emb"], train_emb[own]] + ([notes["emb"]] if notes is not None else []) + worn_train
         gy = [one_instrument(cache["clip_y"], cache["clip_mask"]), np.ones(int(own.sum()), bool)] + \
             ([np.ones(len(notes["emb"]), bool)] if notes is not None else []) + \
@@ -307,6 +312,9 @@ def main() -> None:
     parser.add_argument("--more-notes", action="append", default=[], metavar="BANK",
                         help="also candidate 26: candidate 9 whose probe and gate also learn the recorded notes of "
                              "this bank (freepats; with --notes), repeated")
+    parser.add_argument("--candidate-notes", action="append", default=[], metavar="BANK",
+                        help="also candidate 27 (27p): candidate 26 whose probe and gate (probe alone) learn this "
+                             "bank's notes too (a General MIDI SoundFont; with --more-notes), repeated")
     parser.add_argument("--only-candidates", action="store_true",
                         help="of the standing rows, only 'model alone' and candidate 9 (faster)")
     args = parser.parse_args()
@@ -335,9 +343,13 @@ def main() -> None:
     more = f"candidate 26: candidate 9, probe and gate learn the {' and '.join(args.more_notes)} notes too"
     if args.notes and args.more_notes:
         variants[more] = (0.5, "files+notes+negatives+gate", 1.0, True)
+    further = f"candidate 27: candidate 26, probe and gate learn the {' and '.join(args.candidate_notes)} notes too"
+    further_p = f"candidate 27p: candidate 26, the probe alone learns the {' and '.join(args.candidate_notes)} notes too"
+    if args.notes and args.more_notes and args.candidate_notes:
+        variants[further] = variants[further_p] = (0.5, "files+notes+negatives+gate", 1.0, True)
     if args.only_candidates:
         variants = {k: v for k, v in variants.items() if k == "model alone" or k == CAND9
-                    or k.startswith(("candidate 20", "candidate 22", "candidate 23", "candidate 26"))}
+                    or k.startswith(("candidate 20", "candidate 22", "candidate 23", "candidate 26", "candidate 27"))}
     modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
     whole = "candidate 12: candidate 11, the probe's whole say for the modelled " + " and ".join(args.modelled)
     if args.notes and args.modelled:
@@ -367,7 +379,15 @@ def main() -> None:
             if name == more:  # the first bank's notes and every further bank's
                 extra = [notes_cache(args.out, fold, bank, cache["classes"]) for bank in args.more_notes]
                 given = {k: np.concatenate([notes[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
-            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given, worn)
+            gate_given = None
+            if name in (further, further_p):  # candidate 26's notes and the candidate banks' (27p: gate 26's gate)
+                extra = [notes_cache(args.out, fold, bank, cache["classes"]) for bank in args.more_notes]
+                gate_given = {k: np.concatenate([notes[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
+                extra += [notes_cache(args.out, fold, bank, cache["classes"]) for bank in args.candidate_notes]
+                given = {k: np.concatenate([notes[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
+                gate_given = gate_given if name == further_p else None
+            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given, worn,
+                                           gate_notes=gate_given)
         for name, of in worn_variants.items():
             weight, sources, c, balanced = variants[of]
             results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, notes, worn, test_worn=True)

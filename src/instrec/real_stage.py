@@ -299,21 +299,50 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
 def bank_notes(bank: str = "tonejs") -> list[tuple[np.ndarray, int, str]]:
     """Every recorded note of a sample-set bank (``soundfonts.NOTE_SETS``: real single notes, as the recipe
     plays them) as (mono float32 samples, rate, class): each preset's class is that of its General MIDI program
-    (``classes.GM_PROGRAMS``); a preset of no class is left out."""
+    (``classes.GM_PROGRAMS``); a preset of no class is left out. A General MIDI SoundFont
+    (``soundfonts.PLAYED_NOTE_SETS``) gives its notes as :func:`played_notes` plays them."""
     from instrec.datasets.classes import GM_PROGRAMS
     from instrec.datasets.synth.samplebank import read_sf2
-    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, locate
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS, locate
 
-    if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS:
-        sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS)
+    if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS + PLAYED_NOTE_SETS:
+        sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS + PLAYED_NOTE_SETS)
         raise InstrecError(f"recorded notes {bank!r}: not a sample set (use one of: {sets})")
     path = locate(bank)
     if path is None:
         raise InstrecError(f"bank {bank!r} is not fetched; run: instrec soundfonts fetch {bank}")
+    if BANKS[bank].kind in PLAYED_NOTE_SETS:
+        return played_notes(path)
     of_program = {program: name for name, programs in GM_PROGRAMS.items() for program in programs}
     return [(zone.samples.astype(np.float32) / 32768.0, zone.sample_rate, of_program[preset.program])
             for preset in read_sf2(path) if preset.bank == 0 and preset.program in of_program
             for zone in preset.zones]
+
+
+PLAYED_KEYS = 4  # notes per program, spread evenly over the class's pitch range (classes.PITCH_RANGES)
+PLAYED_HOLD_S, PLAYED_TAIL_S, PLAYED_RATE = 2.0, 0.5, 22050
+
+
+def played_notes(soundfont: str | Path) -> list[tuple[np.ndarray, int, str]]:
+    """The notes of a General MIDI SoundFont as (mono float32 samples, rate, class): every program of
+    ``classes.GM_PROGRAMS`` the SoundFont has, played at ``PLAYED_KEYS`` keys spread over the class's pitch range,
+    velocity 100, held ``PLAYED_HOLD_S`` s and released for ``PLAYED_TAIL_S`` s; a silent note is left out."""
+    from instrec.datasets.classes import GM_PROGRAMS, PITCH_RANGES
+    from instrec.datasets.synth.render import Note, Part, Renderer
+
+    renderer = Renderer([soundfont], sample_rate=PLAYED_RATE)
+    notes = []
+    for name, programs in GM_PROGRAMS.items():
+        low, high = PITCH_RANGES.get(name, (0, 0))
+        for program in programs:
+            if not renderer.has_program(0, program):
+                continue
+            for key in np.round(np.linspace(low, high, PLAYED_KEYS)).astype(int):
+                samples = renderer.render([Part(0, 0, program)], [Note(0.0, PLAYED_HOLD_S, 0, int(key), 100)],
+                                          PLAYED_HOLD_S + PLAYED_TAIL_S)
+                if np.abs(samples).max() > 1e-4:
+                    notes.append((samples.astype(np.float32), PLAYED_RATE, name))
+    return notes
 
 
 def _normalise(x: np.ndarray, stats: dict) -> np.ndarray:

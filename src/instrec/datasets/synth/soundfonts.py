@@ -92,6 +92,8 @@ BANKS: dict[str, Bank] = {b.name: b for b in (
          "GPL-2+ (with an exception for compositions that use the patches)", default=False, kind="deb-pat"),
 )}
 NOTE_SETS = ("npm", "deb-pat")  # kinds whose banks are whole recorded notes (real_stage.bank_notes reads them)
+# kinds whose banks are General MIDI SoundFonts: real_stage.bank_notes plays each class's programs as held notes
+PLAYED_NOTE_SETS = ("deb",)
 
 def _note_banks() -> dict[str, Bank]:
     """The playable banks built from the single notes of ``instrec recordings`` (notebanks.py), one per library."""
