@@ -321,12 +321,14 @@ def bank_notes(bank: str = "tonejs") -> list[tuple[np.ndarray, int, str]]:
 
 PLAYED_KEYS = 4  # notes per program, spread evenly over the class's pitch range (classes.PITCH_RANGES)
 PLAYED_HOLD_S, PLAYED_TAIL_S, PLAYED_RATE = 2.0, 0.5, 22050
+PLAYED_MIN_PEAK = 0.01  # -40 dBFS: a key a preset barely sounds (out of its samples' range) is left out
 
 
 def played_notes(soundfont: str | Path) -> list[tuple[np.ndarray, int, str]]:
     """The notes of a General MIDI SoundFont as (mono float32 samples, rate, class): every program of
     ``classes.GM_PROGRAMS`` the SoundFont has, played at ``PLAYED_KEYS`` keys spread over the class's pitch range,
-    velocity 100, held ``PLAYED_HOLD_S`` s and released for ``PLAYED_TAIL_S`` s; a silent note is left out."""
+    velocity 100, held ``PLAYED_HOLD_S`` s and released for ``PLAYED_TAIL_S`` s; a note whose peak is below
+    ``PLAYED_MIN_PEAK`` is left out."""
     from instrec.datasets.classes import GM_PROGRAMS, PITCH_RANGES
     from instrec.datasets.synth.render import Note, Part, Renderer
 
@@ -340,7 +342,7 @@ def played_notes(soundfont: str | Path) -> list[tuple[np.ndarray, int, str]]:
             for key in np.round(np.linspace(low, high, PLAYED_KEYS)).astype(int):
                 samples = renderer.render([Part(0, 0, program)], [Note(0.0, PLAYED_HOLD_S, 0, int(key), 100)],
                                           PLAYED_HOLD_S + PLAYED_TAIL_S)
-                if np.abs(samples).max() > 1e-4:
+                if np.abs(samples).max() >= PLAYED_MIN_PEAK:
                     notes.append((samples.astype(np.float32), PLAYED_RATE, name))
     return notes
 
