@@ -122,6 +122,36 @@ def test_the_probe_reads_a_sample_sets_notes_as_recordings_of_their_class(tmp_pa
     np.testing.assert_allclose(notes[1][0], violin[1].samples / 32768.0)
 
 
+def test_a_general_midi_soundfont_is_played_as_held_notes_of_each_class(tmp_path, monkeypatch):
+    """real_stage.bank_notes on a General MIDI SoundFont (kind deb): each program of a class played at
+    PLAYED_KEYS keys over the class's pitch range, in tune, held and released; a program of no class and a key the
+    preset's samples do not reach are left out."""
+    from instrec.datasets.classes import PITCH_RANGES
+    from instrec.real_stage import PLAYED_HOLD_S, PLAYED_KEYS, PLAYED_RATE, PLAYED_TAIL_S, bank_notes
+
+    monkeypatch.setitem(soundfonts.BANKS, "testgm",
+                        soundfonts.Bank("testgm", "testgm.sf2", "testgm", "usr/share/testgm.sf2", (), "testgm", "CC0"))
+    monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
+    tone = _tone(440.0, 0.5, 4.0)  # longer than a held note: no loop needed
+    cello = Zone("A4", _int16(tone), 22050, 69, 0, 127)
+    flute = Zone("A4", _int16(tone), 22050, 69, 0, 80)  # keys above 80 sound nothing
+    (tmp_path / "cache" / "soundfonts").mkdir(parents=True)
+    write_sf2(tmp_path / "cache" / "soundfonts" / "testgm.sf2", "testgm",
+              [Preset("cello", 42, 0, (cello,)), Preset("fx", 100, 0, (cello,)), Preset("flute", 73, 0, (flute,))])
+    notes = bank_notes("testgm")
+    keys = {c: np.round(np.linspace(*PITCH_RANGES[c], PLAYED_KEYS)).astype(int) for c in ("cello", "flute")}
+    assert [label for _, _, label in notes] == ["cello"] * PLAYED_KEYS + ["flute"] * int((keys["flute"] <= 80).sum())
+    assert 0 < (keys["flute"] <= 80).sum() < PLAYED_KEYS  # the test plays a key out of the flute's reach
+    for (samples, rate, _), key in zip(notes, keys["cello"]):
+        assert rate == PLAYED_RATE and samples.dtype == np.float32
+        assert len(samples) == round((PLAYED_HOLD_S + PLAYED_TAIL_S) * rate)
+        part = samples[rate // 10:rate]
+        spectrum = np.abs(np.fft.rfft(part * np.hanning(part.size), 1 << 17))
+        assert np.argmax(spectrum) * rate / (1 << 17) == pytest.approx(440 * 2 ** ((key - 69) / 12), rel=0.01)
+        assert _rms(samples[:int(PLAYED_HOLD_S * rate)]) > 0.01
+        assert _rms(samples[-rate // 10:]) < 0.1 * _rms(samples[:int(PLAYED_HOLD_S * rate)])  # released
+
+
 def _package_tarball(notes: dict[str, float]) -> bytes:
     """An npm-style tarball: package/<note>.mp3 per note, an alternate take and a read-me."""
     buffer = io.BytesIO()

@@ -319,6 +319,9 @@ def bank_notes(bank: str = "tonejs") -> list[tuple[np.ndarray, int, str]]:
             for zone in preset.zones]
 
 
+# the programs played as notes: classes.GM_PROGRAMS, and General MIDI's electric pianos (4, 5) as piano, as the
+# real libraries label them (no class of GM_PROGRAMS holds them, so the banks' renderings never play them)
+PLAYED_PROGRAMS: dict[str, tuple[int, ...]] = {"piano": (4, 5)}
 PLAYED_KEYS = 4  # notes per program, spread evenly over the class's pitch range (classes.PITCH_RANGES)
 PLAYED_HOLD_S, PLAYED_TAIL_S, PLAYED_RATE = 2.0, 0.5, 22050
 PLAYED_MIN_PEAK = 0.01  # -40 dBFS: a key a preset barely sounds (out of its samples' range) is left out
@@ -326,9 +329,9 @@ PLAYED_MIN_PEAK = 0.01  # -40 dBFS: a key a preset barely sounds (out of its sam
 
 def played_notes(soundfont: str | Path) -> list[tuple[np.ndarray, int, str]]:
     """The notes of a General MIDI SoundFont as (mono float32 samples, rate, class): every program of
-    ``classes.GM_PROGRAMS`` the SoundFont has, played at ``PLAYED_KEYS`` keys spread over the class's pitch range,
-    velocity 100, held ``PLAYED_HOLD_S`` s and released for ``PLAYED_TAIL_S`` s; a note whose peak is below
-    ``PLAYED_MIN_PEAK`` is left out."""
+    ``classes.GM_PROGRAMS`` and ``PLAYED_PROGRAMS`` the SoundFont has, played at ``PLAYED_KEYS`` keys spread over the
+    class's pitch range, velocity 100, held ``PLAYED_HOLD_S`` s and released for ``PLAYED_TAIL_S`` s; a note whose
+    peak is below ``PLAYED_MIN_PEAK`` is left out."""
     from instrec.datasets.classes import GM_PROGRAMS, PITCH_RANGES
     from instrec.datasets.synth.render import Note, Part, Renderer
 
@@ -336,7 +339,7 @@ def played_notes(soundfont: str | Path) -> list[tuple[np.ndarray, int, str]]:
     notes = []
     for name, programs in GM_PROGRAMS.items():
         low, high = PITCH_RANGES.get(name, (0, 0))
-        for program in programs:
+        for program in programs + PLAYED_PROGRAMS.get(name, ()):
             if not renderer.has_program(0, program):
                 continue
             for key in np.round(np.linspace(low, high, PLAYED_KEYS)).astype(int):
