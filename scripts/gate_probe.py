@@ -168,8 +168,9 @@ def main() -> None:
     parser.add_argument("--more-notes", action="append", default=[], metavar="BANK",
                         help="also candidate 26: probe and gate 9 learn this bank's recorded notes too ('gate 26')")
     parser.add_argument("--candidate-notes", action="append", default=[], metavar="BANK",
-                        help="also candidate 27: gate 26 whose probe and gate ('gate 27'), or probe alone ('gate 27p'), "
-                             "learn this bank's notes too (a General MIDI SoundFont: real_stage.played_notes), repeated")
+                        help="also candidate 27: gate 26 whose probe and gate ('gate 27'), or probe alone "
+                             "('gate 27p'), learn this bank's notes too (a General MIDI SoundFont: "
+                             "real_stage.played_notes), repeated")
     args = parser.parse_args()
     if args.candidate_notes and not args.more_notes:
         parser.error("--candidate-notes is measured against gate 26: give --more-notes too")

@@ -344,7 +344,8 @@ def main() -> None:
     if args.notes and args.more_notes:
         variants[more] = (0.5, "files+notes+negatives+gate", 1.0, True)
     further = f"candidate 27: candidate 26, probe and gate learn the {' and '.join(args.candidate_notes)} notes too"
-    further_p = f"candidate 27p: candidate 26, the probe alone learns the {' and '.join(args.candidate_notes)} notes too"
+    further_p = f"candidate 27p: candidate 26, the probe alone learns the {' and '.join(args.candidate_notes)} " \
+        "notes too"
     if args.notes and args.more_notes and args.candidate_notes:
         variants[further] = variants[further_p] = (0.5, "files+notes+negatives+gate", 1.0, True)
     if args.only_candidates:

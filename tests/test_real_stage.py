@@ -264,13 +264,18 @@ def test_the_recipe_refuses_missing_recordings_before_rendering(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_probe_notes_that_are_no_set_of_notes_or_without_a_probe_are_refused_in_one_line(tmp_path, capsys):
+def test_probe_notes_that_are_no_set_of_notes_the_held_out_bank_or_without_a_probe_are_refused_in_one_line(tmp_path, capsys):
     from instrec.cli import main
 
-    assert main(["train-default", "--out", str(tmp_path / "a"), "--probe-notes", "fluidr3"]) != 0
+    assert main(["train-default", "--out", str(tmp_path / "a"), "--probe-notes", "avldrums-blackpearl"]) != 0
     said = capsys.readouterr().err.strip()
-    assert "probe notes 'fluidr3': not a set of recorded notes (use one of: tonejs, freepats" in said
+    assert "probe notes 'avldrums-blackpearl': not a set of recorded notes (use one of: " in said
+    offered = said.split("use one of: ")[1].rstrip(")").split(", ")
+    assert {"tonejs", "freepats", "fluidr3"} <= set(offered) and "csound" not in offered  # csound: held out
     assert len(said.splitlines()) == 1
+    assert main(["train-default", "--out", str(tmp_path / "a"), "--probe-notes", "csound"]) != 0
+    said = capsys.readouterr().err.strip()
+    assert "probe notes 'csound': the recipe's held-out bank" in said and len(said.splitlines()) == 1
     assert main(["train-default", "--out", str(tmp_path / "b"), "--probe", "none", "--probe-notes", "freepats"]) != 0
     assert "probe notes are learned by the probe" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

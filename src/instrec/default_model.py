@@ -83,8 +83,9 @@ class Recipe:
     # the probe and gate also learn each recording and note once more as a worn recording: clipped, noisy,
     # band-limited (probe.worn_copy; docs/experiments/2026-12-06-degraded-probe.md)
     probe_worn: bool = False
-    # further sets of recorded notes (soundfonts.NOTE_SETS) the probe and its gate learn beside recorded_notes; not
-    # played in the stage (chosen on the source folds and held-out csound: docs/experiments/2026-12-06-freepats-notes.md)
+    # further sets of recorded notes (soundfonts.NOTE_SETS; or PLAYED_NOTE_SETS, a General MIDI SoundFont played note
+    # by note) the probe and its gate learn beside recorded_notes; not played in the stage (chosen on the source folds
+    # and held-out csound: docs/experiments/2026-12-06-freepats-notes.md)
     probe_notes: tuple[str, ...] = ("freepats",)
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
@@ -138,12 +139,16 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         raise InstrecError(f"file rule {recipe.file_rule!r}: use one of {', '.join(FILE_RULES)}")
     if recipe.probe not in PROBES:
         raise InstrecError(f"probe {recipe.probe!r}: use gated, always or '' (none)")
-    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS
 
-    for bank in recipe.probe_notes:
-        if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS:
-            sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS)
+    for bank in recipe.probe_notes:  # recorded notes, or a General MIDI SoundFont's (real_stage.played_notes)
+        if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS + PLAYED_NOTE_SETS:
+            sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS + PLAYED_NOTE_SETS
+                             and name != recipe.hold_out_bank)
             raise InstrecError(f"probe notes {bank!r}: not a set of recorded notes (use one of: {sets})")
+        if bank == recipe.hold_out_bank:
+            raise InstrecError(f"probe notes {bank!r}: the recipe's held-out bank, which it is scored on; choose "
+                               "another set of notes or another --hold-out-bank")
     representation, members = recipe_members(recipe)  # a bad member fails here, before rendering
     runs = member_runs(out, len(members))
     stage = recipe_stage(recipe) if recipe.real_stage else None
