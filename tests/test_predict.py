@@ -22,7 +22,7 @@ from instrec.training import run_training
 def trained(module_tmp):
     root = module_tmp.mktemp("predict")
     # dry band clips: these tests are about the predict path, not about how hard the data is
-    data = synth_dataset("openmic", root / "openmic", size=120, seed=7, workers=1, recording=False, arrangements=("band",))
+    data = synth_dataset("openmic", root / "openmic", size=240, seed=7, workers=1, recording=False, arrangements=("band",))
     run = root / "run"
     run_training(data, build_representation("logmel"), TrainConfig(epochs=40, batch_size=16, lr=2e-3), run)
     return data, run
