@@ -121,6 +121,8 @@ def main() -> None:
                         help="per library, up to this many of its recordings as training clips as they are")
     parser.add_argument("--recorded-notes", default="", help="the recorded notes of this sample-set bank (tonejs) join "
                                                         "the recording clips, up to --recording-files per class")
+    parser.add_argument("--more-recorded-notes", action="append", default=[], metavar="BANK",
+                        help="and the notes of this set too (freepats), as many per class, repeated")
     parser.add_argument("--modelled-solos", type=int, default=0, help="and this many solo clips of them alone")
     parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer"],
                         help="an instrument played from a physical model in every fold's stage (no library)")
@@ -152,6 +154,7 @@ def main() -> None:
                       members=() if args.members == "all" else (0,),
                       train=args.train, shift=args.shift,
                       recording_files=args.recording_files, note_bank=args.recorded_notes, seed=args.seed,
+                      more_note_banks=tuple(args.more_recorded_notes),
                       modelled=tuple(args.modelled), modelled_solos=args.modelled_solos)
         if args.score_only:
             model_dir = out / "model"

@@ -85,6 +85,7 @@ class Stage:
     shift: bool = False  # crops start at any 10 ms frame, not only at a 0.96 s example's first (training.crop_batch)
     recording_files: int = 0  # per library, up to this many of its recordings as clips as they are (recording_clips)
     note_bank: str = ""  # and up to as many recorded notes of each instrument of this sample-set bank (tonejs)
+    more_note_banks: tuple[str, ...] = ()  # and of each of these sets of notes (freepats), after note_bank's
     # instruments no recording reaches, played from a physical model as parts beside the real libraries' (mandolin:
     # datasets/synth/mandolin.py); in every fold's training, as they are no library
     modelled: tuple[str, ...] = ()
@@ -94,10 +95,10 @@ class Stage:
 
 
 def _settings(stage: Stage) -> dict:
-    """The stage's settings as a dict; ``modelled`` and ``modelled_solos`` only where set, so the caches of stages
-    without them keep their names."""
+    """The stage's settings as a dict; ``modelled``, ``modelled_solos`` and ``more_note_banks`` only where set, so
+    the caches of stages without them keep their names."""
     settings = asdict(stage)
-    for name in ("modelled", "modelled_solos"):
+    for name in ("modelled", "modelled_solos", "more_note_banks"):
         if not settings[name]:
             del settings[name]
     return settings
@@ -243,7 +244,8 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
     ``stage.recording_files`` files of each library (drawn at random; the test fixtures never), each its first 10 s
     from a random point of a longer file, through the recording chain as the overlays; labels: its class alone,
     every class marked. With ``stage.note_bank``, as many of the bank's recorded notes of each class
-    (:func:`bank_notes`), each from its start. None when ``recording_files`` is 0."""
+    (:func:`bank_notes`), each from its start, and as many of each bank of ``stage.more_note_banks`` after them.
+    None when ``recording_files`` is 0."""
     from instrec.audio import load_audio, resample
     from instrec.datasets.synth.recording import apply_chain, draw_chain
     from instrec.io import load_npz
@@ -251,7 +253,8 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
     if not stage.recording_files:
         return None
     key = {"recording_files": stage.recording_files, "seed": stage.seed, "hold_out": list(stage.hold_out),
-           "root": str(recordings_root), **({"note_bank": stage.note_bank} if stage.note_bank else {})}
+           "root": str(recordings_root), **({"note_bank": stage.note_bank} if stage.note_bank else {}),
+           **({"more_note_banks": list(stage.more_note_banks)} if stage.more_note_banks else {})}
     tag = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     path = out / f"recordings-{tag}.npz"
     if path.exists():
@@ -277,15 +280,15 @@ def recording_clips(out: Path, stage: Stage, classes: list[str], recordings_root
             start = int(rng.integers(0, audio.size - samples + 1)) if audio.size > samples else 0
             add(audio[start:start + samples], r.label, {"type": "recording", "library": library, "path": r.path,
                                                         "start": start})
-    by_instrument: dict[str, list] = {}
-    for i, (note, rate, label) in enumerate(bank_notes(stage.note_bank) if stage.note_bank else []):
-        by_instrument.setdefault(label, []).append((i, note, rate))
-    for label in sorted(by_instrument):
-        notes = by_instrument[label]
-        for j in sorted(rng.permutation(len(notes))[:stage.recording_files]):
-            i, note, rate = notes[j]
-            add(resample(note, rate)[:samples], label, {"type": "note", "bank": stage.note_bank, "note": i,
-                                                        "class": label})
+    for bank in ((stage.note_bank,) if stage.note_bank else ()) + tuple(stage.more_note_banks):
+        by_instrument: dict[str, list] = {}
+        for i, (note, rate, label) in enumerate(bank_notes(bank)):
+            by_instrument.setdefault(label, []).append((i, note, rate))
+        for label in sorted(by_instrument):
+            notes = by_instrument[label]
+            for j in sorted(rng.permutation(len(notes))[:stage.recording_files]):
+                i, note, rate = notes[j]
+                add(resample(note, rate)[:samples], label, {"type": "note", "bank": bank, "note": i, "class": label})
     if not xs:
         return None
     data = {"x": np.stack(xs), "y": np.stack(ys), "mask": np.ones((len(xs), len(classes)), bool)}
