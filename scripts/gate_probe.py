@@ -18,6 +18,8 @@ probe; the signals' reported instruments are printed.
         [--share 0.7]  # also candidate 22: gate 9 with this share for the probe ("gate 9, share 0.7")
         [--by-library]  # also candidate 23: gate 9, each library of a class the same say ("gate 9, by library")
         [--more-notes freepats]  # also candidate 26: probe and gate 9 learn this bank's notes too ("gate 26")
+        [--model runs/default-model-fp/model --work runs/default-model-fp --more-recorded-notes freepats]  # read
+            # with a candidate recipe's networks and its stage clips (candidate 29) instead of the shipped model's
         [--candidate-notes fluidr3 ...]  # also candidate 27: gate 26 whose probe and gate learn these banks' notes
                                          # too ("gate 27"), and whose probe alone does ("gate 27p"; with --more-notes)
 """
@@ -34,7 +36,7 @@ import numpy as np
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
 
-def reads(out: Path, work: Path) -> dict:
+def reads(out: Path, work: Path, networks: Path | None = None, recipe=None) -> dict:
     from instrec.datasets.openmic import OpenMIC
     from instrec.datasets.synth.negatives import test_signals
     from instrec.default_model import Recipe, recipe_stage
@@ -49,9 +51,9 @@ def reads(out: Path, work: Path) -> dict:
         return {**data, **json.loads((out / "reads.json").read_text())}
     from long_files import RATE, speech
 
-    model = load_model(networks_only(SHIPPED, out / "networks"))
+    model = load_model(networks_only(networks or SHIPPED, out / "networks"))
     classes = model.classes
-    stage = recipe_stage(Recipe())
+    stage = recipe_stage(recipe or Recipe())
 
     def onehot(label):
         return np.array([c == label for c in classes], np.float32)
@@ -124,7 +126,7 @@ def worn_reads(out: Path, work: Path) -> dict:
     return data
 
 
-def more_notes_reads(out: Path, bank: str) -> dict:
+def more_notes_reads(out: Path, bank: str, networks: Path | None = None) -> dict:
     """The recorded notes of ``bank`` read by the shipped model's networks, per window its embedding and labels
     (cached in ``OUT/notes-<bank>.npz``)."""
     from instrec.io import load_npz
@@ -135,7 +137,7 @@ def more_notes_reads(out: Path, bank: str) -> dict:
     cache = out / f"notes-{bank}.npz"
     if cache.exists():
         return load_npz(cache)
-    model = load_model(networks_only(SHIPPED, out / "networks"))
+    model = load_model(networks_only(networks or SHIPPED, out / "networks"))
     emb, label_of = [], []
     for samples, rate, label in bank_notes(bank):
         e = recording_windows(model, samples, rate)["emb"]
@@ -171,10 +173,20 @@ def main() -> None:
                         help="also candidate 27: gate 26 whose probe and gate ('gate 27'), or probe alone "
                              "('gate 27p'), learn this bank's notes too (a General MIDI SoundFont: "
                              "real_stage.played_notes), repeated")
+    parser.add_argument("--model", type=Path,
+                        help="read with this model's networks instead of the shipped model's (a candidate recipe's "
+                             "export; its --work holds its data and stage clips)")
+    parser.add_argument("--more-recorded-notes", action="append", default=[], metavar="BANK",
+                        help="the candidate recipe's more_recorded_notes (its stage clips), repeated")
     args = parser.parse_args()
+    if args.model and args.degraded:
+        parser.error("--degraded reads with the shipped model's networks: drop --model")
     if args.candidate_notes and not args.more_notes:
         parser.error("--candidate-notes is measured against gate 26: give --more-notes too")
-    d = reads(args.out, args.work)
+    from instrec.default_model import Recipe
+
+    recipe = Recipe(more_recorded_notes=tuple(args.more_recorded_notes))
+    d = reads(args.out, args.work, args.model, recipe)
     classes, thr, rule = d["classes"], d["threshold"], d["rule"]
     trained = np.array(d["trained"])
     neg = np.array([t == "negative" for t in d["clip_types"]])
@@ -201,11 +213,11 @@ def main() -> None:
                                np.full(len(d["notes_emb"]), "notes", object), np.full(int(neg.sum()), "clip", object)])
         labels = [classes[int(np.argmax(r))] if r.any() else "" for r in py]
         probes["gate 9, by library"] = fit(px, py, sample_weight=library_weights(labels, libs))[:2]
-    more = [more_notes_reads(args.out, bank) for bank in args.more_notes]
+    more = [more_notes_reads(args.out, bank, args.model) for bank in args.more_notes]
     if more:  # candidate 26: the probe learns the further banks' notes too
         probes["gate 26"] = fit(np.concatenate([px] + [m["emb"] for m in more]),
                                 np.concatenate([py] + [m["y"] for m in more]))[:2]
-    further = [more_notes_reads(args.out, bank) for bank in args.candidate_notes]
+    further = [more_notes_reads(args.out, bank, args.model) for bank in args.candidate_notes]
     if further:  # candidate 27: the probe learns these banks' notes too (27p: its gate is gate 26)
         probes["gate 27"] = probes["gate 27p"] = fit(np.concatenate([px] + [m["emb"] for m in more + further]),
                                                      np.concatenate([py] + [m["y"] for m in more + further]))[:2]

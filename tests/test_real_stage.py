@@ -264,7 +264,7 @@ def test_the_recipe_refuses_missing_recordings_before_rendering(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_probe_notes_that_are_no_set_of_notes_the_held_out_bank_or_without_a_probe_are_refused_in_one_line(tmp_path, capsys):
+def test_probe_notes_not_a_set_the_held_out_bank_or_without_a_probe_are_refused_in_one_line(tmp_path, capsys):
     from instrec.cli import main
 
     assert main(["train-default", "--out", str(tmp_path / "a"), "--probe-notes", "avldrums-blackpearl"]) != 0
@@ -276,6 +276,10 @@ def test_probe_notes_that_are_no_set_of_notes_the_held_out_bank_or_without_a_pro
     assert main(["train-default", "--out", str(tmp_path / "a"), "--probe-notes", "csound"]) != 0
     said = capsys.readouterr().err.strip()
     assert "probe notes 'csound': the recipe's held-out bank" in said and len(said.splitlines()) == 1
+    assert main(["train-default", "--out", str(tmp_path / "a"), "--more-recorded-notes", "fluidr3"]) != 0
+    said = capsys.readouterr().err.strip()
+    assert "more recorded notes 'fluidr3': not a set of recorded notes (use one of: tonejs, freepats" in said
+    assert len(said.splitlines()) == 1
     assert main(["train-default", "--out", str(tmp_path / "b"), "--probe", "none", "--probe-notes", "freepats"]) != 0
     assert "probe notes are learned by the probe" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
@@ -329,7 +333,7 @@ def test_recording_clips_take_a_sample_sets_notes_per_class(tmp_path, monkeypatc
     from its start, labelled with its class alone; the libraries' clips are the same as without them."""
     from instrec.datasets.synth import soundfonts
     from instrec.datasets.synth.samplebank import Preset, Zone, write_sf2
-    from instrec.real_stage import Stage, recording_clips
+    from instrec.real_stage import Stage, _settings, recording_clips
 
     monkeypatch.setitem(soundfonts.BANKS, "testset", soundfonts.Bank("testset", "testset-1.sf2", "npm: test-*", "",
                                                                      (), "testset", "CC0", default=False, kind="npm"))
@@ -353,3 +357,17 @@ def test_recording_clips_take_a_sample_sets_notes_per_class(tmp_path, monkeypatc
     for meta, y in zip(clips["meta"][len(plain["x"]):], clips["y"][len(plain["x"]):]):
         assert y.sum() == 1 and y[classes.index(meta["class"])] == 1
     assert len(list((tmp_path / "w").glob("recordings-*.npz"))) == 2  # cached apart
+    # Stage.more_note_banks: a further set's notes after the first set's, as many per class; what came before the
+    # same, and a stage without further sets keeps its settings (and so its caches' names)
+    monkeypatch.setitem(soundfonts.BANKS, "testset2", soundfonts.Bank("testset2", "testset2-1.sf2", "npm: t2-*", "",
+                                                                      (), "testset2", "CC0", default=False, kind="npm"))
+    write_sf2(tmp_path / "cache" / "soundfonts" / "testset2-1.sf2", "testset2",
+              [Preset("cello", 42, 0, tuple(zone(f, k) for f, k in ((98, 43), (110, 45), (131, 48), (147, 50))))])
+    both = recording_clips(tmp_path / "w", Stage(recording_files=3, note_bank="testset",
+                                                 more_note_banks=("testset2",)), classes, root)
+    assert np.array_equal(both["x"][:len(clips["x"])], clips["x"])
+    further = both["meta"][len(clips["x"]):]
+    assert [(m["bank"], m["class"]) for m in further] == [("testset2", "cello")] * 3
+    assert all(y[classes.index("cello")] == 1 and y.sum() == 1 for y in both["y"][len(clips["x"]):])
+    assert "more_note_banks" not in _settings(Stage(recording_files=3, note_bank="testset"))
+    assert _settings(Stage(more_note_banks=("testset2",)))["more_note_banks"] == ("testset2",)

@@ -540,6 +540,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recorded-notes", default=r.recorded_notes, metavar="BANK",
                    help="and as many recorded notes of each instrument of this sample set of the pool "
                         f"(default {r.recorded_notes}; '' for none)")
+    p.add_argument("--more-recorded-notes", action="append", metavar="BANK",
+                   help="and as many notes of each instrument of this further set (freepats), repeated; none for no "
+                        f"further set (default: {' '.join(r.more_recorded_notes) or 'none'})")
     p.add_argument("--modelled", action="append", choices=["mandolin", "synthesizer", "none"],
                    help="an instrument no recording reaches, played from a model in the real stage (mandolin: "
                         "a physical model, its material fetched like the banks; synthesizer: drawn synthesizer "
@@ -595,6 +598,8 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  probe="" if args.no_real_stage or args.probe == "none"
                                  else args.probe or Recipe().probe,
                                  recording_files=args.recording_files, recorded_notes=args.recorded_notes,
+                                 more_recorded_notes=Recipe().more_recorded_notes if args.more_recorded_notes is None
+                                 else tuple(b for b in args.more_recorded_notes if b != "none"),
                                  modelled=modelled,
                                  hold_out_fold=args.hold_out_fold, probe_worn=args.probe_worn,
                                  modelled_solos=args.modelled_solos, probe_notes=probe_notes,

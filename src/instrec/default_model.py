@@ -68,6 +68,9 @@ class Recipe:
     # and as many recorded notes of each instrument of this bank of the pool ("" none; chosen on the source folds and
     # held-out csound: docs/experiments/2026-12-05-probe-with-notes.md)
     recorded_notes: str = "tonejs"
+    # and as many notes of each further set (soundfonts.NOTE_SETS, need not be of the pool; real_stage.Stage.
+    # more_note_banks)
+    more_recorded_notes: tuple[str, ...] = ()
     # instruments no recording reaches, played from a physical model in the real stage (real_stage.Stage.modelled)
     modelled: tuple[str, ...] = ()
     modelled_solos: int = 0  # and solo clips of them alone (real_stage.Stage.modelled_solos)
@@ -110,10 +113,17 @@ def recipe_stage(recipe: Recipe):
             sets = [b for b in recipe.banks if BANKS[b].kind in NOTE_SETS]
             raise InstrecError(f"recorded notes {recipe.recorded_notes!r}: not a sample set of the pool (use one of: "
                                f"{', '.join(sets) or 'none; add --bank tonejs'}, or '' for none)")
+    for bank in recipe.more_recorded_notes:
+        if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS:
+            sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS)
+            raise InstrecError(f"more recorded notes {bank!r}: not a set of recorded notes (use one of: {sets})")
+    if recipe.more_recorded_notes and not recipe.recording_files:
+        raise InstrecError("more recorded notes are played as many per class as --recording-files: give it a count")
     return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,
                  rendered_clips=recipe.rendered_clips, negative_clips=recipe.negative_clips,
                  negative_overlays=recipe.negative_overlays, recording_files=recipe.recording_files,
-                 note_bank=recipe.recorded_notes, modelled=tuple(recipe.modelled),
+                 note_bank=recipe.recorded_notes, more_note_banks=tuple(recipe.more_recorded_notes),
+                 modelled=tuple(recipe.modelled),
                  modelled_solos=recipe.modelled_solos, epochs=recipe.stage_epochs,
                  lr=recipe.stage_lr,
                  seed=recipe.seed, hold_out=FOLDS[recipe.hold_out_fold] if recipe.hold_out_fold else (),
@@ -165,10 +175,10 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
                 if MODELLED.get(name) and MODELLED[name].bank:
                     soundfonts.fetch_bank(MODELLED[name].bank)
             check_modelled(stage.modelled)
-        if recipe.probe_notes:  # fetched as the banks are
+        if recipe.probe_notes or stage.more_note_banks:  # fetched as the banks are
             from instrec.datasets.synth import soundfonts
 
-            for bank in recipe.probe_notes:
+            for bank in dict.fromkeys(recipe.probe_notes + stage.more_note_banks):
                 soundfonts.fetch_bank(bank)
     data = out / "data"
     if not (data / "synth-metadata.json").exists():
@@ -249,10 +259,12 @@ def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
 
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
-    what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos``, ``probe_worn`` and
-    ``probe_notes`` only where set (a recipe without them records what it did before the settings existed)."""
+    what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos``, ``probe_worn``, ``probe_notes``
+    and ``more_recorded_notes`` only where set (a recipe without them records what it did before the settings
+    existed)."""
     return {k: v for k, v in dataclasses.asdict(recipe).items()
-            if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn", "probe_notes"))}
+            if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn", "probe_notes",
+                                                 "more_recorded_notes"))}
 
 
 def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:
