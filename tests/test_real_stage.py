@@ -148,7 +148,7 @@ def _fake_sample_set(cache: Path) -> None:
 
 
 @pytest.mark.parametrize("probe", ["", "always", "gated", "gated+mandolin", "gated+synthesizer", "gated+worn",
-                                   "gated+freepats"])
+                                   "gated+freepats", "gated+timgm6mb", "gated+stage-freepats"])
 def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, monkeypatch):
     """train-default's default path on a toy scale: the shipped base networks, the real stage (with the recorded
     notes of the tonejs bank), export, score; with a ``probe``, the stage's model goes to stage-model/ and model/ is
@@ -167,9 +167,10 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     monkeypatch.setenv("INSTREC_CACHE", str(tmp_path / "cache"))
     _fake_sample_set(tmp_path / "cache")
     probe, _, extra = probe.partition("+")
-    modelled, worn = ("" if extra in ("worn", "freepats") else extra), extra == "worn"
-    probe_notes = ("freepats",) if extra == "freepats" else ()
-    if probe_notes:  # a stand-in for the FreePats bank: one flute note (program 73)
+    modelled, worn = ("" if extra in ("worn", "freepats", "timgm6mb", "stage-freepats") else extra), extra == "worn"
+    probe_notes = (extra,) if extra in ("freepats", "timgm6mb") else ()  # timgm6mb: played (pretty_midi's copy)
+    stage_notes = ("freepats",) if extra == "stage-freepats" else ()  # the stand-in's note played in the stage
+    if "freepats" in extra:  # a stand-in for the FreePats bank: one flute note (program 73)
         from instrec.datasets.synth.samplebank import Preset, Zone, write_sf2
 
         flute = Zone("72", (_note(523.0, 1.0) * 16000).astype(np.int16), SAMPLE_RATE, 72, 0, 127)
@@ -193,7 +194,8 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
                                  rendered_clips=2, negative_clips=2, negative_overlays=1, stage_epochs=1,
                                  threshold=0.35, file_rule="top-third", probe=probe,
                                  modelled=(modelled,) if modelled else (), probe_worn=worn,
-                                 modelled_solos=2 if modelled == "synthesizer" else 0, probe_notes=probe_notes)
+                                 modelled_solos=2 if modelled == "synthesizer" else 0, probe_notes=probe_notes,
+                                 more_recorded_notes=stage_notes)
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
@@ -202,10 +204,11 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     # 13 clips played, rendered and negative, the 8 stand-in recordings as they are (Recipe.recording_files) and the
     # bank's 2 recorded notes (Recipe.recorded_notes)
     solos = 2 if modelled == "synthesizer" else 0  # and the synthesizer's solo clips (Stage.modelled_solos)
-    assert card["real_stage"]["clips"] == 23 + solos and card["real_stage"]["clip_types"]["recording"] == 8
+    more = len(stage_notes)  # and the further set's one note (Recipe.more_recorded_notes)
+    assert card["real_stage"]["clips"] == 23 + solos + more and card["real_stage"]["clip_types"]["recording"] == 8
     assert card["real_stage"]["clip_types"].get("modelled-solo", 0) == solos
     assert card["recipe"].get("modelled_solos", 0) == solos
-    assert card["real_stage"]["clip_types"]["note"] == 2
+    assert card["real_stage"]["clip_types"]["note"] == 2 + more
     assert card["input_level"] == "fixed"
     assert (card["model_args"]["architecture"] == "probed") == bool(probe)
     assert card["model_args"].get("gate", False) == (probe == "gated")
@@ -225,9 +228,20 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
         assert card["probe"]["classes"] == ["mandolin", "ukulele", "violin", "voice"]
         blend = load_model(tmp_path / "out" / "model").classifier.blend
         assert blend[CLASSES.index("mandolin")] == 1.0 and blend[CLASSES.index("violin")] == 0.5
-    elif probe_notes:  # the further note joins the probe's notes and classes; the stage played the 2 tonejs notes only
+    elif probe_notes == ("freepats",):  # the further note joins the probe's notes and classes; the stage played the
+        # 2 tonejs notes only
         assert card["probe"]["notes"] == 2 + 1 and card["recipe"]["probe_notes"] == ["freepats"]
         assert card["probe"]["classes"] == ["flute", "ukulele", "violin", "voice"]
+    elif probe_notes:  # a General MIDI SoundFont's notes played (real_stage.played_notes): every class it plays
+        from instrec.real_stage import bank_notes
+
+        played = bank_notes("timgm6mb")
+        assert card["probe"]["notes"] == 2 + len(played) and card["recipe"]["probe_notes"] == ["timgm6mb"]
+        assert set(card["probe"]["classes"]) == {label for *_, label in played} | {"ukulele", "violin", "voice"}
+    elif stage_notes:  # the stage played the stand-in's flute note after the tonejs notes; the probe never heard it
+        meta = json.loads(next((tmp_path / "out" / "real").glob("recordings-*.json")).read_text())
+        assert [(m["bank"], m["class"]) for m in meta if m["type"] == "note"][-1] == ("freepats", "flute")
+        assert card["recipe"]["more_recorded_notes"] == ["freepats"] and "flute" not in card["probe"]["classes"]
     elif probe:  # learned from the 8 stand-in recordings, the 2 notes and the stage's 2 no-instrument clips
         assert card["probe"]["recordings"] == 8 and card["probe"]["no_instrument_clips"] == 2
         assert card["probe"]["notes"] == 2 and card["probe"]["classes"] == ["ukulele", "violin", "voice"]
@@ -243,7 +257,8 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
     assert model.file_rule == "top-third" and model.threshold == 0.35  # the chosen rules travel with the model
     assert scores["test"]["files"] > 0 and scores["threshold"] == 0.35
     assert train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root) == scores
-    if probe_notes:  # the finished stage is reused when only the probe's notes change; another stage's is refused
+    if probe_notes == ("freepats",):  # the finished stage is reused when only the probe's notes change; another
+        # stage's is refused
         from instrec.errors import InstrecError
 
         fewer = dataclasses.replace(recipe, probe_notes=())
