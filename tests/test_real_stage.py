@@ -295,6 +295,9 @@ def test_probe_notes_not_a_set_the_held_out_bank_or_without_a_probe_are_refused_
     said = capsys.readouterr().err.strip()
     assert "more recorded notes 'fluidr3': not a set of recorded notes (use one of: tonejs, freepats" in said
     assert len(said.splitlines()) == 1
+    assert main(["train-default", "--out", str(tmp_path / "a"), "--no-real-stage", "--more-recorded-notes",
+                 "freepats"]) != 0
+    assert "more recorded notes are played in the real stage" in capsys.readouterr().err
     assert main(["train-default", "--out", str(tmp_path / "b"), "--probe", "none", "--probe-notes", "freepats"]) != 0
     assert "probe notes are learned by the probe" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -588,6 +588,9 @@ def run_train_default(args: argparse.Namespace) -> int:
         raise InstrecError("probe notes are learned by the probe: drop --probe-notes, or keep the probe (--probe gated)")
     probe_notes = () if no_probe else Recipe().probe_notes if args.probe_notes is None else \
         tuple(b for b in args.probe_notes if b != "none")
+    if args.no_real_stage and args.more_recorded_notes and any(b != "none" for b in args.more_recorded_notes):
+        raise InstrecError("more recorded notes are played in the real stage: drop --more-recorded-notes, or drop "
+                           "--no-real-stage")
     if args.modelled_solos and not modelled:
         raise InstrecError(f"--modelled-solos {args.modelled_solos}: needs a modelled instrument (--modelled "
                            "synthesizer or mandolin)")
