@@ -236,17 +236,15 @@ def main() -> None:
             gx, gy = np.concatenate([gx, worn["emb"]]), np.concatenate([gy, np.ones(len(worn["emb"]), np.float32)])
             gates["gate 13"] = fit(gx, gy[:, None])[:2]
             print(f"gate 13: {len(gx)} windows, {int(gy.sum())} with one instrument")
-        if name == "gate 9" and more:  # candidate 26: the further notes are one instrument alone too
-            more_x = np.concatenate([m["emb"] for m in more])
-            gates["gate 26"] = fit(np.concatenate([gx, more_x]),
+        # candidates 26 and 27: the further banks' notes are one instrument alone too (27p keeps gate 26)
+        for later, banks in (("gate 26", more), ("gate 27", more + further)):
+            if name == "gate 9" and banks and (later == "gate 26" or further):
+                more_x = np.concatenate([m["emb"] for m in banks])
+                gates[later] = fit(np.concatenate([gx, more_x]),
                                    np.concatenate([gy, np.ones(len(more_x), np.float32)])[:, None])[:2]
-            print(f"gate 26: {len(gx) + len(more_x)} windows")
+                print(f"{later}: {len(gx) + len(more_x)} windows")
+        if "gate 26" in gates:
             gates["gate 27p"] = gates["gate 26"]
-        if name == "gate 9" and further:  # candidate 27: the further banks' notes are one instrument alone too
-            more_x = np.concatenate([m["emb"] for m in more + further])
-            gates["gate 27"] = fit(np.concatenate([gx, more_x]),
-                                   np.concatenate([gy, np.ones(len(more_x), np.float32)])[:, None])[:2]
-            print(f"gate 27: {len(gx) + len(more_x)} windows")
 
     def files(group, gate_mode):
         emb, head = d[f"{group}_emb"], d[f"{group}_probs"]

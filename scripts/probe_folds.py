@@ -372,21 +372,22 @@ def main() -> None:
         cache = fold_cache(args.out, fold)
         notes = notes_cache(args.out, fold, args.notes, cache["classes"]) if args.notes else None
         worn = worn_cache(args.out, fold, cache, args.notes) if args.notes and args.degraded else None
+
+        def with_banks(base: dict, banks: list[str]) -> dict:  # ``base``'s notes and those of ``banks``
+            extra = [notes_cache(args.out, fold, bank, cache["classes"]) for bank in banks]
+            return {k: np.concatenate([base[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
+
         for name, (weight, sources, c, balanced) in variants.items():
             given = notes
             if name in (modelled, whole):  # the recorded notes and the modelled pieces, as train-default gives them
                 pieces = modelled_cache(args.out, fold, tuple(args.modelled), cache["classes"])
                 given = {k: np.concatenate([notes[k], pieces[k]]) for k in ("emb", "y")}
-            if name == more:  # the first bank's notes and every further bank's
-                extra = [notes_cache(args.out, fold, bank, cache["classes"]) for bank in args.more_notes]
-                given = {k: np.concatenate([notes[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
             gate_given = None
-            if name in (further, further_p):  # candidate 26's notes and the candidate banks' (27p: gate 26's gate)
-                extra = [notes_cache(args.out, fold, bank, cache["classes"]) for bank in args.more_notes]
-                gate_given = {k: np.concatenate([notes[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
-                extra += [notes_cache(args.out, fold, bank, cache["classes"]) for bank in args.candidate_notes]
-                given = {k: np.concatenate([notes[k]] + [e[k] for e in extra]) for k in ("emb", "y")}
-                gate_given = gate_given if name == further_p else None
+            if name in (more, further, further_p):  # the first bank's notes and every further bank's
+                given = with_banks(notes, args.more_notes)
+            if name in (further, further_p):  # and the candidate banks' (27p: the gate learns candidate 26's notes)
+                gate_given = given if name == further_p else None
+                given = with_banks(given, args.candidate_notes)
             results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given, worn,
                                            gate_notes=gate_given)
         for name, of in worn_variants.items():

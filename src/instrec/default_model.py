@@ -106,7 +106,7 @@ def recipe_stage(recipe: Recipe):
 
     if recipe.hold_out_fold and recipe.hold_out_fold not in FOLDS:
         raise InstrecError(f"hold-out fold {recipe.hold_out_fold!r}: use one of {', '.join(FOLDS)}")
-    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, note_sets
 
     if recipe.recorded_notes and all(b in BANKS for b in recipe.banks):  # (an unknown bank: the pool's own error)
         if recipe.recorded_notes not in recipe.banks or BANKS[recipe.recorded_notes].kind not in NOTE_SETS:
@@ -115,8 +115,8 @@ def recipe_stage(recipe: Recipe):
                                f"{', '.join(sets) or 'none; add --bank tonejs'}, or '' for none)")
     for bank in recipe.more_recorded_notes:
         if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS:
-            sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS)
-            raise InstrecError(f"more recorded notes {bank!r}: not a set of recorded notes (use one of: {sets})")
+            raise InstrecError(f"more recorded notes {bank!r}: not a set of recorded notes (use one of: "
+                               f"{note_sets()})")
     if recipe.more_recorded_notes and not recipe.recording_files:
         raise InstrecError("more recorded notes are played as many per class as --recording-files: give it a count")
     return Stage(real_clips=recipe.real_clips, overlay_clips=recipe.overlay_clips,
@@ -149,13 +149,12 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         raise InstrecError(f"file rule {recipe.file_rule!r}: use one of {', '.join(FILE_RULES)}")
     if recipe.probe not in PROBES:
         raise InstrecError(f"probe {recipe.probe!r}: use gated, always or '' (none)")
-    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS, note_sets
 
     for bank in recipe.probe_notes:  # recorded notes, or a General MIDI SoundFont's (real_stage.played_notes)
         if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS + PLAYED_NOTE_SETS:
-            sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS + PLAYED_NOTE_SETS
-                             and name != recipe.hold_out_bank)
-            raise InstrecError(f"probe notes {bank!r}: not a set of recorded notes (use one of: {sets})")
+            raise InstrecError(f"probe notes {bank!r}: not a set of recorded notes (use one of: "
+                               f"{note_sets(played=True, without=recipe.hold_out_bank)})")
         if bank == recipe.hold_out_bank:
             raise InstrecError(f"probe notes {bank!r}: the recipe's held-out bank, which it is scored on; choose "
                                "another set of notes or another --hold-out-bank")

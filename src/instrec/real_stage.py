@@ -306,11 +306,10 @@ def bank_notes(bank: str = "tonejs") -> list[tuple[np.ndarray, int, str]]:
     (``soundfonts.PLAYED_NOTE_SETS``) gives its notes as :func:`played_notes` plays them."""
     from instrec.datasets.classes import GM_PROGRAMS
     from instrec.datasets.synth.samplebank import read_sf2
-    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS, locate
+    from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS, locate, note_sets
 
     if bank not in BANKS or BANKS[bank].kind not in NOTE_SETS + PLAYED_NOTE_SETS:
-        sets = ", ".join(name for name, b in BANKS.items() if b.kind in NOTE_SETS + PLAYED_NOTE_SETS)
-        raise InstrecError(f"recorded notes {bank!r}: not a sample set (use one of: {sets})")
+        raise InstrecError(f"recorded notes {bank!r}: not a sample set (use one of: {note_sets(played=True)})")
     path = locate(bank)
     if path is None:
         raise InstrecError(f"bank {bank!r} is not fetched; run: instrec soundfonts fetch {bank}")

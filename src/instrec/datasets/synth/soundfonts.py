@@ -95,6 +95,14 @@ NOTE_SETS = ("npm", "deb-pat")  # kinds whose banks are whole recorded notes (re
 # kinds whose banks are General MIDI SoundFonts: real_stage.bank_notes plays each class's programs as held notes
 PLAYED_NOTE_SETS = ("deb",)
 
+
+def note_sets(played: bool = False, without: str = "") -> str:
+    """The banks ``real_stage.bank_notes`` reads (recorded notes; with ``played``, General MIDI SoundFonts too), but
+    ``without``, as a comma-separated list for the messages that offer them."""
+    kinds = NOTE_SETS + (PLAYED_NOTE_SETS if played else ())
+    return ", ".join(name for name, b in BANKS.items() if b.kind in kinds and name != without)
+
+
 def _note_banks() -> dict[str, Bank]:
     """The playable banks built from the single notes of ``instrec recordings`` (notebanks.py), one per library."""
     from instrec.datasets import recordings
