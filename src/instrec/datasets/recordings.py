@@ -187,15 +187,13 @@ def decode_wavpack(data: bytes, name: str):
     try:
         with av.open(io.BytesIO(data)) as container:
             stream = container.streams.audio[0]
-            rate, fmt, channels = stream.rate, stream.codec_context.format.name, len(stream.layout.channels)
+            rate, fmt = stream.rate, stream.codec_context.format.name
             frames = [f.to_ndarray() for f in container.decode(audio=0)]
     except (av.error.FFmpegError, IndexError) as exc:
         raise InstrecError(f"{name}: not a readable WavPack file ({exc}); fetch it again") from None
-    if fmt not in ("s16", "s16p"):  # the GrandOrgue pipes are 16-bit; other depths are not needed yet
+    if fmt != "s16p":  # FFmpeg decodes WavPack planar; the GrandOrgue pipes are 16-bit, other depths not needed yet
         raise InstrecError(f"{name}: WavPack samples of format {fmt}, not 16-bit PCM; not supported")
-    joined = np.concatenate(frames, axis=1)  # planar: channels x frames; packed: 1 x (frames * channels)
-    samples = joined.T if fmt == "s16p" else joined.reshape(-1, channels)
-    return samples.astype(np.int32) << 16, rate, "PCM_16"
+    return np.concatenate(frames, axis=1).T.astype(np.int32) << 16, rate, "PCM_16"
 
 
 def _download(rec: Recording, base: str, timeout_s: float) -> bytes:
@@ -230,13 +228,19 @@ def fetch_one(rec: Recording, dest: Path, from_dir: Path | None = None, base: st
         with atomic_path(target) as tmp:  # a byte copy of the verified file: nothing to check again
             shutil.copyfile(source, tmp)
         return target
-    _store_upstream(rec, _download(rec, base or os.environ.get("INSTREC_RECORDINGS_URL") or UPSTREAM_URL, timeout_s),
+    _store_verified(rec, _download(rec, base or os.environ.get("INSTREC_RECORDINGS_URL") or UPSTREAM_URL, timeout_s),
                     target)
-    why = verify(rec, target)  # the stored file may be a conversion: its samples must be the upstream file's
+    return target
+
+
+def _store_verified(rec: Recording, data: bytes, target: Path) -> None:
+    """:func:`_store_upstream`, then the stored file checked (a conversion's samples must be the upstream file's);
+    a file that fails is removed and the reason raised."""
+    _store_upstream(rec, data, target)
+    why = verify(rec, target)
     if why:
         target.unlink(missing_ok=True)
         raise InstrecError(why)
-    return target
 
 
 def fetch(names: list[str] | None = None, from_dir: str | Path | None = None, dest: str | Path | None = None,
@@ -314,22 +318,12 @@ def _fetch_debian(package: str, version: str, rows: list[Recording], dest: Path,
                         failed[rec.path] = (f"{deb}: {rec.upstream_path} has sha256 {digest[:12]}..., the manifest "
                                             f"{rec.upstream_sha256[:12]}...; another version of {package}? fetch again")
                         continue
-                    target = dest / rec.path
-                    if IN_ARCHIVE in rec.upstream_path or Path(rec.upstream_path).suffix != target.suffix:
-                        try:  # decoded (WavPack) and stored losslessly, then checked by its samples
-                            _store_upstream(rec, upstream, target)
-                        except InstrecError as exc:
-                            failed[rec.path] = str(exc)
-                            continue
-                        why = verify(rec, target)
-                        if why:
-                            target.unlink(missing_ok=True)
-                            failed[rec.path] = why
-                            continue
-                    else:
-                        with atomic_path(target) as tmp:
-                            tmp.write_bytes(upstream)
-                    got.append(target)
+                    try:  # as it is, or decoded (WavPack) into FLAC; checked by its samples
+                        _store_verified(rec, upstream, dest / rec.path)
+                    except InstrecError as exc:
+                        failed[rec.path] = str(exc)
+                        continue
+                    got.append(dest / rec.path)
     for recs in wanted.values():
         for rec in recs:
             failed[rec.path] = f"{package} {version}: has no {rec.upstream_path.split(IN_ARCHIVE, 1)[0]}"
