@@ -1,0 +1,72 @@
+"""The manifest rows of KTuberling's spoken words (Debian ``ktuberling-data``), printed as CSV.
+
+KTuberling, KDE's stamp-drawing toy for children, says the name of each stamp aloud: words read by volunteers in 23
+languages (GPL-2.0-or-later; the package's copyright file names the KDE team and its contributors), each language
+its own speaker, microphone and room, from 8 kHz telephone-band WAV to 48 kHz Opus. The files are stored as the
+package has them; a file the package holds twice (the four Serbian scripts share one set of recordings, a few words
+are shared between languages) is listed once, at its first path in sorted order.
+
+The languages become three libraries, one per source fold, so that each fold holds a third of the speakers out. A
+language KLettres also has (``debian.klettres-data.<lang>``) goes with KLettres' fold, as the same volunteer may have
+read both: ``group1`` with fold A (Dutch, Russian, Lithuanian), ``group2`` with fold B (Ukrainian, Portuguese,
+Norwegian Nynorsk), ``group3`` with fold C (Low German).
+
+    python scripts/ktuberling_rows.py path/to/ktuberling-data_22.12.3-1_all.deb >> src/instrec/data/recordings/manifest.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+VERSION = "4:22.12.3-1"
+ROOT = "usr/share/ktuberling/sounds/"
+GROUPS = {"group1": ("nl", "ru", "lt", "de", "en", "sl"),
+          "group2": ("uk", "pt", "nn", "da", "es", "it", "ro"),
+          "group3": ("nds", "fr", "ca", "el", "gl", "wa", "ga", "sv", "fi", "sr")}
+LICENCE = "GPL-2.0-or-later"
+
+
+def main() -> None:
+    from instrec.datasets.recordings import FIELDS, Recording, _store_upstream, pcm_sha256
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("deb", type=Path)
+    args = parser.parse_args()
+    group_of = {lang: group for group, langs in GROUPS.items() for lang in langs}
+    tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(args.deb)], capture_output=True, check=True).stdout
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        for member in tar:
+            name = member.name.removeprefix("./")
+            parts = name.removeprefix(ROOT).split("/")
+            if member.isfile() and name.startswith(ROOT) and len(parts) == 2 and parts[0] in group_of:
+                files[name] = tar.extractfile(member).read()
+    seen = set()
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sorted(files):
+            data = files[name]
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            lang, word = name.removeprefix(ROOT).split("/")
+            row = dict(path=f"debian.ktuberling-data.{group_of[lang]}/{lang}/{word}", label="voice",
+                       source="debian:ktuberling-data", commit=VERSION, upstream_path=name, upstream_sha256=digest,
+                       pcm_sha256="", licence=LICENCE, kind="phrase")
+            target = Path(tmp) / word
+            _store_upstream(Recording(**row), data, target)
+            row["pcm_sha256"] = pcm_sha256(target)
+            writer.writerow([row[k] for k in FIELDS])
+
+
+if __name__ == "__main__":
+    main()
