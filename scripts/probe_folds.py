@@ -7,7 +7,8 @@ embeddings of the stage's own training clips of that fold (``OUT/K/clips-*.npz``
 negative clips). A logistic regression per class (standardised embeddings, balanced class weights, C=1) learns on
 the windows of the recordings outside K and on the stage's clips; on K's recordings the file probability is the
 file rule over the windows of ``(1 - w) * model + w * probe``. Scored like ``real_folds.py`` (F1-macro at the
-model's threshold over the classes present, AP, top-1), beside the model alone, on the same files.
+model's threshold over the classes present, AP, top-1), beside the model alone, on the same files; per library of
+the fold, the files where its class is reported and where it is first (``--json``: ``libraries``).
 
     python scripts/probe_folds.py --out runs/folds4 --fold A --fold B --fold C [--json runs/probe-folds.json]
         [--notes tonejs]  # also candidates 3 and 9: the probe learns the bank's recorded notes too; 9 gated
@@ -293,9 +294,17 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     # per class of the fold's files: how often each class is the file's first (a confusion row)
     confusion = {c: {classes[k]: int(n) for k, n in zip(*np.unique(first[labels[:, j] > 0], return_counts=True))}
                  for j, c in enumerate(classes) if (labels[:, j] > 0).any()}
+    # per library of the fold: on how many of its files its own class is reported, and first
+    by_library = {}
+    own = np.argmax(labels, axis=1)
+    for i, f in enumerate(np.flatnonzero(in_fold)):
+        row = by_library.setdefault(libraries()[files[f]["path"]], {"files": 0, "reported": 0, "first": 0})
+        row["files"] += 1
+        row["reported"] += int(probs[i, own[i]] >= cache["threshold"])
+        row["first"] += int(first[i] == own[i])
     return {"files": int(in_fold.sum()), "f1_macro_present": result["f1_macro_present"],
             "map_present": float(np.mean(aps)), "top1": result["top1"], "per_class": per_class,
-            "absent_reported": alarms, "first": confusion}
+            "absent_reported": alarms, "first": confusion, "libraries": by_library}
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Real recordings as training material: the shipped manifest, fetching from upstream and from a local copy."""
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -96,9 +97,11 @@ def test_the_shipped_manifest_covers_its_classes_and_names_every_licence():
     assert {r.label for r in rows} <= set(OPENMIC_CLASSES)
     assert {"ukulele", "banjo", "voice", "guitar", "piano", "bass"} <= {r.label for r in rows}
     sources = (recordings.manifest_path().parent / "SOURCES.md").read_text()
-    for library in {r.library for r in rows}:  # each library's licence and attribution are listed
-        package, _, language = library.partition("debian.klettres-data.")
-        assert f"| {library} |" in sources or (language and language in sources.split("klettres-data.{")[1][:60])
+    listed = set()  # the folders SOURCES.md names, "debian.klettres-data.{lt,ml}" as two
+    for cell in re.findall(r"^\| ([^ |]+) \|", sources, re.M):
+        stem, _, names = cell.partition("{")
+        listed |= {stem + n for n in names.rstrip("}").split(",")} if names else {cell}
+    assert {r.library for r in rows} <= listed  # each library's licence and attribution are listed
     reserved = [r for r in rows if r.source == "debian:klettres-data" and r.library.rsplit(".", 1)[1] not in
                 ("lt", "ml", "nb", "nds", "nl", "pt_BR", "ru", "tn", "uk")]
     assert reserved == []  # klettres-data's other languages are reserved for evaluation
@@ -127,21 +130,22 @@ def test_cli_list_and_a_bad_from_folder(tmp_path, capsys, monkeypatch):
 
 def test_fetch_takes_debian_rows_from_the_package(tmp_path, build_deb):
     rows, files = [], {}
-    for i, name in enumerate(["a", "b"]):
-        upstream = f"usr/share/klettres/nl/alpha/{name}.ogg"
-        sound = tmp_path / f"{name}.ogg"
-        sf.write(str(sound), 0.3 * np.sin(np.arange(8000) * (0.05 + i * 0.01)), 16000, format="OGG")
+    for i, name in enumerate(["a.ogg", "b.opus"]):  # Vorbis (KLettres) and Opus (KTuberling's Nynorsk) as they are
+        upstream = f"usr/share/klettres/nl/alpha/{name}"
+        sound = tmp_path / name
+        sf.write(str(sound), 0.3 * np.sin(np.arange(8000) * (0.05 + i * 0.01)), 16000, format="OGG",
+                 subtype="OPUS" if name.endswith(".opus") else "VORBIS")
         files[upstream] = data = sound.read_bytes()
-        rows.append(recordings.Recording(f"debian.klettres-data.nl/alpha/{name}.ogg", "voice", "debian:klettres-data",
+        rows.append(recordings.Recording(f"debian.klettres-data.nl/alpha/{name}", "voice", "debian:klettres-data",
                                          "4:22.12.3-1", upstream, hashlib.sha256(data).hexdigest(),
                                          recordings.pcm_sha256(sound), "GPL-2.0-or-later", "phrase"))
     debs = build_deb("klettres-data", "4:22.12.3-1", files)
     wrong = recordings.Recording(**{**rows[1].__dict__, "path": "debian.klettres-data.nl/alpha/c.ogg",
                                     "upstream_sha256": "0" * 64})
     got, failed = recordings.fetch(dest=tmp_path / "cache", deb_dir=debs, recordings=rows + [wrong])
-    assert sorted(p.name for p in got) == ["a.ogg", "b.ogg"]
+    assert sorted(p.name for p in got) == ["a.ogg", "b.opus"]
     assert list(failed) == [wrong.path] and "sha256" in failed[wrong.path] and "\n" not in failed[wrong.path]
-    assert recordings.verify(rows[0], tmp_path / "cache" / rows[0].path) is None
+    assert all(recordings.verify(r, tmp_path / "cache" / r.path) is None for r in rows)
 
 
 def _wavpack(samples: np.ndarray, rate: int) -> bytes:
@@ -216,3 +220,18 @@ def test_every_library_sits_in_one_source_fold_and_a_class_of_several_libraries_
         libraries = {r.library for r in rows if r.label == label}
         folds = {k for k, libs in FOLDS.items() if set(libs) & libraries}
         assert len(folds) >= min(2, len(libraries)), label  # organ: the transistor organ and the pipes' two halves
+
+
+def test_a_language_read_for_klettres_and_ktuberling_sits_in_one_fold():
+    """The same volunteer may have read a language's letters and its words: training on one and scoring the other
+    would not be a held-out reader."""
+    from instrec.real_stage import FOLDS
+
+    fold_of = {lib: k for k, libraries in FOLDS.items() for lib in libraries}
+    rows = recordings.read_manifest()
+    klettres = {r.library.rsplit(".", 1)[1]: fold_of[r.library] for r in rows if r.source == "debian:klettres-data"}
+    words = {(r.path.split("/")[1], fold_of[r.library]) for r in rows if r.source == "debian:ktuberling-data"}
+    assert len({lang for lang, _ in words}) == 23 and len(words) == 23  # each language in one group
+    shared = [(lang, fold, klettres[lang]) for lang, fold in words if lang in klettres]
+    assert {lang for lang, _, _ in shared} == {"lt", "nds", "nl", "ru", "uk"}
+    assert all(fold == other for _, fold, other in shared), shared

@@ -237,7 +237,7 @@ def _add_recordings(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="from_dir", type=Path,
                    help="take the files from a local copy in the manifest's layout (checked by their decoded samples)")
     p.add_argument("--deb-dir", type=Path,
-                   help="take the Debian packages (klettres-data, grandorgue-demo) from this folder")
+                   help="take the Debian packages (klettres-data, grandorgue-demo, ktuberling-data) from this folder")
     p.set_defaults(run=run_recordings)
 
 
