@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
-import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -30,30 +27,23 @@ LICENCE = "GPL-2.0-or-later OR CC-BY-SA-2.5"
 
 
 def main() -> None:
-    from instrec.datasets.recordings import FIELDS, IN_ARCHIVE, Recording, _store_upstream, pcm_sha256
+    from instrec.datasets.recordings import FIELDS, IN_ARCHIVE, manifest_row, package_tar
 
     parser = argparse.ArgumentParser()
     parser.add_argument("deb", type=Path)
     args = parser.parse_args()
-    tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(args.deb)], capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(package_tar(args.deb))) as tar:
         data = tar.extractfile("./" + ARCHIVE).read()
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive, tempfile.TemporaryDirectory() as tmp:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for member in sorted(archive.namelist()):
             rank = member.split("/")[0]
             if rank not in RANKS or not member.endswith(".wav"):
                 continue
-            upstream = archive.read(member)
-            path = f"debian.grandorgue-demo.{RANKS[rank]}/{member[:-4]}.flac"
-            row = dict(path=path, label="organ", source="debian:grandorgue-demo", commit=VERSION,
-                       upstream_path=ARCHIVE + IN_ARCHIVE + member,
-                       upstream_sha256=hashlib.sha256(upstream).hexdigest(), pcm_sha256="", licence=LICENCE,
-                       kind="note")
-            target = Path(tmp) / "pipe.flac"
-            _store_upstream(Recording(**row), upstream, target)
-            row["pcm_sha256"] = pcm_sha256(target)
-            writer.writerow([row[k] for k in FIELDS])
+            rec = manifest_row(archive.read(member), path=f"debian.grandorgue-demo.{RANKS[rank]}/{member[:-4]}.flac",
+                               label="organ", source="debian:grandorgue-demo", commit=VERSION,
+                               upstream_path=ARCHIVE + IN_ARCHIVE + member, licence=LICENCE, kind="note")
+            writer.writerow([getattr(rec, k) for k in FIELDS])
 
 
 if __name__ == "__main__":

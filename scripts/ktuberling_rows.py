@@ -20,10 +20,8 @@ import argparse
 import csv
 import hashlib
 import io
-import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 VERSION = "4:22.12.3-1"
@@ -35,37 +33,31 @@ LICENCE = "GPL-2.0-or-later"
 
 
 def main() -> None:
-    from instrec.datasets.recordings import FIELDS, Recording, _store_upstream, pcm_sha256
+    from instrec.datasets.recordings import FIELDS, manifest_row, package_tar
 
     parser = argparse.ArgumentParser()
     parser.add_argument("deb", type=Path)
     args = parser.parse_args()
     group_of = {lang: group for group, langs in GROUPS.items() for lang in langs}
-    tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(args.deb)], capture_output=True, check=True).stdout
     files = {}
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(package_tar(args.deb))) as tar:
         for member in tar:
             name = member.name.removeprefix("./")
             parts = name.removeprefix(ROOT).split("/")
             if member.isfile() and name.startswith(ROOT) and len(parts) == 2 and parts[0] in group_of:
                 files[name] = tar.extractfile(member).read()
-    seen = set()
+    seen = set()  # a file the package holds twice is listed once, at its first path
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in sorted(files):
-            data = files[name]
-            digest = hashlib.sha256(data).hexdigest()
-            if digest in seen:
-                continue
-            seen.add(digest)
-            lang, word = name.removeprefix(ROOT).split("/")
-            row = dict(path=f"debian.ktuberling-data.{group_of[lang]}/{lang}/{word}", label="voice",
-                       source="debian:ktuberling-data", commit=VERSION, upstream_path=name, upstream_sha256=digest,
-                       pcm_sha256="", licence=LICENCE, kind="phrase")
-            target = Path(tmp) / word
-            _store_upstream(Recording(**row), data, target)
-            row["pcm_sha256"] = pcm_sha256(target)
-            writer.writerow([row[k] for k in FIELDS])
+    for name in sorted(files):
+        digest = hashlib.sha256(files[name]).hexdigest()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        lang, word = name.removeprefix(ROOT).split("/")
+        rec = manifest_row(files[name], path=f"debian.ktuberling-data.{group_of[lang]}/{lang}/{word}", label="voice",
+                           source="debian:ktuberling-data", commit=VERSION, upstream_path=name, licence=LICENCE,
+                           kind="phrase")
+        writer.writerow([getattr(rec, k) for k in FIELDS])
 
 
 if __name__ == "__main__":

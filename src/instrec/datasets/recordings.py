@@ -301,8 +301,7 @@ def _fetch_debian(package: str, version: str, rows: list[Recording], dest: Path,
             deb = find_deb(package, Path(deb_dir) if deb_dir else None, Path(work),
                            f"download {package}_{version.split(':')[-1]}_all.deb by hand and pass --deb-dir FOLDER",
                            version)
-            tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True,
-                                       check=True).stdout
+            tar_bytes = package_tar(deb)
         except (InstrecError, OSError, subprocess.CalledProcessError) as exc:
             why = str(exc) if isinstance(exc, InstrecError) else f"{package}: not unpacked ({exc})"
             return got, {r.path: why for r in missing}
@@ -328,6 +327,26 @@ def _fetch_debian(package: str, version: str, rows: list[Recording], dest: Path,
         for rec in recs:
             failed[rec.path] = f"{package} {version}: has no {rec.upstream_path.split(IN_ARCHIVE, 1)[0]}"
     return got, failed
+
+
+def package_tar(deb: Path) -> bytes:
+    """The file tree of the Debian package ``deb`` as a tar archive's bytes (``dpkg-deb --fsys-tarfile``; members
+    named ``./usr/...``)."""
+    import subprocess
+
+    return subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+
+
+def manifest_row(data: bytes, **fields: str) -> Recording:
+    """The manifest row of an upstream file's bytes ``data``: ``fields`` (all but the checksums) with the sha256 of
+    ``data`` and of the decoded samples of the file ``fetch`` stores for it (``scripts/*_rows.py`` write rows so)."""
+    import tempfile
+
+    rec = Recording(**fields, upstream_sha256=hashlib.sha256(data).hexdigest(), pcm_sha256="")
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / Path(rec.path).name
+        _store_upstream(rec, data, target)
+        return Recording(**{**rec.__dict__, "pcm_sha256": pcm_sha256(target)})
 
 
 def _members(deb: Path, data: bytes, recs: list[Recording], failed: dict[str, str]):
