@@ -19,6 +19,8 @@ the fold, the files where its class is reported and where it is first (``--json`
         [--more-notes freepats ...]  # also candidate 26: candidate 9 whose probe and gate learn this bank's notes too
         [--candidate-notes fluidr3 ...]  # also candidate 27: candidate 26 whose probe and gate learn these banks'
                                          # notes too, and 27p: whose probe alone does (with --more-notes)
+        [--copies pitched ...]  # also candidate 33p (33r with rerecorded): candidate 26 whose probe and gate learn
+                                # each recording and note once more as a copy of this kind (probe.COPIES)
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -110,59 +112,62 @@ def modelled_cache(out: Path, fold: str, names: tuple[str, ...], classes: list[s
     return read_items(out, fold, f"modelled-{'-'.join(names)}", lambda: modelled_pieces(names, 0), classes)
 
 
-def _worn_file(item):
-    from instrec.probe import worn_copy, worn_key
+def _copied_file(item):
+    from instrec.probe import COPIES, worn_key
 
-    return worn_copy(item, None, worn_key(Path(item))).astype(np.float16)
-
-
-def _worn_note(item):
-    from instrec.probe import worn_copy
-
-    i, samples, rate = item
-    return worn_copy(samples, rate, f"note/{i}").astype(np.float16)
+    kind, path = item
+    return COPIES[kind](path, None, worn_key(Path(path))).astype(np.float16)
 
 
-def worn_audio(out: Path, files: list[dict], bank: str) -> dict:
-    """Every recording of the folds and every recorded note of ``bank`` as a worn copy (``probe.worn_copy``; the
-    same for every fold), 16 kHz, cached once as ``OUT/worn-audio.npz`` (float16)."""
+def _copied_note(item):
+    from instrec.probe import COPIES
+
+    kind, i, samples, rate = item
+    return COPIES[kind](samples, rate, f"note/{i}").astype(np.float16)
+
+
+def copy_audio(out: Path, kind: str, files: list[dict], banks: list[str]) -> dict:
+    """Every recording of the folds and every recorded note of ``banks`` (in order, numbered as ``train-default``
+    numbers them) as a copy of ``kind`` (``probe.COPIES``; the same for every fold), 16 kHz, cached once as
+    ``OUT/<kind>-audio.npz`` (float16)."""
     from multiprocessing import get_context
 
     from instrec.io import atomic_path, load_npz
     from instrec.real_stage import bank_notes
 
-    cache = out / "worn-audio.npz"
+    cache = out / f"{kind}-audio.npz"
     if cache.exists():
         return load_npz(cache)
-    notes = bank_notes(bank)
+    notes = [n for bank in banks for n in bank_notes(bank)]
     with get_context("fork").Pool(2) as pool:
-        copies = pool.map(_worn_file, [f["path"] for f in files], chunksize=16)
-        note_copies = pool.map(_worn_note, [(i, s, r) for i, (s, r, _) in enumerate(notes)], chunksize=16)
+        copies = pool.map(_copied_file, [(kind, f["path"]) for f in files], chunksize=16)
+        note_copies = pool.map(_copied_note, [(kind, i, s, r) for i, (s, r, _) in enumerate(notes)], chunksize=16)
     data = {**{f"f{i}": x for i, x in enumerate(copies)}, **{f"n{i}": x for i, x in enumerate(note_copies)}}
     with atomic_path(cache) as tmp, open(tmp, "wb") as f:
         np.savez(f, **data)
     return data
 
 
-def worn_cache(out: Path, fold: str, cache: dict, bank: str) -> dict:
-    """The worn copies (``worn_audio``) read by fold ``fold``'s model: per recording window its embedding,
-    probabilities, heard examples, phase and file; per note window its embedding and labels (cached)."""
+def copies_cache(out: Path, fold: str, cache: dict, kind: str, banks: list[str]) -> dict:
+    """The copies of ``kind`` (``copy_audio``) read by fold ``fold``'s model: per recording window its embedding,
+    probabilities, heard examples, phase and file; per note window its embedding and labels (cached as
+    ``OUT/<fold>/probe-<kind>.npz``)."""
     from instrec import params as P
     from instrec.io import load_npz
     from instrec.predict import load_model
     from instrec.probe import recording_windows
     from instrec.real_stage import bank_notes
 
-    path = out / fold / "probe-worn.npz"
+    path = out / fold / f"probe-{kind}.npz"
     if path.exists():
         return load_npz(path)
-    audio = worn_audio(out, cache["files"], bank)
+    audio = copy_audio(out, kind, cache["files"], banks)
     model = load_model(out / fold / "model")
     classes = cache["classes"]
     rows, note_emb, note_y = [], [], []
     for i in range(len(cache["files"])):
         rows.append(recording_windows(model, audio[f"f{i}"].astype(np.float32), P.SAMPLE_RATE))
-    for i, (_, _, label) in enumerate(bank_notes(bank)):
+    for i, (_, _, label) in enumerate(n for bank in banks for n in bank_notes(bank)):
         e = recording_windows(model, audio[f"n{i}"].astype(np.float32), P.SAMPLE_RATE)["emb"]
         note_emb.append(e)
         note_y.append(np.tile(np.array([c == label for c in classes], np.float32), (len(e), 1)))
@@ -190,14 +195,15 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=
 
 
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
-             notes: dict | None = None, worn: dict | None = None, test_worn: bool = False,
+             notes: dict | None = None, copies: dict | None = None, test_worn: bool = False,
              gate_notes: dict | None = None, unheard: tuple[str, ...] = ()) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
-    outside the fold and the notes). With ``worn`` in ``sources`` (candidate 13), the probe and the gate also learn
-    the worn copies (``worn_cache``) of the recordings outside the fold and of the notes; with ``test_worn``, the
-    fold's recordings are scored from their worn copies. ``gate_notes``, where given, are the notes the gate learns
+    outside the fold and the notes). With ``copies`` in ``sources`` (candidates 13, 33), the probe and the gate also
+    learn the ``copies`` (``copies_cache``: worn, pitched, rerecorded) of the recordings outside the fold and of the
+    notes; with ``test_worn``, the fold's recordings are scored from their ``copies`` (worn). ``gate_notes``, where
+    given, are the notes the gate learns
     instead of ``notes`` (candidate 27p). The recordings of the libraries ``unheard`` (a name's part, as
     ``grandorgue-demo``) are scored where they are in the fold and never learned, like the test fixtures."""
     from instrec.evaluation import score
@@ -229,13 +235,14 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         parts_y.append(notes["y"])
         parts_m.append(np.ones_like(notes["y"], bool))
         parts_lib.append(np.full(len(notes["y"]), "notes", object))
-    worn_train = []
-    if "worn" in sources:
-        keep = ~in_fold[worn["file_of"]] & ~fixture[worn["file_of"]]
-        worn_train = [worn["emb"][keep], worn["note_emb"]]
-        parts_x += worn_train
-        parts_y += [y_files[worn["file_of"][keep]], worn["note_y"]]
-        parts_m += [np.ones_like(parts_y[-2], bool), np.ones_like(worn["note_y"], bool)]
+    copy_train = []
+    if "copies" in sources:
+        keep = ~in_fold[copies["file_of"]] & ~fixture[copies["file_of"]]
+        copy_train = [copies["emb"][keep], copies["note_emb"]]
+        parts_x += copy_train
+        parts_y += [y_files[copies["file_of"][keep]], copies["note_y"]]
+        parts_m += [np.ones_like(parts_y[-2], bool), np.ones_like(copies["note_y"], bool)]
+        parts_lib += [np.full(int(keep.sum()), "copies", object), np.full(len(copies["note_y"]), "copies", object)]
     sample_weight = None
     if "bylibrary" in sources:  # candidate 23: each library of a class the same total weight
         from instrec.probe import library_weights
@@ -249,7 +256,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
                   sample_weight)
     train_file, train_emb = window_file, cache["emb"]
     if test_worn:  # the fold's recordings read from their worn copies
-        window_file, cache = worn["file_of"], {**cache, **{k: worn[k] for k in ("emb", "probs", "lengths", "phases")}}
+        window_file, cache = copies["file_of"], {**cache, **{k: copies[k] for k in ("emb", "probs", "lengths",
+                                                                                   "phases")}}
     test = in_fold[window_file]
     p_probe = apply(cache["emb"][test])
     p_model = cache["probs"][test]
@@ -260,10 +268,10 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
 
         own = ~in_fold[train_file] & ~fixture[train_file]
         notes = notes if gate_notes is None else gate_notes
-        gx = [cache["clip_emb"], train_emb[own]] + ([notes["emb"]] if notes is not None else []) + worn_train
+        gx = [cache["clip_emb"], train_emb[own]] + ([notes["emb"]] if notes is not None else []) + copy_train
         gy = [one_instrument(cache["clip_y"], cache["clip_mask"]), np.ones(int(own.sum()), bool)] + \
             ([np.ones(len(notes["emb"]), bool)] if notes is not None else []) + \
-            [np.ones(len(x), bool) for x in worn_train]
+            [np.ones(len(x), bool) for x in copy_train]
         gate = probe(np.concatenate(gx), np.concatenate(gy).astype(np.float32)[:, None], None, 1.0, True)
         g = gate(cache["emb"][test])
         if "solo" in sources:  # candidate 16: also where the head reports at most one instrument on the window
@@ -334,6 +342,9 @@ def main() -> None:
     parser.add_argument("--candidate-notes", action="append", default=[], metavar="BANK",
                         help="also candidate 27 (27p): candidate 26 whose probe and gate (probe alone) learn this "
                              "bank's notes too (a General MIDI SoundFont; with --more-notes), repeated")
+    parser.add_argument("--copies", action="append", default=[], choices=["pitched", "rerecorded", "worn"],
+                        help="also candidate 33 (33p, 33r, 33w): candidate 26 whose probe and gate learn each "
+                             "recording and note once more as a copy of this kind (with --more-notes), repeated")
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
@@ -372,7 +383,8 @@ def main() -> None:
         variants[further] = variants[further_p] = (0.5, "files+notes+negatives+gate", 1.0, True)
     if args.only_candidates:
         variants = {k: v for k, v in variants.items() if k == "model alone" or k == CAND9
-                    or k.startswith(("candidate 20", "candidate 22", "candidate 23", "candidate 26", "candidate 27"))}
+                    or k.startswith(("candidate 20", "candidate 22", "candidate 23", "candidate 26", "candidate 27",
+                                     "candidate 33"))}
     modelled = "candidate 11: candidate 9, probe and gate learn the modelled " + " and ".join(args.modelled)
     whole = "candidate 12: candidate 11, the probe's whole say for the modelled " + " and ".join(args.modelled)
     if args.notes and args.modelled:
@@ -384,16 +396,19 @@ def main() -> None:
         variants[whole] = ([MODELLED_BLEND if c in args.modelled and c in WHOLE_SAY else BLEND
                             for c in OPENMIC_CLASSES],
                            "files+notes+negatives+gate", 1.0, True)
+    copied = {f"candidate 33{kind[0]}: candidate 26, probe and gate learn {kind} copies too": kind
+              for kind in (args.copies if args.notes and args.more_notes else ())}
+    variants.update({name: (0.5, "files+notes+negatives+gate+copies", 1.0, True) for name in copied})
     worn_variants = {}
     if args.notes and args.degraded:
         cand13 = "candidate 13: candidate 9, probe and gate learn worn copies too"
-        variants[cand13] = (0.5, "files+notes+negatives+gate+worn", 1.0, True)
+        variants[cand13] = (0.5, "files+notes+negatives+gate+copies", 1.0, True)
         worn_variants = {f"{CAND9}, worn fold": CAND9, f"{cand13}, worn fold": cand13}
     results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
         notes = notes_cache(args.out, fold, args.notes, cache["classes"]) if args.notes else None
-        worn = worn_cache(args.out, fold, cache, args.notes) if args.notes and args.degraded else None
+        worn = copies_cache(args.out, fold, cache, "worn", [args.notes]) if args.notes and args.degraded else None
 
         def with_banks(base: dict, banks: list[str]) -> dict:  # ``base``'s notes and those of ``banks``
             extra = [notes_cache(args.out, fold, bank, cache["classes"]) for bank in banks]
@@ -410,7 +425,11 @@ def main() -> None:
             if name in (further, further_p):  # and the candidate banks' (27p: the gate learns candidate 26's notes)
                 gate_given = given if name == further_p else None
                 given = with_banks(given, args.candidate_notes)
-            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given, worn,
+            if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
+                given = with_banks(notes, args.more_notes)
+                copies = copies_cache(args.out, fold, cache, copied[name], [args.notes, *args.more_notes])
+            results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given,
+                                           copies if name in copied else worn,
                                            gate_notes=gate_given, unheard=tuple(args.unheard))
         for name, of in worn_variants.items():
             weight, sources, c, balanced = variants[of]

@@ -128,22 +128,57 @@ def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list[tu
     return [(path, r.label) for r, path in real_stage.training_recordings(root, hold_out)]
 
 
+def _copy_source(source, rate: int | None) -> np.ndarray:
+    from instrec.audio import load_audio, resample
+
+    return load_audio(source) if rate is None else resample(np.asarray(source, np.float32), rate)
+
+
+def _copy_rng(key: str, kind: int) -> np.random.Generator:
+    import zlib
+
+    return np.random.default_rng([zlib.crc32(key.encode()), kind])
+
+
 def worn_copy(source, rate: int | None, key: str) -> np.ndarray:
     """A recording (a path, or ``source`` samples at ``rate``) as a worn recording at 16 kHz, mono: through a chain
     of ``recording.draw_degradation`` drawn from a seed of ``key`` (a recording's folder and name), so that every
     model hears the same copy (docs/experiments/2026-12-06-degraded-probe.md)."""
-    import zlib
-
-    from instrec.audio import load_audio, resample
     from instrec.datasets.synth.recording import apply_chain, draw_degradation
 
-    samples = load_audio(source) if rate is None else resample(np.asarray(source, np.float32), rate)
-    chain = draw_degradation(np.random.default_rng([zlib.crc32(key.encode()), 7]))
-    return apply_chain(samples, P.SAMPLE_RATE, chain)
+    return apply_chain(_copy_source(source, rate), P.SAMPLE_RATE, draw_degradation(_copy_rng(key, 7)))
+
+
+PITCH_SHIFT_SEMITONES = (1.0, 3.0)  # a pitched copy's shift, up or down (candidate 33p)
+
+
+def pitched_copy(source, rate: int | None, key: str) -> np.ndarray:
+    """A recording as if played by a larger or smaller instrument of its kind: resampled so that it sounds 1 to 3
+    semitones higher or lower (pitch, body resonances and length together, like a tape run faster or slower), the
+    shift drawn from a seed of ``key`` (docs/experiments/2026-12-07-copies-for-the-probe.md, candidate 33p)."""
+    from instrec.audio import resample
+
+    rng = _copy_rng(key, 11)
+    semitones = float(rng.uniform(*PITCH_SHIFT_SEMITONES)) * (1 if rng.random() < 0.5 else -1)
+    # read as if sampled 2^(s/12) faster than it was: s semitones higher, and shorter by as much
+    return resample(_copy_source(source, rate), int(round(P.SAMPLE_RATE * 2.0 ** (semitones / 12.0))))
+
+
+def rerecorded_copy(source, rate: int | None, key: str) -> np.ndarray:
+    """A recording heard again in another room through another microphone: the recording chain as the real stage
+    draws it (room, microphone colour, band limit, compressor, MP3) without its noise, so that no hum or hiss is
+    learned as the instrument (docs/experiments/2026-12-07-copies-for-the-probe.md, candidate 33r)."""
+    from instrec.datasets.synth.recording import apply_chain, draw_chain
+
+    chain = draw_chain(_copy_rng(key, 13), noise_probability=0.0)
+    return apply_chain(_copy_source(source, rate), P.SAMPLE_RATE, chain)
+
+
+COPIES = {"worn": worn_copy, "pitched": pitched_copy, "rerecorded": rerecorded_copy}
 
 
 def worn_key(path: Path) -> str:
-    """The seed key of a recording's worn copy: its folder and name (the same on every machine)."""
+    """The seed key of a recording's copies (:data:`COPIES`): its folder and name (the same on every machine)."""
     return f"{Path(path).parent.name}/{Path(path).name}"
 
 
@@ -159,21 +194,26 @@ def one_instrument(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,
            about: dict | None = None, log=None, notes: list[tuple[np.ndarray, int, str]] = (),
-           gate_clips: dict | None = None, modelled: tuple[str, ...] = (), worn: bool = False) -> Path:
+           gate_clips: dict | None = None, modelled: tuple[str, ...] = (), worn: bool = False,
+           copies: tuple[str, ...] = ()) -> Path:
     """Fit the probe on ``items`` (path, class), the recorded ``notes`` (samples, rate, class; see
     :func:`instrec.real_stage.bank_notes`) and the raw log-mel no-instrument clips ``negatives``, read by the exported
     model ``stage_model``; with ``gate_clips`` (the stage's clips: raw log-mel ``x``, labels ``y``, ``mask``, as
     ``real_stage.build_clips`` gives them), also the gate, on them (:func:`one_instrument`) and on the items' and
     notes' windows (one real instrument each). The ``modelled`` classes (known from a physical model alone, their
-    pieces among the ``notes``) get the probe's share ``MODELLED_BLEND`` instead of ``BLEND``. With ``worn``, the
-    probe and the gate also learn each item and note once more as a worn recording (:func:`worn_copy`). Export the
-    :class:`Probed` model to ``out``."""
+    pieces among the ``notes``) get the probe's share ``MODELLED_BLEND`` instead of ``BLEND``. The probe and the gate
+    also learn each item and note once more per kind of ``copies`` (:data:`COPIES`: ``pitched``, ``rerecorded``,
+    ``worn``; ``worn`` is ``copies=("worn",)``). Export the :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
     from instrec.convnet import Probed, without_probe
     from instrec.datasets.synth.modelled import WHOLE_SAY
     from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
 
+    kinds = tuple(copies) + (("worn",) if worn and "worn" not in copies else ())
+    unknown = [k for k in kinds if k not in COPIES]
+    if unknown:
+        raise InstrecError(f"no copy of the kind {', '.join(unknown)}; the kinds are {', '.join(COPIES)}")
     model = load_model(stage_model)
     networks = without_probe(model.classifier)  # a probed model gets a new probe
     classes = model.classes
@@ -189,13 +229,13 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
         except AudioError as exc:
             skipped.append(str(exc))
             continue
-        if worn:
-            add(recording_windows(model, worn_copy(path, None, worn_key(path)), P.SAMPLE_RATE)["emb"], label)
+        for kind in kinds:
+            add(recording_windows(model, COPIES[kind](path, None, worn_key(path)), P.SAMPLE_RATE)["emb"], label)
     recordings = len(items) - len(skipped)
     for i, (samples, rate, label) in enumerate(notes):
         add(recording_windows(model, samples, rate)["emb"], label)
-        if worn:
-            add(recording_windows(model, worn_copy(samples, rate, f"note/{i}"), P.SAMPLE_RATE)["emb"], label)
+        for kind in kinds:
+            add(recording_windows(model, COPIES[kind](samples, rate, f"note/{i}"), P.SAMPLE_RATE)["emb"], label)
     if not xs:
         raise AudioError(f"{stage_model}: no real recording could be read for the probe")
     neg = clip_embeddings(model, negatives)
@@ -231,7 +271,8 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     bundle = model.bundle
     record = {k: v for k, v in bundle.items() if k not in MADE_BY_EXPORT}  # the stage model's record, kept
     record["probe"] = {"recordings": recordings, "notes": len(notes), "unreadable": len(skipped),
-                       **({"worn_copies": True} if worn else {}),
+                       **({"worn_copies": True} if "worn" in kinds else {}),
+                       **({"copies": list(kinds)} if set(kinds) - {"worn"} else {}),
                        "windows": int(len(x)), "no_instrument_clips": int(len(neg)), "blend": BLEND,
                        **({"modelled": list(modelled), "modelled_blend": MODELLED_BLEND} if modelled else {}), "c": C,
                        "class_weight": "balanced", "classes": [c for c, k in zip(classes, learned) if k],
