@@ -208,6 +208,9 @@ CASES = [
     (["train-default", "--probe", "sometimes", "--out", "d"], "invalid choice"),
     (["train-default", "--no-real-stage", "--probe", "gated", "--out", "d"],
      "the probe is fitted after the real stage: drop --no-real-stage, or use --probe none"),
+    (["train-default", "--probe-copies", "louder", "--out", "d"], "invalid choice"),
+    (["train-default", "--probe", "none", "--probe-copies", "pitched", "--out", "d"],
+     "copies are learned by the probe: drop --probe-copies, or keep the probe (--probe gated)"),
     # weights
     (["weights", "download"], "invalid choice"),
     (["weights", "fetch", "--base-url", "not-a-url"], "not an http(s):// or file:// URL"),

@@ -325,3 +325,60 @@ def test_worn_copies_double_what_the_probe_and_gate_learn_and_the_card_says_so(t
     tone = _note(392.0, 2.0)
     assert not np.allclose(load_model(worn).predict(tone, sample_rate=SAMPLE_RATE).probs,
                            load_model(plain).predict(tone, sample_rate=SAMPLE_RATE).probs, atol=1e-4)
+    # two kinds of copy: each item and note learned three times; the card names the kinds
+    both = attach(stage_model, tmp_path / "both", items, noise, notes=notes, gate_clips=clips,
+                  copies=("pitched", "rerecorded"))
+    c = json.loads((both / "model.json").read_text())["probe"]
+    assert c["copies"] == ["pitched", "rerecorded"] and "worn_copies" not in c and "copies" not in b
+    assert c["windows"] - c["no_instrument_clips"] == 3 * (a["windows"] - a["no_instrument_clips"])
+    assert c["gate"]["one_instrument"] - a["gate"]["one_instrument"] == 2 * (a["windows"] - a["no_instrument_clips"])
+    from instrec.errors import InstrecError
+
+    with pytest.raises(InstrecError, match="no copy of the kind louder; the kinds are worn, pitched, rerecorded"):
+        attach(stage_model, tmp_path / "bad", items, noise, notes=notes, copies=("louder",))
+    assert not (tmp_path / "bad").exists()
+
+
+def _frequency(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)), 8 * len(x)))
+    return float(np.argmax(spectrum)) * rate / (8 * len(x))
+
+
+def test_a_pitched_copy_is_one_to_three_semitones_away_and_seeded_by_its_key(tmp_path):
+    from instrec import params as P
+    from instrec.probe import pitched_copy
+
+    tone = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(2 * P.SAMPLE_RATE) / P.SAMPLE_RATE)).astype(np.float32)
+    shifts = []
+    for k in range(12):
+        copy = pitched_copy(tone, P.SAMPLE_RATE, f"lib/{k}.wav")
+        semitones = 12 * np.log2(_frequency(copy, P.SAMPLE_RATE) / 440.0)
+        assert 0.95 <= abs(semitones) <= 3.05, semitones
+        # pitch and length move together, as a tape played faster or slower
+        assert abs(len(copy) / len(tone) - 2.0 ** (-semitones / 12)) < 0.01
+        shifts.append(semitones)
+    assert min(shifts) < 0 < max(shifts)  # up and down
+    again = pitched_copy(tone, P.SAMPLE_RATE, "lib/3.wav")
+    assert np.array_equal(again, pitched_copy(tone, P.SAMPLE_RATE, "lib/3.wav"))
+    path = tmp_path / "lib" / "3.wav"
+    path.parent.mkdir()
+    sf.write(path, tone, P.SAMPLE_RATE, subtype="FLOAT")
+    assert np.allclose(pitched_copy(path, None, "lib/3.wav"), pitched_copy(tone, P.SAMPLE_RATE, "lib/3.wav"),
+                       atol=1e-6)
+
+
+def test_a_rerecorded_copy_adds_no_noise_where_the_worn_copy_does():
+    from instrec import params as P
+    from instrec.probe import rerecorded_copy, worn_copy
+
+    # a tone after half a second of digital silence: the re-recorded copies keep the silence (room, microphone,
+    # compressor, MP3, no noise); a worn copy with noise fills it
+    tone = np.zeros(3 * P.SAMPLE_RATE, np.float32)
+    tone[P.SAMPLE_RATE // 2:] = 0.5 * np.sin(2 * np.pi * 330.0 * np.arange(5 * P.SAMPLE_RATE // 2) / P.SAMPLE_RATE)
+    lead = slice(0, P.SAMPLE_RATE // 4)
+    rerecorded = [rerecorded_copy(tone, P.SAMPLE_RATE, f"lib/{k}.wav") for k in range(10)]
+    assert all(np.sqrt(np.mean(c[lead] ** 2)) < 1e-4 for c in rerecorded)
+    assert len({c.tobytes() for c in rerecorded}) == 10  # each drawn apart
+    assert sum(not np.allclose(c, tone, atol=1e-2) for c in rerecorded) >= 8  # another room or microphone
+    worn = [worn_copy(tone, P.SAMPLE_RATE, f"lib/{k}.wav") for k in range(10)]
+    assert any(np.sqrt(np.mean(c[lead] ** 2)) > 1e-3 for c in worn)

@@ -265,6 +265,14 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
         train_default(tmp_path / "out", fewer, pool=[default_soundfont(), other], recordings_root=root)
         card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
         assert card["probe"]["notes"] == 2 and card["recipe"] == json.loads(json.dumps(recorded_recipe(fewer)))
+        assert "copies" not in card["probe"] and "probe_copies" not in card["recipe"]
+        # and when the probe learns pitched copies too: every recording and note twice, the stage reused
+        pitched = dataclasses.replace(fewer, probe_copies=("pitched",))
+        train_default(tmp_path / "out", pitched, pool=[default_soundfont(), other], recordings_root=root)
+        copied = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
+        assert copied["probe"]["copies"] == ["pitched"] and copied["recipe"]["probe_copies"] == ["pitched"]
+        assert copied["probe"]["windows"] - copied["probe"]["no_instrument_clips"] == \
+            2 * (card["probe"]["windows"] - card["probe"]["no_instrument_clips"])
         with pytest.raises(InstrecError, match=r"stage-model: trained by another recipe \(stage_epochs differ\)"):
             train_default(tmp_path / "out", dataclasses.replace(fewer, stage_epochs=2),
                           pool=[default_soundfont(), other], recordings_root=root)

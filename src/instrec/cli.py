@@ -559,6 +559,10 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-worn", action=argparse.BooleanOptionalAction, default=r.probe_worn,
                    help="the probe and its gate also learn each recording and note once more as a worn recording "
                         f"(clipped, noisy, band-limited) (default: {'on' if r.probe_worn else 'off'})")
+    p.add_argument("--probe-copies", action="append", choices=["pitched", "rerecorded", "none"],
+                   help="the probe and its gate also learn each recording and note once more as a copy of this kind: "
+                        "pitched, 1 to 3 semitones higher or lower; rerecorded, in another room through another "
+                        f"microphone; repeated; none for none (default: {' '.join(r.probe_copies) or 'none'})")
     p.add_argument("--probe-notes", action="append", metavar="BANK",
                    help="the probe and its gate also learn the recorded notes of this set (freepats), repeated; none "
                         f"for no further set (default: {' '.join(r.probe_notes) or 'none'})")
@@ -589,6 +593,12 @@ def run_train_default(args: argparse.Namespace) -> int:
         raise InstrecError("probe notes are learned by the probe: drop --probe-notes, or keep the probe (--probe gated)")
     probe_notes = () if no_probe else Recipe().probe_notes if args.probe_notes is None else \
         tuple(b for b in args.probe_notes if b != "none")
+    probe_copies = Recipe().probe_copies if args.probe_copies is None else \
+        tuple(dict.fromkeys(k for k in args.probe_copies if k != "none"))
+    if no_probe and args.probe_copies and any(k != "none" for k in args.probe_copies):
+        raise InstrecError("copies are learned by the probe: drop --probe-copies, or keep the probe (--probe gated)")
+    if no_probe:
+        probe_copies = ()
     if args.no_real_stage and args.more_recorded_notes and any(b != "none" for b in args.more_recorded_notes):
         raise InstrecError("more recorded notes are played in the real stage: drop --more-recorded-notes, or drop "
                            "--no-real-stage")
@@ -607,6 +617,7 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  modelled=modelled,
                                  hold_out_fold=args.hold_out_fold, probe_worn=args.probe_worn,
                                  modelled_solos=args.modelled_solos, probe_notes=probe_notes,
+                                 probe_copies=probe_copies,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "

@@ -86,6 +86,10 @@ class Recipe:
     # the probe and gate also learn each recording and note once more as a worn recording: clipped, noisy,
     # band-limited (probe.worn_copy; docs/experiments/2026-12-06-degraded-probe.md)
     probe_worn: bool = False
+    # the probe and gate also learn each recording and note once more per kind of copy (probe.COPIES): "pitched", 1 to
+    # 3 semitones higher or lower; "rerecorded", through the recording chain without noise
+    # (docs/experiments/2026-12-07-copies-for-the-probe.md)
+    probe_copies: tuple[str, ...] = ()
     # further sets of recorded notes (soundfonts.NOTE_SETS; or PLAYED_NOTE_SETS, a General MIDI SoundFont played note
     # by note) the probe and its gate learn beside recorded_notes; not played in the stage (chosen on the source folds
     # and held-out csound: docs/experiments/2026-12-06-freepats-notes.md)
@@ -231,7 +235,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
                    about={"recipe": about["recipe"]}, log=lambda m: print(m, file=sys.stderr), notes=notes,
                    gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled,
-                   worn=recipe.probe_worn)
+                   worn=recipe.probe_worn, copies=recipe.probe_copies)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,
@@ -242,7 +246,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     return json.loads((out / "scores.json").read_text())
 
 
-PROBE_FIELDS = ("probe", "probe_worn", "probe_notes")  # recipe fields the stage's networks do not depend on
+PROBE_FIELDS = ("probe", "probe_worn", "probe_notes", "probe_copies")  # recipe fields the stage's networks do not depend on
 
 
 def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
@@ -258,12 +262,12 @@ def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
 
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
-    what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos``, ``probe_worn``, ``probe_notes``
-    and ``more_recorded_notes`` only where set (a recipe without them records what it did before the settings
+    what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos``, ``probe_worn``, ``probe_notes``,
+    ``probe_copies`` and ``more_recorded_notes`` only where set (a recipe without them records what it did before the settings
     existed)."""
     return {k: v for k, v in dataclasses.asdict(recipe).items()
             if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn", "probe_notes",
-                                                 "more_recorded_notes"))}
+                                                 "probe_copies", "more_recorded_notes"))}
 
 
 def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:
