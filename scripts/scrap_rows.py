@@ -7,8 +7,9 @@ together they are many sources of the instruments the project's libraries have f
 recorded by other people in other rooms. Each package becomes one library (``debian.<package>``); the files are
 stored as the package has them (WAV, Ogg Vorbis, MP3). The files listed here are those whose name says which
 instrument plays alone; drums and cymbals, speech snippets of unknown content, effects and mixed loops are left
-out. The libraries are learned by the probe and its gate alone (``real_stage.PROBE_ONLY``;
-docs/experiments/2026-12-07-debian-instruments.md).
+out. Measured as candidate 34 (docs/experiments/2026-12-07-debian-instruments.md): learned by the probe and its gate
+alone, they did not help on the other packages' files held out, and they are not in the manifest; commit 011e0d1 has
+the rows, their source folds and the probe-only libraries as they were measured.
 
     python scripts/scrap_rows.py path/to/*.deb >> src/instrec/data/recordings/manifest.csv
 """

@@ -88,27 +88,6 @@ def _fake_recordings(root, libraries):
     return chosen
 
 
-def test_the_libraries_only_the_probe_learns_stay_out_of_the_stage(tmp_path):
-    from instrec import probe
-    from instrec.real_stage import FOLDS, PROBE_ONLY, training_recordings, training_sources
-
-    root = tmp_path / "rec"
-    made = _fake_recordings(root, ["francoiswnel.Ukulele", "debian.qabcs-data", "debian.csoundqt-examples"])
-    stage = {r.library for r, _ in training_recordings(root, ())}
-    assert stage == {"francoiswnel.Ukulele"}  # the stage plays the libraries' own recordings only
-    assert {s.library for s in training_sources(root, ())} <= stage
-    heard = probe.training_recordings(root, ())
-    assert {str(p.relative_to(root)) for p, _ in heard} == {r.path for r, _ in training_recordings(root, (), True)}
-    assert {str(p.relative_to(root)).split("/")[0] for p, _ in heard} == {
-        "francoiswnel.Ukulele", "debian.qabcs-data", "debian.csoundqt-examples"}
-    assert len([r for r in made if r.library in PROBE_ONLY]) == 8 and all(
-        (p, label) in heard for p, label in ((root / r.path, r.label) for r in made if r.library in PROBE_ONLY))
-    # held out like any library: a fold's libraries leave the probe too
-    assert "debian.qabcs-data" not in {str(p.relative_to(root)).split("/")[0]
-                                       for p, _ in probe.training_recordings(root, FOLDS["B"])}
-    assert PROBE_ONLY <= {lib for libs in FOLDS.values() for lib in libs}
-
-
 def test_the_stage_trains_and_exports_a_model_that_predicts(tmp_path):
     from instrec.datasets.synth import synth_dataset
     from instrec.predict import load_model

@@ -122,10 +122,10 @@ def probe_probs(weight: np.ndarray, bias: np.ndarray, x: np.ndarray) -> np.ndarr
 
 def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list[tuple[Path, str]]:
     """(path, class) of the real recordings the probe learns from: those the real stage may use
-    (``real_stage.training_recordings``) and the libraries only the probe learns (``real_stage.PROBE_ONLY``)."""
+    (``real_stage.training_recordings``)."""
     from instrec import real_stage
 
-    return [(path, r.label) for r, path in real_stage.training_recordings(root, hold_out, probe=True)]
+    return [(path, r.label) for r, path in real_stage.training_recordings(root, hold_out)]
 
 
 def _copy_source(source, rate: int | None) -> np.ndarray:

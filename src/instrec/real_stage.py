@@ -45,25 +45,16 @@ FOLDS: dict[str, tuple[str, ...]] = {
           "sfzinstruments.karoryfer.shinyguitar", "sfzinstruments.karoryfer.gogodze-phu-vol-ii",
           "francoiswnel.Ukulele", "sfzinstruments.karoryfer.bear-sax", "debian.klettres-data.nl",
           "debian.klettres-data.ru", "debian.klettres-data.lt", "debian.grandorgue-demo.flue",
-          "debian.ktuberling-data.group1", "debian.csoundqt-examples", "debian.tuxpaint-stamps-default",
-          "debian.chuck-data"),
+          "debian.ktuberling-data.group1"),
     "B": ("sfzinstruments.SplendidGrandPiano", "sfzinstruments.karoryfer.meatbass",
           "sfzinstruments.karoryfer.sneakybass", "wcgbg.solfege-samples", "sfzinstruments.karoryfer.emilyguitar",
           "sfzinstruments.DrumGizmo.MuldjordKit", "sfzinstruments.ganjo", "sfzinstruments.karoryfer.caveman-cosmonaut",
           "debian.klettres-data.pt_BR", "debian.klettres-data.uk", "debian.klettres-data.nb",
-          "debian.ktuberling-data.group2", "debian.qabcs-data", "debian.python3-pyglet", "debian.horgand-data"),
+          "debian.ktuberling-data.group2"),
     "C": ("sfzinstruments.GregSullivan.E-Pianos", "sfzinstruments.karoryfer.string-cyborgs", "floe-audio.Xylophone",
           "freepats.button-accordion-HN", "debian.klettres-data.ml", "debian.klettres-data.nds",
-          "debian.klettres-data.tn", "debian.grandorgue-demo.gamba-reed", "debian.ktuberling-data.group3",
-          "debian.scratch"),
+          "debian.klettres-data.tn", "debian.grandorgue-demo.gamba-reed", "debian.ktuberling-data.group3"),
 }
-
-# libraries the probe and its gate learn and the real stage never plays: the instrument recordings of other programs'
-# Debian packages (scripts/scrap_rows.py), one to eighteen files each, many sources of few files
-# (docs/experiments/2026-12-07-debian-instruments.md)
-PROBE_ONLY: frozenset[str] = frozenset({
-    "debian.chuck-data", "debian.csoundqt-examples", "debian.horgand-data", "debian.python3-pyglet",
-    "debian.qabcs-data", "debian.scratch", "debian.tuxpaint-stamps-default"})
 
 # recordings never used for training: the test fixtures (tests/fixtures/real-heldout/) that check the shipped model
 # on ukulele, banjo and speech it did not hear
@@ -132,14 +123,12 @@ def clip_logmel(audio: np.ndarray) -> np.ndarray:
     return examples[:CLIP_EXAMPLES].reshape(-1, examples.shape[-1]).astype(np.float32)
 
 
-def training_recordings(root: Path | None, hold_out: tuple[str, ...], probe: bool = False) -> list:
+def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list:
     """(manifest row, path) of the real recordings training may use: those found in ``root`` (default: the
-    ``instrec recordings`` cache), minus the libraries ``hold_out`` and the test fixtures; the libraries of
-    ``PROBE_ONLY`` only where ``probe`` (the probe's and gate's recordings, not the stage's)."""
+    ``instrec recordings`` cache), minus the libraries ``hold_out`` and the test fixtures."""
     from instrec.datasets import recordings
 
-    rows = [r for r in recordings.read_manifest() if r.library not in hold_out and r.path not in FIXTURE_FILES
-            and (probe or r.library not in PROBE_ONLY)]
+    rows = [r for r in recordings.read_manifest() if r.library not in hold_out and r.path not in FIXTURE_FILES]
     return recordings.located(rows, root)
 
 
