@@ -7,11 +7,14 @@ together they are many sources of the instruments the project's libraries have f
 recorded by other people in other rooms. Each package becomes one library (``debian.<package>``); the files are
 stored as the package has them (WAV, Ogg Vorbis, MP3). The files listed here are those whose name says which
 instrument plays alone; drums and cymbals, speech snippets of unknown content, effects and mixed loops are left
-out. Measured as candidate 34 (docs/experiments/2026-12-07-debian-instruments.md): learned by the probe and its gate
-alone, they did not help on the other packages' files held out, and they are not in the manifest; commit 011e0d1 has
-the rows, their source folds and the probe-only libraries as they were measured.
+out. Measured as candidate 34 (learned by the probe and its gate alone:
+docs/experiments/2026-12-07-debian-instruments.md) and candidate 35 (used as every library:
+docs/experiments/2026-12-07-debian-instruments-in-the-stage.md).
 
     python scripts/scrap_rows.py path/to/*.deb >> src/instrec/data/recordings/manifest.csv
+
+With ``--extract DIR`` it writes the 52 files instead, as ``DIR/<package>/<file>``, and ``DIR/labels.csv``: sources
+the shipped model never heard, to score it on (``instrec evaluate-audio --audio DIR``).
 """
 
 from __future__ import annotations
@@ -64,14 +67,18 @@ PACKAGES = {
 
 def main() -> None:
     from instrec.datasets.recordings import FIELDS, manifest_row, package_tar
+    from instrec.io import atomic_path
 
     parser = argparse.ArgumentParser()
     parser.add_argument("deb", type=Path, nargs="+", help="the packages' .deb files (apt-get download PACKAGE)")
+    parser.add_argument("--extract", type=Path, metavar="DIR",
+                        help="write the files and a labels.csv into DIR instead of printing manifest rows")
     args = parser.parse_args()
     debs = {deb.name.split("_")[0]: deb for deb in args.deb}
     missing = sorted(set(PACKAGES) - set(debs))
     if missing:
         raise SystemExit(f"give the .deb of {', '.join(missing)} too (apt-get download {' '.join(missing)})")
+    labels = []
     writer = csv.writer(sys.stdout, lineterminator="\n")
     for package, (version, licence, folder, files) in PACKAGES.items():
         wanted = {folder + name: (name, label, kind) for name, label, kind in files}
@@ -85,10 +92,21 @@ def main() -> None:
             raise SystemExit(f"{debs[package]}: lacks {', '.join(sorted(set(wanted) - set(found)))}")
         for upstream in sorted(wanted):
             name, label, kind = wanted[upstream]
+            if args.extract:
+                target = args.extract / package / name.replace(" ", "-")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(target) as tmp:
+                    tmp.write_bytes(found[upstream])
+                labels.append((f"{package}/{name.replace(' ', '-')}", label))
+                continue
             rec = manifest_row(found[upstream], path=f"debian.{package}/{name.replace(' ', '-')}", label=label,
                                source=f"debian:{package}", commit=version, upstream_path=upstream, licence=licence,
                                kind=kind)
             writer.writerow([getattr(rec, k) for k in FIELDS])
+    if args.extract:
+        with open(args.extract / "labels.csv", "w", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows([("file", "instruments"), *labels])
+        print(f"{args.extract}: {len(labels)} files; instrec evaluate-audio --audio {args.extract}")
 
 
 if __name__ == "__main__":

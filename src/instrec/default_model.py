@@ -246,7 +246,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     return json.loads((out / "scores.json").read_text())
 
 
-PROBE_FIELDS = ("probe", "probe_worn", "probe_notes", "probe_copies")  # recipe fields the stage's networks do not depend on
+# recipe fields the stage's networks do not depend on
+PROBE_FIELDS = ("probe", "probe_worn", "probe_notes", "probe_copies")
 
 
 def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
@@ -263,8 +264,8 @@ def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
     what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos``, ``probe_worn``, ``probe_notes``,
-    ``probe_copies`` and ``more_recorded_notes`` only where set (a recipe without them records what it did before the settings
-    existed)."""
+    ``probe_copies`` and ``more_recorded_notes`` only where set (a recipe without them records what it did before the
+    settings existed)."""
     return {k: v for k, v in dataclasses.asdict(recipe).items()
             if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn", "probe_notes",
                                                  "probe_copies", "more_recorded_notes"))}

@@ -129,12 +129,14 @@ def training_recordings(root: Path | None, hold_out: tuple[str, ...]) -> list[tu
 
 
 def _copy_source(source, rate: int | None) -> np.ndarray:
+    """A recording (a path, or ``source`` samples at ``rate``) as mono samples at 16 kHz."""
     from instrec.audio import load_audio, resample
 
     return load_audio(source) if rate is None else resample(np.asarray(source, np.float32), rate)
 
 
 def _copy_rng(key: str, kind: int) -> np.random.Generator:
+    """The generator of the copy of the kind numbered ``kind`` of the recording with seed key ``key``."""
     import zlib
 
     return np.random.default_rng([zlib.crc32(key.encode()), kind])
