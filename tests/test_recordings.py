@@ -238,3 +238,42 @@ def test_a_language_read_for_klettres_and_ktuberling_sits_in_one_fold():
     shared = [(lang, fold, klettres[kin.get(lang, lang)]) for lang, fold in words if kin.get(lang, lang) in klettres]
     assert {lang for lang, _, _ in shared} == {"lt", "nds", "nl", "ru", "uk", "pt", "nn"}
     assert all(fold == other for _, fold, other in shared), shared
+
+
+def test_the_rows_of_other_programs_instruments_come_from_their_packages(tmp_path, build_deb, monkeypatch, capsys):
+    """scripts/scrap_rows.py: from the seven packages' .deb files, one manifest row per listed file, or with --extract
+    the files and their labels."""
+    import csv
+    import io
+    import sys
+
+    from tests.conftest import load_script
+
+    scrap = load_script("scrap_rows")
+    tone = np.sin(2 * np.pi * 220.0 * np.arange(8000) / 16000).astype(np.float32) * 0.3
+    debs = None
+    for k, (package, (version, _, folder, files)) in enumerate(scrap.PACKAGES.items()):
+        made = {}
+        for i, (name, _, _) in enumerate(files):
+            buffer = io.BytesIO()  # WAV bytes under every name: soundfile reads a file by its header
+            sf.write(buffer, tone * (1 + 0.01 * (i + 10 * k)), 16000, format="WAV", subtype="PCM_16")
+            made[folder + name] = buffer.getvalue()
+        debs = build_deb(package, version, made)
+    monkeypatch.setattr(sys, "argv", ["scrap_rows.py", *map(str, sorted(debs.glob("*.deb")))])
+    scrap.main()
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    listed = [(p, name, label, kind) for p, (_, _, _, files) in scrap.PACKAGES.items() for name, label, kind in files]
+    assert len(rows) == len(listed) == 52 and len({r[0] for r in rows}) == 52
+    assert {(r[0], r[1], r[2], r[8]) for r in rows} == {
+        (f"debian.{p}/{name.replace(' ', '-')}", label, f"debian:{p}", kind) for p, name, label, kind in listed}
+    assert all(len(r[5]) == len(r[6]) == 64 for r in rows)
+    monkeypatch.setattr(sys, "argv", ["scrap_rows.py", "--extract", str(tmp_path / "eval"),
+                                      *map(str, sorted(debs.glob("*.deb")))])
+    scrap.main()
+    labels = list(csv.reader(open(tmp_path / "eval" / "labels.csv")))
+    assert labels[0] == ["file", "instruments"] and len(labels) == 53
+    assert all((tmp_path / "eval" / f).is_file() for f, _ in labels[1:])
+    # a package missing: one line naming it and how to get it
+    monkeypatch.setattr(sys, "argv", ["scrap_rows.py", str(next(debs.glob("scratch_*.deb")))])
+    with pytest.raises(SystemExit, match="give the .deb of chuck-data, csoundqt-examples.*apt-get download"):
+        scrap.main()
