@@ -7,14 +7,15 @@ together they are many sources of the instruments the project's libraries have f
 recorded by other people in other rooms. Each package becomes one library (``debian.<package>``); the files are
 stored as the package has them (WAV, Ogg Vorbis, MP3). The files listed here are those whose name says which
 instrument plays alone; drums and cymbals, speech snippets of unknown content, effects and mixed loops are left
-out. Measured as candidate 34 (learned by the probe and its gate alone:
-docs/experiments/2026-12-07-debian-instruments.md) and candidate 35 (used as every library:
-docs/experiments/2026-12-07-debian-instruments-in-the-stage.md).
+out. As training material they were measured twice and not taken (candidate 34, learned by the probe and its gate
+alone: docs/experiments/2026-12-07-debian-instruments.md; candidate 35, used as every library:
+docs/experiments/2026-12-07-debian-instruments-in-the-stage.md); they are not in the manifest, and serve as an
+evaluation of sources the model never heard.
 
     python scripts/scrap_rows.py path/to/*.deb >> src/instrec/data/recordings/manifest.csv
 
-With ``--extract DIR`` it writes the 52 files instead, as ``DIR/<package>/<file>``, and ``DIR/labels.csv``: sources
-the shipped model never heard, to score it on (``instrec evaluate-audio --audio DIR``).
+With ``--extract DIR`` it writes the 52 files instead, as ``DIR/<package>/<file>``, and ``DIR/labels.csv``, to score
+a model on (``instrec evaluate-audio --audio DIR``).
 """
 
 from __future__ import annotations
