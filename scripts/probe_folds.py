@@ -203,9 +203,9 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     outside the fold and the notes). With ``copies`` in ``sources`` (candidates 13, 33), the probe and the gate also
     learn the ``copies`` (``copies_cache``: worn, pitched, rerecorded) of the recordings outside the fold and of the
     notes; with ``test_worn``, the fold's recordings are scored from their ``copies`` (worn). ``gate_notes``, where
-    given, are the notes the gate learns
-    instead of ``notes`` (candidate 27p). The recordings of the libraries ``unheard`` (a name's part, as
-    ``grandorgue-demo``) are scored where they are in the fold and never learned, like the test fixtures."""
+    given, are the notes the gate learns instead of ``notes`` (candidate 27p). The recordings of the libraries
+    ``unheard`` (a name's part, as ``grandorgue-demo``) are scored where they are in the fold and never learned, like
+    the test fixtures."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
