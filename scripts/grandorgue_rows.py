@@ -15,7 +15,6 @@ import argparse
 import csv
 import io
 import sys
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -27,13 +26,12 @@ LICENCE = "GPL-2.0-or-later OR CC-BY-SA-2.5"
 
 
 def main() -> None:
-    from instrec.datasets.recordings import FIELDS, IN_ARCHIVE, manifest_row, package_tar
+    from instrec.datasets.recordings import FIELDS, IN_ARCHIVE, manifest_row, package_files
 
     parser = argparse.ArgumentParser()
     parser.add_argument("deb", type=Path)
     args = parser.parse_args()
-    with tarfile.open(fileobj=io.BytesIO(package_tar(args.deb))) as tar:
-        data = tar.extractfile("./" + ARCHIVE).read()
+    data = package_files(args.deb, lambda name: name == ARCHIVE)[ARCHIVE]
     writer = csv.writer(sys.stdout, lineterminator="\n")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for member in sorted(archive.namelist()):

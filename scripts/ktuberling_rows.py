@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import io
 import sys
-import tarfile
 from pathlib import Path
 
 VERSION = "4:22.12.3-1"
@@ -33,19 +31,18 @@ LICENCE = "GPL-2.0-or-later"
 
 
 def main() -> None:
-    from instrec.datasets.recordings import FIELDS, manifest_row, package_tar
+    from instrec.datasets.recordings import FIELDS, manifest_row, package_files
 
     parser = argparse.ArgumentParser()
     parser.add_argument("deb", type=Path)
     args = parser.parse_args()
     group_of = {lang: group for group, langs in GROUPS.items() for lang in langs}
-    files = {}
-    with tarfile.open(fileobj=io.BytesIO(package_tar(args.deb))) as tar:
-        for member in tar:
-            name = member.name.removeprefix("./")
-            parts = name.removeprefix(ROOT).split("/")
-            if member.isfile() and name.startswith(ROOT) and len(parts) == 2 and parts[0] in group_of:
-                files[name] = tar.extractfile(member).read()
+
+    def spoken(name: str) -> bool:  # a language's word: ROOT/<lang>/<file>
+        parts = name.removeprefix(ROOT).split("/")
+        return name.startswith(ROOT) and len(parts) == 2 and parts[0] in group_of
+
+    files = package_files(args.deb, spoken)
     seen = set()  # a file the package holds twice is listed once, at its first path
     writer = csv.writer(sys.stdout, lineterminator="\n")
     for name in sorted(files):

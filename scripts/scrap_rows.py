@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import sys
-import tarfile
 from pathlib import Path
 
 # package -> (version, licence, folder inside the package, [(file, class, kind)])
@@ -67,7 +65,7 @@ PACKAGES = {
 
 
 def main() -> None:
-    from instrec.datasets.recordings import FIELDS, manifest_row, package_tar
+    from instrec.datasets.recordings import FIELDS, manifest_row, package_files
     from instrec.io import atomic_path
 
     parser = argparse.ArgumentParser()
@@ -82,25 +80,18 @@ def main() -> None:
     labels = []
     writer = csv.writer(sys.stdout, lineterminator="\n")
     for package, (version, licence, folder, files) in PACKAGES.items():
-        wanted = {folder + name: (name, label, kind) for name, label, kind in files}
-        found = {}
-        with tarfile.open(fileobj=io.BytesIO(package_tar(debs[package]))) as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                if member.isfile() and name in wanted:
-                    found[name] = tar.extractfile(member).read()
+        wanted = {folder + name: (name.replace(" ", "-"), label, kind) for name, label, kind in files}
+        found = package_files(debs[package], wanted.__contains__)
         if set(found) != set(wanted):
             raise SystemExit(f"{debs[package]}: lacks {', '.join(sorted(set(wanted) - set(found)))}")
         for upstream in sorted(wanted):
-            name, label, kind = wanted[upstream]
+            stored, label, kind = wanted[upstream]  # the file's name in the library ("Music Loops" -> "Music-Loops")
             if args.extract:
-                target = args.extract / package / name.replace(" ", "-")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(target) as tmp:
+                with atomic_path(args.extract / package / stored) as tmp:
                     tmp.write_bytes(found[upstream])
-                labels.append((f"{package}/{name.replace(' ', '-')}", label))
+                labels.append((f"{package}/{stored}", label))
                 continue
-            rec = manifest_row(found[upstream], path=f"debian.{package}/{name.replace(' ', '-')}", label=label,
+            rec = manifest_row(found[upstream], path=f"debian.{package}/{stored}", label=label,
                                source=f"debian:{package}", commit=version, upstream_path=upstream, licence=licence,
                                kind=kind)
             writer.writerow([getattr(rec, k) for k in FIELDS])

@@ -316,7 +316,7 @@ def test_worn_copies_double_what_the_probe_and_gate_learn_and_the_card_says_so(t
     classes = load_model(stage_model).classes
     clips = _gate_clips(classes)
     plain = attach(stage_model, tmp_path / "plain", items, noise, notes=notes, gate_clips=clips)
-    worn = attach(stage_model, tmp_path / "worn", items, noise, notes=notes, gate_clips=clips, worn=True)
+    worn = attach(stage_model, tmp_path / "worn", items, noise, notes=notes, gate_clips=clips, copies=("worn",))
     a, b = (json.loads((p / "model.json").read_text())["probe"] for p in (plain, worn))
     assert "worn_copies" not in a and b["worn_copies"] is True
     assert (b["recordings"], b["notes"]) == (a["recordings"], a["notes"]) == (len(items), 2)

@@ -593,12 +593,10 @@ def run_train_default(args: argparse.Namespace) -> int:
         raise InstrecError("probe notes are learned by the probe: drop --probe-notes, or keep the probe (--probe gated)")
     probe_notes = () if no_probe else Recipe().probe_notes if args.probe_notes is None else \
         tuple(b for b in args.probe_notes if b != "none")
-    probe_copies = Recipe().probe_copies if args.probe_copies is None else \
-        tuple(dict.fromkeys(k for k in args.probe_copies if k != "none"))
     if no_probe and args.probe_copies and any(k != "none" for k in args.probe_copies):
         raise InstrecError("copies are learned by the probe: drop --probe-copies, or keep the probe (--probe gated)")
-    if no_probe:
-        probe_copies = ()
+    probe_copies = () if no_probe else Recipe().probe_copies if args.probe_copies is None else \
+        tuple(dict.fromkeys(k for k in args.probe_copies if k != "none"))
     if args.no_real_stage and args.more_recorded_notes and any(b != "none" for b in args.more_recorded_notes):
         raise InstrecError("more recorded notes are played in the real stage: drop --more-recorded-notes, or drop "
                            "--no-real-stage")

@@ -235,7 +235,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
                    about={"recipe": about["recipe"]}, log=lambda m: print(m, file=sys.stderr), notes=notes,
                    gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled,
-                   worn=recipe.probe_worn, copies=recipe.probe_copies)
+                   copies=(("worn",) if recipe.probe_worn else ()) + recipe.probe_copies)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,

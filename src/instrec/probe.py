@@ -196,23 +196,22 @@ def one_instrument(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,
            about: dict | None = None, log=None, notes: list[tuple[np.ndarray, int, str]] = (),
-           gate_clips: dict | None = None, modelled: tuple[str, ...] = (), worn: bool = False,
-           copies: tuple[str, ...] = ()) -> Path:
+           gate_clips: dict | None = None, modelled: tuple[str, ...] = (), copies: tuple[str, ...] = ()) -> Path:
     """Fit the probe on ``items`` (path, class), the recorded ``notes`` (samples, rate, class; see
     :func:`instrec.real_stage.bank_notes`) and the raw log-mel no-instrument clips ``negatives``, read by the exported
     model ``stage_model``; with ``gate_clips`` (the stage's clips: raw log-mel ``x``, labels ``y``, ``mask``, as
     ``real_stage.build_clips`` gives them), also the gate, on them (:func:`one_instrument`) and on the items' and
     notes' windows (one real instrument each). The ``modelled`` classes (known from a physical model alone, their
     pieces among the ``notes``) get the probe's share ``MODELLED_BLEND`` instead of ``BLEND``. The probe and the gate
-    also learn each item and note once more per kind of ``copies`` (:data:`COPIES`: ``pitched``, ``rerecorded``,
-    ``worn``; ``worn`` is ``copies=("worn",)``). Export the :class:`Probed` model to ``out``."""
+    also learn each item and note once more per kind of ``copies`` (:data:`COPIES`: ``worn``, ``pitched``,
+    ``rerecorded``). Export the :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
     from instrec.convnet import Probed, without_probe
     from instrec.datasets.synth.modelled import WHOLE_SAY
     from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
 
-    kinds = tuple(copies) + (("worn",) if worn and "worn" not in copies else ())
+    kinds = tuple(dict.fromkeys(copies))
     unknown = [k for k in kinds if k not in COPIES]
     if unknown:
         raise InstrecError(f"no copy of the kind {', '.join(unknown)}; the kinds are {', '.join(COPIES)}")

@@ -337,6 +337,16 @@ def package_tar(deb: Path) -> bytes:
     return subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
 
 
+def package_files(deb: Path, keep) -> dict[str, bytes]:
+    """The files of the Debian package ``deb`` whose path (``usr/...``) ``keep(path)`` accepts: {path: bytes}."""
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(package_tar(deb))) as tar:
+        return {name: tar.extractfile(member).read() for member in tar
+                if member.isfile() and keep(name := member.name.removeprefix("./"))}
+
+
 def manifest_row(data: bytes, **fields: str) -> Recording:
     """The manifest row of an upstream file's bytes ``data``: ``fields`` (all but the checksums) with the sha256 of
     ``data`` and of the decoded samples of the file ``fetch`` stores for it (``scripts/*_rows.py`` write rows so)."""
