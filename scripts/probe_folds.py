@@ -21,6 +21,8 @@ the fold, the files where its class is reported and where it is first (``--json`
                                          # notes too, and 27p: whose probe alone does (with --more-notes)
         [--copies pitched ...]  # also candidate 33p (33r with rerecorded): candidate 26 whose probe and gate learn
                                 # each recording and note once more as a copy of this kind (probe.COPIES)
+        [--beside src/instrec/models/base]  # also candidate 36: candidate 26 with E4's networks beside the fold's
+                                            # stage networks as one ensemble (probe and gate on both embeddings)
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -76,17 +78,19 @@ def fold_cache(out: Path, fold: str) -> dict:
     return {**data, **about}
 
 
-def read_items(out: Path, fold: str, name: str, items, classes: list[str]) -> dict:
-    """``items`` (samples, rate, class) read by fold ``fold``'s model as ``predict`` reads a file: window embeddings
-    and their labels (cached as ``OUT/<fold>/probe-<name>.npz``; ``items`` is called only when not cached)."""
+def read_items(out: Path, fold: str, name: str, items, classes: list[str], model_dir: Path | None = None,
+               cache: Path | None = None) -> dict:
+    """``items`` (samples, rate, class) read by fold ``fold``'s model (or the model ``model_dir``) as ``predict``
+    reads a file: window embeddings and their labels (cached as ``OUT/<fold>/probe-<name>.npz`` or ``cache``;
+    ``items`` is called only when not cached)."""
     from instrec.io import load_npz
     from instrec.predict import load_model
     from instrec.probe import recording_windows
 
-    cache = out / fold / f"probe-{name}.npz"
+    cache = cache or out / fold / f"probe-{name}.npz"
     if cache.exists():
         return load_npz(cache)
-    model = load_model(out / fold / "model")
+    model = load_model(model_dir or out / fold / "model")
     emb, y = [], []
     for samples, rate, label in items():
         e = recording_windows(model, samples, rate)["emb"]
@@ -102,6 +106,58 @@ def notes_cache(out: Path, fold: str, bank: str, classes: list[str]) -> dict:
     from instrec.real_stage import bank_notes
 
     return read_items(out, fold, f"notes-{bank}", lambda: bank_notes(bank), classes)
+
+
+def beside_reads(out: Path, base: Path, cache: dict, fold: str, banks: list[str]) -> dict:
+    """Candidate 36: the model ``base`` (E4) read every recording of the folds (as ``fold_cache`` lists them) and the
+    recorded notes of ``banks`` (cached once as ``OUT/beside-<base name>-*.npz``) and embedded fold ``fold``'s stage
+    clips (cached as ``OUT/<fold>/beside-<base name>-clips.npz``)."""
+    from instrec.io import load_npz
+    from instrec.predict import load_model
+    from instrec.probe import clip_embeddings, recording_windows
+    from instrec.real_stage import bank_notes
+
+    name, model = base.name, None
+    files_path = out / f"beside-{name}-files.npz"
+    if files_path.exists() and len(load_npz(files_path)["windows"]) == len(cache["files"]):
+        reads = load_npz(files_path)
+    else:
+        model = load_model(base)
+        if model.classes != cache["classes"]:
+            raise SystemExit(f"{base}: its classes are not the folds' models' classes")
+        rows = [recording_windows(model, f["path"]) for f in cache["files"]]
+        reads = {k: np.concatenate([r[k] for r in rows]) for k in ("emb", "probs", "lengths", "phases")}
+        reads["windows"] = np.array([len(r["lengths"]) for r in rows])
+        reads["trained"] = np.array(model.trained, bool)
+        np.savez(files_path, **reads)
+    if not np.array_equal(reads["windows"], [f["windows"] for f in cache["files"]]):
+        raise SystemExit(f"{files_path}: its windows are not the fold models' windows; delete it and run again")
+    clips_path = out / fold / f"beside-{name}-clips.npz"
+    if clips_path.exists():
+        clip_emb = load_npz(clips_path)["emb"]
+    else:
+        model = model or load_model(base)
+        (clip_file,) = sorted((out / fold).glob("clips-*.npz"))
+        clip_emb = clip_embeddings(model, load_npz(clip_file)["x"])
+        np.savez(clips_path, emb=clip_emb)
+    notes = [read_items(out, fold, "", lambda b=bank: bank_notes(b), cache["classes"], base,
+                        out / f"beside-{name}-notes-{bank}.npz") for bank in banks]
+    return {**reads, "clip_emb": clip_emb, "notes": notes}
+
+
+def beside(cache: dict, notes: dict, reads: dict) -> tuple[dict, dict]:
+    """The fold's reads with E4's ``reads`` beside them, as one ensemble of both would read: a class's window
+    probability the mean of the two models' where both learned it, else the one's that did (E4 never learned
+    ukulele); embeddings the two concatenated (the stage's first); ``notes`` likewise."""
+    ours, theirs = np.array(cache["trained"], float), reads["trained"].astype(float)
+    share = np.where(ours + theirs > 0, theirs / np.maximum(ours + theirs, 1), 0.5)  # E4's share per class
+    joined = {**cache, "emb": np.concatenate([cache["emb"], reads["emb"]], axis=1),
+              "probs": (1 - share) * cache["probs"] + share * reads["probs"],
+              "clip_emb": np.concatenate([cache["clip_emb"], reads["clip_emb"]], axis=1)}
+    theirs = np.concatenate([n["emb"] for n in reads["notes"]])
+    if len(theirs) != len(notes["emb"]):
+        raise SystemExit("the beside model's note windows are not the fold models'")
+    return joined, {"emb": np.concatenate([notes["emb"], theirs], axis=1), "y": notes["y"]}
 
 
 def modelled_cache(out: Path, fold: str, names: tuple[str, ...], classes: list[str]) -> dict:
@@ -345,6 +401,10 @@ def main() -> None:
     parser.add_argument("--copies", action="append", default=[], choices=["pitched", "rerecorded", "worn"],
                         help="also candidate 33 (33p, 33r, 33w): candidate 26 whose probe and gate learn each "
                              "recording and note once more as a copy of this kind (with --more-notes), repeated")
+    parser.add_argument("--beside", type=Path, metavar="MODEL",
+                        help="also candidate 36: candidate 26 with this model's networks (E4: "
+                             "src/instrec/models/base) beside each fold's stage networks, as one ensemble (with "
+                             "--more-notes)")
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
@@ -399,6 +459,11 @@ def main() -> None:
     copied = {f"candidate 33{kind[0]}: candidate 26, probe and gate learn {kind} copies too": kind
               for kind in (args.copies if args.notes and args.more_notes else ())}
     variants.update({name: (0.5, "files+notes+negatives+gate+copies", 1.0, True) for name in copied})
+    besides = {}
+    if args.notes and args.more_notes and args.beside:
+        besides = {"candidate 36: candidate 26 with E4 beside the stage": 0.5,
+                   "candidate 36, the eight networks alone": 0.0}
+        variants.update({name: (w, "files+notes+negatives+gate", 1.0, True) for name, w in besides.items()})
     worn_variants = {}
     if args.notes and args.degraded:
         cand13 = "candidate 13: candidate 9, probe and gate learn worn copies too"
@@ -428,6 +493,12 @@ def main() -> None:
             if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
                 given = with_banks(notes, args.more_notes)
                 copies = copies_cache(args.out, fold, cache, copied[name], [args.notes, *args.more_notes])
+            if name in besides:  # candidate 26's notes, everything read by both models
+                reads = beside_reads(args.out, args.beside, cache, fold, [args.notes, *args.more_notes])
+                both, given = beside(cache, with_banks(notes, args.more_notes), reads)
+                results[name][fold] = evaluate(both, fold, weight, sources, c, balanced, given,
+                                               unheard=tuple(args.unheard))
+                continue
             results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, given,
                                            copies if name in copied else worn,
                                            gate_notes=gate_given, unheard=tuple(args.unheard))
