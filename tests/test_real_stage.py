@@ -397,3 +397,78 @@ def test_recording_clips_take_a_sample_sets_notes_per_class(tmp_path, monkeypatc
     assert all(y[classes.index("cello")] == 1 and y.sum() == 1 for y in both["y"][len(clips["x"]):])
     assert "more_note_banks" not in _settings(Stage(recording_files=3, note_bank="testset"))
     assert _settings(Stage(more_note_banks=("testset2",)))["more_note_banks"] == ("testset2",)
+
+
+def _moved_stage(tmp_path: Path) -> tuple[Path, dict, dict]:
+    """A stand-in for a stage model: the base's networks with every float weight moved by a known amount and
+    ukulele learned, exported; returns it with the base's and the stage's state dicts."""
+    from instrec.bundle import export_model, load_exported
+    from instrec.default_model import base_model_path
+
+    base, card = load_exported(base_model_path())
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for v in base.state_dict().values():
+            if v.is_floating_point():
+                v.mul_(1 + 0.05 * torch.randn(v.shape, generator=gen).abs())  # (variances stay positive)
+            else:
+                v.add_(7)  # batch counters
+    learned = [bool(t) or c == "ukulele" for c, t in zip(card["classes"], card["trained_classes"])]
+    out = export_model(base, {**card, "trained_classes": learned}, tmp_path / "stage", {"note": "a stage"})
+    return out, before, {k: v.clone() for k, v in base.state_dict().items()}
+
+
+def test_the_stage_averaged_with_its_base_is_halfway_but_for_what_the_base_never_learned(tmp_path):
+    from instrec.bundle import load_exported
+    from instrec.default_model import base_model_path
+    from instrec.predict import load_model
+    from tests.conftest import load_script
+
+    average_with_base = load_script("average_stage").average_with_base
+
+    stage, base_sd, stage_sd = _moved_stage(tmp_path)
+    out = average_with_base(stage, base_model_path(), tmp_path / "mean", share=0.5)
+    mixed, card = load_exported(out)
+    uke = card["classes"].index("ukulele")
+    unlearned = [i for i, t in enumerate(load_exported(base_model_path())[1]["trained_classes"]) if not t]
+    assert uke in unlearned
+    for name, value in mixed.state_dict().items():
+        if not value.is_floating_point():
+            assert torch.equal(value, stage_sd[name])  # the stage's counters
+        elif ".head.attention." in name or ".head.classes." in name:
+            assert torch.equal(value[unlearned], stage_sd[name][unlearned])  # ukulele, mandolin: E4 never learned
+            others = [i for i in range(len(value)) if i not in unlearned]
+            assert torch.allclose(value[others], (base_sd[name][others] + stage_sd[name][others]) / 2, atol=1e-6)
+        else:
+            assert torch.allclose(value, (base_sd[name] + stage_sd[name]) / 2, atol=1e-6)
+    assert card["stage_average"]["share"] == 0.5 and card["note"] == "a stage"
+    assert card["trained_classes"][uke]
+    # the whole share is the stage itself; none is the base but for ukulele's rows
+    whole, _ = load_exported(average_with_base(stage, base_model_path(), tmp_path / "whole", share=1.0))
+    assert all(torch.equal(v, stage_sd[k]) for k, v in whole.state_dict().items())
+    none, _ = load_exported(average_with_base(stage, base_model_path(), tmp_path / "none", share=0.0))
+    name = "members.0.convs.0.weight"
+    assert torch.equal(none.state_dict()[name], base_sd[name])
+    probs = load_model(out).predict(np.sin(np.arange(32000) / 5.0).astype(np.float32), sample_rate=16000).probs
+    assert probs.shape == (20,) and np.isfinite(probs).all()
+
+
+def test_averaging_a_stage_with_another_base_is_refused(tmp_path):
+    from instrec.errors import InstrecError
+    from instrec.predict import SHIPPED
+    from tests.conftest import load_script
+
+    average_with_base = load_script("average_stage").average_with_base
+
+    stage, _, _ = _moved_stage(tmp_path)
+    with pytest.raises(InstrecError, match="share 1.5"):
+        average_with_base(stage, stage, tmp_path / "x", share=1.5)
+    # one of the stage's networks alone is not the shipped model's four: refused before anything is written
+    from instrec.bundle import export_model, load_exported
+
+    networks, card = load_exported(stage)
+    export_model(networks.members[0], card, tmp_path / "one")
+    with pytest.raises(InstrecError, match="not trained from"):
+        average_with_base(tmp_path / "one", SHIPPED, tmp_path / "y")
+    assert not (tmp_path / "y").exists()
