@@ -23,6 +23,8 @@ the fold, the files where its class is reported and where it is first (``--json`
                                 # each recording and note once more as a copy of this kind (probe.COPIES)
         [--beside src/instrec/models/base]  # also candidate 36: candidate 26 with E4's networks beside the fold's
                                             # stage networks as one ensemble (probe and gate on both embeddings)
+        [--floor 0.3 ...]  # also candidate 38: candidate 26 where a file with nothing at the threshold reports its
+                           # first class down to this floor
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -252,7 +254,7 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=
 
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None, copies: dict | None = None, test_worn: bool = False,
-             gate_notes: dict | None = None, unheard: tuple[str, ...] = ()) -> dict:
+             gate_notes: dict | None = None, unheard: tuple[str, ...] = (), floor: float | None = None) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
@@ -261,7 +263,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     notes; with ``test_worn``, the fold's recordings are scored from their ``copies`` (worn). ``gate_notes``, where
     given, are the notes the gate learns instead of ``notes`` (candidate 27p). The recordings of the libraries
     ``unheard`` (a name's part, as ``grandorgue-demo``) are scored where they are in the fold and never learned, like
-    the test fixtures."""
+    the test fixtures. With a ``floor`` (candidate 38), a file where no class reaches the threshold also reports its
+    first learned class if that is at least ``floor`` (F1 only: probabilities, AP and top-1 unchanged)."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -342,6 +345,15 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     labels = y_files[in_fold]
     result = score(probs, labels, np.ones_like(labels, bool), classes, cache["threshold"],
                    np.array(cache["trained"]))
+    if floor is not None:  # the decisions with the floor: F1 per class again, AP and top-1 as they are
+        from instrec.predict import decide
+
+        present = decide(probs, cache["threshold"], np.array(cache["trained"], bool), floor)
+        decided = score(present.astype(np.float32), labels, np.ones_like(labels, bool), classes, 0.5,
+                        np.array(cache["trained"]))
+        for k, r in result["per_class"].items():
+            r["f1_macro"] = decided["per_class"][k]["f1_macro"]
+        result["f1_macro_present"] = decided["f1_macro_present"]
     per_class = {k: {"f1_macro": r["f1_macro"], "ap": r.get("ap")} for k, r in result["per_class"].items()
                  if r["positives"]}
     aps = [r["ap"] for r in per_class.values() if r["ap"] is not None]
@@ -350,8 +362,9 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     trained = np.array(cache["trained"], bool)
     first = np.argmax(np.where(trained, probs, -1.0), axis=1)
     alarms = {}
+    reported = (probs >= cache["threshold"]) & trained if floor is None else present
     for k in np.flatnonzero(trained & ~labels.any(axis=0)):
-        on = probs[:, k] >= cache["threshold"]
+        on = reported[:, k]
         alarms[classes[k]] = {"reported": {c: int((on & (labels[:, j] > 0)).sum()) for j, c in enumerate(classes)
                                            if (on & (labels[:, j] > 0)).any()},
                               "first": int((first == k).sum())}
@@ -364,7 +377,7 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     for i, f in enumerate(np.flatnonzero(in_fold)):
         row = by_library.setdefault(libraries()[files[f]["path"]], {"files": 0, "reported": 0, "first": 0})
         row["files"] += 1
-        row["reported"] += int(probs[i, own[i]] >= cache["threshold"])
+        row["reported"] += int(reported[i, own[i]])
         row["first"] += int(first[i] == own[i])
     return {"files": int(in_fold.sum()), "f1_macro_present": result["f1_macro_present"],
             "map_present": float(np.mean(aps)), "top1": result["top1"], "per_class": per_class,
@@ -405,6 +418,9 @@ def main() -> None:
                         help="also candidate 36: candidate 26 with this model's networks (E4: "
                              "src/instrec/models/base) beside each fold's stage networks, as one ensemble (with "
                              "--more-notes)")
+    parser.add_argument("--floor", type=float, action="append", default=[],
+                        help="also candidate 38: candidate 26 where a file with no class at the threshold reports its "
+                             "first class down to this floor (with --more-notes), repeated")
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
@@ -469,6 +485,9 @@ def main() -> None:
         cand13 = "candidate 13: candidate 9, probe and gate learn worn copies too"
         variants[cand13] = (0.5, "files+notes+negatives+gate+copies", 1.0, True)
         worn_variants = {f"{CAND9}, worn fold": CAND9, f"{cand13}, worn fold": cand13}
+    floors = {f"candidate 38: candidate 26, the first class down to {f:g} where none is reported": f
+              for f in (args.floor if args.notes and args.more_notes else ())}
+    variants.update({name: (0.5, "files+notes+negatives+gate", 1.0, True) for name in floors})
     results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
@@ -490,6 +509,11 @@ def main() -> None:
             if name in (further, further_p):  # and the candidate banks' (27p: the gate learns candidate 26's notes)
                 gate_given = given if name == further_p else None
                 given = with_banks(given, args.candidate_notes)
+            if name in floors:  # candidate 26, decided with the floor
+                results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced,
+                                               with_banks(notes, args.more_notes), unheard=tuple(args.unheard),
+                                               floor=floors[name])
+                continue
             if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
                 given = with_banks(notes, args.more_notes)
                 copies = copies_cache(args.out, fold, cache, copied[name], [args.notes, *args.more_notes])
