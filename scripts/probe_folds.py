@@ -254,7 +254,8 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=
 
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None, copies: dict | None = None, test_worn: bool = False,
-             gate_notes: dict | None = None, unheard: tuple[str, ...] = (), floor: float | None = None) -> dict:
+             gate_notes: dict | None = None, unheard: tuple[str, ...] = (), floor: float | None = None,
+             floor_gate: float | None = None) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
@@ -264,7 +265,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     given, are the notes the gate learns instead of ``notes`` (candidate 27p). The recordings of the libraries
     ``unheard`` (a name's part, as ``grandorgue-demo``) are scored where they are in the fold and never learned, like
     the test fixtures. With a ``floor`` (candidate 38), a file where no class reaches the threshold also reports its
-    first learned class if that is at least ``floor`` (F1 only: probabilities, AP and top-1 unchanged)."""
+    first learned class if that is at least ``floor`` (F1 only: probabilities, AP and top-1 unchanged); with a
+    ``floor_gate`` too (candidate 38g), only where the file rule over its windows' gate probabilities reaches it."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -337,6 +339,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
             trained = np.array(cache["trained"], bool)
             g = np.maximum(g, (((p_model >= cache["threshold"]) & trained[None, :]).sum(axis=1) <= 1)[:, None])
         share = weight * g
+    else:
+        g = None
     blend = np.where(np.isnan(p_probe), p_model, (1 - share) * p_model + share * np.nan_to_num(p_probe))
     file_ids = window_file[test]
     probs = np.stack([file_probability(blend[file_ids == i], cache["lengths"][test][file_ids == i],
@@ -348,7 +352,12 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     if floor is not None:  # the decisions with the floor: F1 per class again, AP and top-1 as they are
         from instrec.predict import decide
 
-        present = decide(probs, cache["threshold"], np.array(cache["trained"], bool), floor)
+        opened = True
+        if floor_gate is not None:  # the file rule over the windows' gate probabilities
+            opened = np.array([file_probability(g[file_ids == i], cache["lengths"][test][file_ids == i], cache["rule"],
+                                                cache["phases"][test][file_ids == i])[0]
+                               for i in np.flatnonzero(in_fold)]) >= floor_gate
+        present = decide(probs, cache["threshold"], np.array(cache["trained"], bool), floor, opened)
         decided = score(present.astype(np.float32), labels, np.ones_like(labels, bool), classes, 0.5,
                         np.array(cache["trained"]))
         for k, r in result["per_class"].items():
@@ -421,6 +430,9 @@ def main() -> None:
     parser.add_argument("--floor", type=float, action="append", default=[],
                         help="also candidate 38: candidate 26 where a file with no class at the threshold reports its "
                              "first class down to this floor (with --more-notes), repeated")
+    parser.add_argument("--floor-gate", type=float, metavar="G",
+                        help="also candidate 38g for each --floor: the floor only where the file's gate (the file rule "
+                             "over its windows) is at least G")
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
@@ -487,6 +499,9 @@ def main() -> None:
         worn_variants = {f"{CAND9}, worn fold": CAND9, f"{cand13}, worn fold": cand13}
     floors = {f"candidate 38: candidate 26, the first class down to {f:g} where none is reported": f
               for f in (args.floor if args.notes and args.more_notes else ())}
+    if args.floor_gate is not None:
+        floors.update({f"candidate 38g: candidate 38 at {f:g} where the gate reaches {args.floor_gate:g}":
+                       (f, args.floor_gate) for f in (args.floor if args.notes and args.more_notes else ())})
     variants.update({name: (0.5, "files+notes+negatives+gate", 1.0, True) for name in floors})
     results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
@@ -512,7 +527,9 @@ def main() -> None:
             if name in floors:  # candidate 26, decided with the floor
                 results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced,
                                                with_banks(notes, args.more_notes), unheard=tuple(args.unheard),
-                                               floor=floors[name])
+                                               floor=np.atleast_1d(floors[name])[0],
+                                               floor_gate=np.atleast_1d(floors[name])[1]
+                                               if np.size(floors[name]) > 1 else None)
                 continue
             if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
                 given = with_banks(notes, args.more_notes)

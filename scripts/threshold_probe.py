@@ -41,7 +41,7 @@ def main() -> None:
     if args.cache and args.cache.exists():
         probs = np.load(args.cache)
     else:
-        probs, _, failed = _predict_all(model, [dataset.audio_path(k) for k in test.keys])
+        probs, _, _, failed = _predict_all(model, [dataset.audio_path(k) for k in test.keys])
         if failed:
             raise SystemExit(f"{len(failed)} clips failed: {failed[0]}")
         if args.cache:

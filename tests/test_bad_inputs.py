@@ -104,7 +104,7 @@ def _npz(**arrays):
 
 SETUPS = {
     "model-threshold-2": _model_with(threshold=2), "model-threshold-abc": _model_with(threshold="abc"),
-    "model-threshold-true": _model_with(threshold=True),
+    "model-threshold-true": _model_with(threshold=True), "model-floor-abc": _model_with(floor="abc"),
     "model-classes-5": _model_with(classes=["accordion", "banjo", "bass", "cello", "clarinet"], trained_classes=None),
     "model-classes-dup": _model_with(classes=["piano"] * 20),
     "model-trained-1": _model_with(trained_classes=[True]),
@@ -254,6 +254,9 @@ CASES = [
     (["predict", "good.wav", "--model", "model-threshold-2"], "field 'threshold' is 2; it must be a number from 0 to 1"),
     (["predict", "good.wav", "--model", "model-threshold-abc"], "field 'threshold' is 'abc'"),
     (["predict", "good.wav", "--model", "model-threshold-true"], "field 'threshold' is True"),
+    (["predict", "good.wav", "--model", "model-floor-abc"], "field 'floor' is 'abc'; it must be a number from 0 to 1"),
+    (["predict", "--floor", "2", "good.wav"], "--floor: 2 must be between"),
+    (["evaluate-audio", "--audio", "audio", "--floor", "low"], "not a number"),
     (["predict", "good.wav", "--model", "model-classes-5"], "field 'classes' names 5 classes where the weights have 20"),
     (["predict", "good.wav", "--model", "model-classes-dup"], "field 'classes' must be a list of distinct"),
     (["predict", "good.wav", "--model", "model-trained-1"], "field 'trained_classes' must be 20 true/false values"),

@@ -356,3 +356,59 @@ def test_a_reader_that_stops_early_is_no_traceback():
     command = f"{sys.executable} -m instrec predict {' '.join([str(ragtime)] * 12)} --format json | head -c 100"
     result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=300)  # > a pipe's buffer
     assert result.stdout.startswith('{"file"') and "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_floor_reports_the_first_class_only_where_nothing_reaches_the_threshold():
+    from instrec.predict import Prediction, decide
+
+    trained = np.array([True, True, False, True])
+    probs = np.array([[0.10, 0.30, 0.05, 0.20],   # nothing at 0.4; first 0.30 >= floor 0.25: reported
+                      [0.10, 0.20, 0.05, 0.15],   # first 0.20 < floor: nothing
+                      [0.50, 0.30, 0.05, 0.45],   # two at the threshold: as they are, 0.30 not added
+                      [0.10, 0.20, 0.90, 0.27]])  # the first learned class (the untrained 0.90 never counts)
+    expected = np.array([[0, 1, 0, 0], [0, 0, 0, 0], [1, 0, 0, 1], [0, 0, 0, 1]], bool)
+    assert np.array_equal(decide(probs, 0.4, trained, 0.25), expected)
+    assert np.array_equal(decide(probs, 0.4, trained), (probs >= 0.4) & trained)  # no floor: the threshold alone
+    for row, want in zip(probs, expected):
+        assert np.array_equal(decide(row, 0.4, trained, 0.25), want)
+    timeline = np.zeros((3, 4))
+    floored = Prediction("a.wav", ["a", "b", "c", "d"], probs[0], 0.4, timeline, trained=trained, floor=0.25)
+    assert floored.instruments() == [("b", pytest.approx(0.30))] and floored.to_dict()["floor"] == 0.25
+    plain = Prediction("a.wav", ["a", "b", "c", "d"], probs[0], 0.4, timeline, trained=trained)
+    assert plain.instruments() == [] and "floor" not in plain.to_dict()
+    # a gated model: the floor only where its gate heard one instrument alone (predict.FLOOR_GATE)
+    heard = Prediction("a.wav", ["a", "b", "c", "d"], probs[0], 0.4, timeline, trained=trained, floor=0.25, alone=0.8)
+    unsure = Prediction("a.wav", ["a", "b", "c", "d"], probs[0], 0.4, timeline, trained=trained, floor=0.25, alone=0.3)
+    assert [c for c, _ in heard.instruments()] == ["b"] and unsure.instruments() == []
+    assert unsure.to_dict()["alone"] == 0.3
+
+
+def test_the_model_takes_its_floor_from_its_card_or_the_caller(tmp_path):
+    from instrec.predict import SHIPPED
+
+    card = json.loads((SHIPPED / "model.json").read_text())
+    assert load_model().floor == card["floor"] is not None
+    assert load_model(floor=0.3).floor == 0.3
+    assert load_model(floor=1.0).floor is None  # at or above the threshold: never used
+    old = tmp_path / "old"  # an export from before the floor: none
+    old.mkdir()
+    (old / "model.json").write_text(json.dumps({k: v for k, v in card.items() if k != "floor"}))
+    (old / "model.safetensors").symlink_to(SHIPPED / "model.safetensors")
+    assert load_model(old).floor is None
+
+
+def test_scores_count_what_the_floor_reports_and_rank_as_before():
+    from instrec.evaluation import score
+    from instrec.predict import decide
+
+    classes = ["a", "b", "c"]
+    labels = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], np.float32)
+    probs = np.array([[0.30, 0.10, 0.05], [0.10, 0.35, 0.20], [0.60, 0.05, 0.55], [0.20, 0.10, 0.05]], np.float32)
+    mask = np.ones_like(labels, bool)
+    plain = score(probs, labels, mask, classes, 0.4)
+    floored = score(probs, labels, mask, classes, 0.4, decisions=decide(probs, 0.4, np.ones(3, bool), 0.25))
+    assert floored["per_class"]["a"]["f1_macro"] > plain["per_class"]["a"]["f1_macro"]  # file 1 found
+    assert floored["per_class"]["b"]["f1_macro"] > plain["per_class"]["b"]["f1_macro"]  # file 2 found
+    assert floored["per_class"]["c"]["f1_macro"] == plain["per_class"]["c"]["f1_macro"]  # file 3 had a report
+    assert all(floored["per_class"][c]["ap"] == plain["per_class"][c]["ap"] for c in classes)
+    assert floored["top1"] == plain["top1"]

@@ -73,6 +73,7 @@ def test_networks_only_takes_the_probe_off_and_keeps_the_rest(stage_model):
     assert "probe" not in card and card["real_stage"] == shipped.bundle["real_stage"]
     assert (stage.file_rule, stage.threshold, stage.input_level) == (shipped.file_rule, shipped.threshold,
                                                                      shipped.input_level)
+    assert shipped.floor is not None and stage.floor is None  # the floor needs the gate, which went with the probe
     for a, b in zip(stage.classifier.parameters(), shipped.classifier.encoder.parameters()):
         assert torch.equal(a, b)
 

@@ -103,3 +103,24 @@ def test_model_card_is_a_card():
     assert len(card.splitlines()) <= 250
     for link in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", card):
         assert (ROOT / "docs" / link).exists(), f"model card links {link}, which does not exist"
+
+
+def test_model_card_lists_the_real_recordings_the_model_heard():
+    """The card's training-data table gives, per class, as many recordings as the manifest holds for training (the
+    test fixtures left out), and names every library of the class."""
+    from collections import Counter
+
+    from instrec.datasets.recordings import read_manifest
+    from instrec.real_stage import FIXTURE_FILES
+
+    card = (ROOT / "docs" / "model-card.md").read_text()
+    table = card[card.index("| class | recordings | libraries (recordings; licence) |"):].split("\n\n")[0]
+    rows = {cells[0]: cells[1:] for cells in (
+        [c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])}
+    heard = [r for r in read_manifest() if r.path not in FIXTURE_FILES]
+    counts = Counter(r.label for r in heard)
+    assert {c: int(v[0].replace(",", "")) for c, v in rows.items()} == dict(counts)
+    for r in heard:  # each library named in its class's row (a Debian package or group by its last part)
+        name = r.library.split(".")[-1] if not r.library.startswith("debian.klettres") else "klettres-data"
+        name = "ktuberling-data" if "ktuberling" in r.library else name
+        assert name in rows[r.label][1], f"the card's {r.label} row does not name {r.library}"

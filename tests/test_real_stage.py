@@ -195,11 +195,12 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
                                  threshold=0.35, file_rule="top-third", probe=probe,
                                  modelled=(modelled,) if modelled else (), probe_worn=worn,
                                  modelled_solos=2 if modelled == "synthesizer" else 0, probe_notes=probe_notes,
-                                 more_recorded_notes=stage_notes)
+                                 more_recorded_notes=stage_notes, floor=None if not probe else Recipe().floor)
     scores = train_default(tmp_path / "out", recipe, pool=[default_soundfont(), other], recordings_root=root)
     card = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
     assert card["recipe"] == json.loads(json.dumps(recorded_recipe(recipe)))
     assert card["command"] == "instrec train-default" and card["threshold"] == 0.35
+    assert card["floor"] == recipe.floor and load_model(tmp_path / "out" / "model").floor == recipe.floor
     assert card["base"]["sha256"] == json.loads((base_model_path() / "model.json").read_text())["sha256"]
     # 13 clips played, rendered and negative, the 8 stand-in recordings as they are (Recipe.recording_files) and the
     # bank's 2 recorded notes (Recipe.recorded_notes)

@@ -59,6 +59,7 @@ def test_the_shipped_model_records_the_recipe_that_train_default_runs():
     assert card["command"] == "instrec train-default" and card["recipe"] == recorded
     assert card["input_level"] == Recipe().input_level
     assert (card["threshold"], card["file_rule"]) == (Recipe().threshold, Recipe().file_rule)
+    assert card["floor"] == Recipe().floor
     # the base networks the real stage starts from are the ones shipped as instrec/models/base, intact
     base = json.loads((base_model_path() / CARD).read_text())
     assert Recipe().base == "e4" and card["base"]["sha256"] == base["sha256"] == sha256(base_model_path() / TENSORS)
@@ -124,8 +125,17 @@ def test_evaluate_audio_equals_sklearn(tmp_path, capsys):
     probs = np.array([[item["probs"][c] for c in model.classes] for item in result["items"]])
     truth = np.array([[c in item["truth"] for c in model.classes] for item in result["items"]])
     assert result["threshold"] == model.threshold
+    # F1 counts what predict reported: every class at the threshold, and where none is (and the gate heard one
+    # instrument alone), at most the first, down to the model's floor
+    reported = np.array([[c in item["reported"] for c in model.classes] for item in result["items"]])
+    learned = np.where(model.trained, probs, -1.0)
+    assert np.array_equal(reported & (learned >= model.threshold), learned >= model.threshold)
+    for row, line in zip(reported, learned):
+        extra = row & (line < model.threshold)
+        assert not extra.any() or (extra.sum() == 1 and not (line >= model.threshold).any()
+                                   and line[extra][0] == line.max() >= model.floor)
     for c, name in enumerate(model.classes):
-        expected = classification_report(truth[:, c], probs[:, c] >= model.threshold, output_dict=True, zero_division=0)
+        expected = classification_report(truth[:, c], reported[:, c], output_dict=True, zero_division=0)
         assert result["per_class"][name]["f1_macro"] == pytest.approx(expected["macro avg"]["f1-score"], abs=1e-6)
         if truth[:, c].any():
             assert result["per_class"][name]["ap"] == pytest.approx(average_precision_score(truth[:, c], probs[:, c]))

@@ -136,6 +136,9 @@ def check_card(card: dict, where: Path) -> None:
     threshold = card.get("threshold")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise wrong("threshold", f"is {threshold!r}; it must be a number from 0 to 1")
+    floor = card.get("floor")
+    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor <= 1):
+        raise wrong("floor", f"is {floor!r}; it must be a number from 0 to 1, or null for none")
     if "file_rule" in card and card["file_rule"] not in FILE_RULES:
         raise wrong("file_rule", f"is {card['file_rule']!r}; use one of {', '.join(FILE_RULES)}")
     if "input_level" in card and card["input_level"] not in LEVEL_RULES:

@@ -441,6 +441,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 INPUT_LEVEL_HELP = ("how the recording's level is set before the network hears it: none (as it is), fixed (its peak "
                     "moved to -9.5 dBFS, so the volume does not matter) or range (its peak moved into the -18..-1 "
                     "dBFS of the training clips); default: the model's own (the shipped model's is fixed)")
+def _floor(text: str) -> float:
+    """--floor: a probability, or none (1.0: at or above any threshold, so never used)."""
+    return 1.0 if text.strip().lower() == "none" else PROBABILITY(text)
+
+
+FLOOR_HELP = ("where no instrument reaches the threshold, report the most probable one if its probability is at least "
+              "this; none for never (default: the model's own: the shipped model's is 0.25)")
 THRESHOLD_HELP = ("decision threshold (default: the model's own: the shipped model's was chosen on validation; a "
                   "trained run's is 0.5 unless it was trained with --set threshold=T)")
 
@@ -452,6 +459,7 @@ def _add_evaluate_audio(sub: argparse._SubParsersAction) -> None:
                                                "listed is absent; default: AUDIO/labels.csv)")
     p.add_argument("--model", type=Path, help="a run, study or exported model folder (default: the shipped model)")
     p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
+    p.add_argument("--floor", type=_floor, metavar="P|none", help=FLOOR_HELP)
     p.add_argument("--input-level", metavar="{none,fixed,range}", help=INPUT_LEVEL_HELP)
     p.add_argument("--out", type=OUT_DIR, help="report folder (default: runs/evaluate-audio/<audio folder name>)")
     p.set_defaults(run=run_evaluate_audio)
@@ -472,7 +480,7 @@ def run_evaluate_audio(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError, TypeError):
             classes = None  # a run or study folder, or a broken card: checked against the model once it loads
     read_labels(labels, args.audio, classes)  # a bad labels file is reported before the model loads
-    model = load_model(args.model, args.threshold, input_level=args.input_level)
+    model = load_model(args.model, args.threshold, input_level=args.input_level, floor=args.floor)
     result = evaluate_audio(model, args.audio, labels)
     out = args.out or Path("runs") / "evaluate-audio" / args.audio.resolve().name
     written = write_evaluation(result, out)
@@ -566,6 +574,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-notes", action="append", metavar="BANK",
                    help="the probe and its gate also learn the recorded notes of this set (freepats), repeated; none "
                         f"for no further set (default: {' '.join(r.probe_notes) or 'none'})")
+    p.add_argument("--floor", type=_floor, default=r.floor, metavar="P|none",
+                   help="where no instrument reaches the threshold, the export reports the most probable one down to "
+                        f"this probability; none for never (default {r.floor})")
     p.add_argument("--recordings", type=Path, help="the real recordings (default: the `instrec recordings` cache)")
     p.add_argument("--hold-out-fold", default="", help="leave this source fold (real_stage.FOLDS) out of the real "
                                                        "stage, to measure on it")
@@ -616,6 +627,7 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  hold_out_fold=args.hold_out_fold, probe_worn=args.probe_worn,
                                  modelled_solos=args.modelled_solos, probe_notes=probe_notes,
                                  probe_copies=probe_copies,
+                                 floor=None if args.floor is None or args.floor >= 1 else args.floor,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)
     print(f"{args.out / 'model'}: use it with --model {args.out / 'model'}, or copy model.json and "
@@ -756,6 +768,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="a run folder (train or study cell), a study folder (its best row) "
                                               "or an exported model; default: the model shipped with instrec")
     p.add_argument("--threshold", type=PROBABILITY, help=THRESHOLD_HELP)
+    p.add_argument("--floor", type=_floor, metavar="P|none", help=FLOOR_HELP)
     p.add_argument("--input-level", metavar="{none,fixed,range}", help=INPUT_LEVEL_HELP)
     p.add_argument("--format", choices=["table", "csv", "json", "segments", "audacity", "jams"], default="table",
                    help="table, csv or json per file; segments: CSV rows file,start,end,instrument,confidence (where "
@@ -835,13 +848,13 @@ def run_predict(args: argparse.Namespace) -> int:
             raise InstrecError("--format jams needs the jams library: pip install jams") from None
     timelines = plot_paths(files, args.timelines, per_file) if per_file else {}
     pictures = plot_paths(files, args.plot) if args.plot else {}
-    model = load_model(args.model, args.threshold, input_level=args.input_level)
+    model = load_model(args.model, args.threshold, input_level=args.input_level, floor=args.floor)
     if args.plot:
         check_plot_folder(args.plot, pictures, args.overwrite)
     if per_file:
         check_plot_folder(args.timelines, timelines, args.overwrite, f"{args.format} timelines", "--timelines")
     if args.out is not None:
-        summary = run_library(files, {"model": args.model, "threshold": args.threshold,
+        summary = run_library(files, {"model": args.model, "threshold": args.threshold, "floor": args.floor,
                                       "input_level": args.input_level}, args.out, args.resume, args.jobs, pictures)
         speed = summary["audio_seconds"] / max(summary["wall_seconds"], 1e-9)
         print(f"{args.out}: {summary['predicted']} files predicted, {summary['done_before']} done before, "

@@ -196,9 +196,12 @@ class _ProbedHead(nn.Module):
 
     def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
         mean = embeddings.mean(dim=1)
-        w = self.blend if self.gate[0] is None else self.blend * torch.sigmoid(self.gate[0](mean))
         probe = torch.sigmoid(self.probe[0](mean))
-        return {"probs": (1 - w) * self.base[0](embeddings)["probs"] + w * probe}
+        if self.gate[0] is None:
+            return {"probs": (1 - self.blend) * self.base[0](embeddings)["probs"] + self.blend * probe}
+        alone = torch.sigmoid(self.gate[0](mean))  # (B, 1): one real instrument alone
+        w = self.blend * alone
+        return {"probs": (1 - w) * self.base[0](embeddings)["probs"] + w * probe, "alone": alone}
 
 
 def without_probe(classifier: nn.Module) -> nn.Module:

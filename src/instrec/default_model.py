@@ -79,6 +79,9 @@ class Recipe:
     # with the real stage: chosen on held-out real sources (docs/experiments/2026-12-05-file-rule-real.md)
     threshold: float = 0.40
     file_rule: str = "mean"
+    # where no class reaches the threshold, a file's first class is reported down to this probability (None: never;
+    # chosen on held-out real sources: docs/experiments/2026-12-07-top-class-floor.md)
+    floor: float | None = 0.25
     # a linear probe on the real recordings and notes beside the head (probe.py): "gated" where a gate hears one real
     # instrument alone (chosen on the source folds and held-out csound: docs/experiments/2026-12-06-gated-probe.md),
     # "always" on every window (better on single real instruments, worse on mixtures), "" none
@@ -151,6 +154,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         raise InstrecError(f"base {recipe.base!r}: use one of {', '.join(BASES)}")
     if recipe.file_rule not in FILE_RULES:
         raise InstrecError(f"file rule {recipe.file_rule!r}: use one of {', '.join(FILE_RULES)}")
+    if recipe.floor is not None and not 0 <= recipe.floor <= 1:
+        raise InstrecError(f"floor {recipe.floor}: use a probability from 0 to 1, or none")
     if recipe.probe not in PROBES:
         raise InstrecError(f"probe {recipe.probe!r}: use gated, always or '' (none)")
     from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS, note_sets
@@ -188,7 +193,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         synth_openmic(data, size=recipe.size, soundfonts=pool, seed=recipe.seed, hold_out_bank=recipe.hold_out_bank,
                       labels=recipe.labels)
     about = {"recipe": recorded_recipe(recipe), "command": "instrec train-default",
-             "input_level": recipe.input_level, "pool": [p.name for p in pool]}
+             "input_level": recipe.input_level, "pool": [p.name for p in pool], "floor": recipe.floor}
     if recipe.base == "scratch":
         from instrec.representations.registry import build_representation
         from instrec.training import run_training
@@ -233,7 +238,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
                 notes = notes + modelled_pieces(stage.modelled, stage.seed)
             attach(staged, out / "model", training_recordings(root, stage.hold_out), negatives,
-                   about={"recipe": about["recipe"]}, log=lambda m: print(m, file=sys.stderr), notes=notes,
+                   about={"recipe": about["recipe"], "floor": recipe.floor}, log=lambda m: print(m, file=sys.stderr),
+                   notes=notes,
                    gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled,
                    copies=(("worn",) if recipe.probe_worn else ()) + recipe.probe_copies)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
@@ -246,8 +252,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
     return json.loads((out / "scores.json").read_text())
 
 
-# recipe fields the stage's networks do not depend on
-PROBE_FIELDS = ("probe", "probe_worn", "probe_notes", "probe_copies")
+# recipe fields the stage's networks do not depend on (the probe's, and the file rule's floor)
+PROBE_FIELDS = ("probe", "probe_worn", "probe_notes", "probe_copies", "floor")
 
 
 def check_stage_recipe(staged: Path, recipe: Recipe) -> None:

@@ -82,12 +82,14 @@ def read_labels(labels_csv: str | Path, audio_dir: str | Path, classes: list[str
 
 
 def score(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, classes: list[str], threshold: float,
-          trained: np.ndarray | None = None) -> dict:
+          trained: np.ndarray | None = None, decisions: np.ndarray | None = None) -> dict:
     """metrics.report plus top-1 accuracy and a confusion table over the single-instrument items. A class the
-    model never trained on counts as absent everywhere (probability 0), as ``predict`` reports it."""
+    model never trained on counts as absent everywhere (probability 0), as ``predict`` reports it. F1 counts
+    ``decisions`` (N, C) where given (what ``predict`` reported: ``Prediction.present``), else the probabilities at
+    ``threshold``."""
     if trained is not None:
         probs = np.where(trained, probs, 0.0)
-    result = report(probs, labels, mask, classes, threshold)
+    result = report(probs, labels, mask, classes, threshold, decisions=decisions)
     occurring = [r["f1_macro"] for r in result["per_class"].values() if r["positives"] and r["f1_macro"] is not None]
     result["f1_macro_present"] = float(np.mean(occurring)) if occurring else None  # classes that occur in truth
     single = np.flatnonzero((labels * mask).sum(axis=1) == 1)
@@ -104,28 +106,34 @@ def score(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, classes: list
     return result
 
 
-def _predict_all(model, paths: list[Path]) -> tuple[np.ndarray, list[int], list[str]]:
-    probs, kept, failed = [], [], []
+def _predict_all(model, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+    """Each file's probabilities and what predict reported on it (N, C), the indices read, the errors."""
+    probs, present, kept, failed = [], [], [], []
     for i, path in enumerate(paths):
         try:
-            probs.append(model.predict(path).probs)
+            prediction = model.predict(path)
+            probs.append(prediction.probs)
+            present.append(prediction.present)
             kept.append(i)
         except AudioError as exc:
             failed.append(str(exc))
-    return (np.stack(probs) if probs else np.zeros((0, len(model.classes)), np.float32)), kept, failed
+    if not probs:
+        return np.zeros((0, len(model.classes)), np.float32), np.zeros((0, len(model.classes)), bool), kept, failed
+    return np.stack(probs), np.stack(present), kept, failed
 
 
 def evaluate_audio(model, audio_dir: str | Path, labels_csv: str | Path) -> dict:
     """Score ``model`` (a predict.Model) on a labelled folder; every class is labelled in every file."""
     rows = read_labels(labels_csv, audio_dir, model.classes)
-    probs, kept, failed = _predict_all(model, [p for p, _ in rows])
+    probs, present, kept, failed = _predict_all(model, [p for p, _ in rows])
     labels = np.array([[c in rows[i][1] for c in model.classes] for i in kept], np.float32)
     mask = np.ones_like(labels, bool)
-    result = score(probs, labels, mask, model.classes, model.threshold, model.trained)
+    result = score(probs, labels, mask, model.classes, model.threshold, model.trained, present)
     result.update(files=len(kept), failed=failed,
                   items=[{"file": rows[i][0].name, "truth": rows[i][1],
                           "probs": {c: round(float(p), 4) if ok else 0.0
-                                    for c, p, ok in zip(model.classes, probs[k], model.trained)}}
+                                    for c, p, ok in zip(model.classes, probs[k], model.trained)},
+                          "reported": [c for c, on in zip(model.classes, present[k]) if on]}
                          for k, i in enumerate(kept)])
     return result
 
@@ -170,9 +178,9 @@ def evaluate_openmic_test(model, dataset_root: str | Path, split: str = "test") 
 
     dataset = OpenMIC(dataset_root)
     data = dataset.split(split)
-    probs, kept, failed = _predict_all(model, [dataset.audio_path(k) for k in data.keys])
+    probs, present, kept, failed = _predict_all(model, [dataset.audio_path(k) for k in data.keys])
     result = score(probs, data.labels[kept].astype(np.float32), data.y_mask[kept], model.classes, model.threshold,
-                   model.trained)
+                   model.trained, present)
     result.update(files=len(kept), failed=failed)
     return result
 

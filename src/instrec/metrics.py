@@ -51,9 +51,11 @@ def average_precision_per_class(probs: np.ndarray, labels: np.ndarray, mask: np.
     return out
 
 
-def report(probs, labels, mask, classes, threshold: float = 0.5, strict: bool = False) -> dict:
-    """Per-class F1-macro, AP and label counts, and their means."""
-    f1 = f1_macro_per_class(probs, labels, mask, threshold, strict)
+def report(probs, labels, mask, classes, threshold: float = 0.5, strict: bool = False, decisions=None) -> dict:
+    """Per-class F1-macro, AP and label counts, and their means; F1 from ``decisions`` (N, C) where given (a rule
+    beyond the threshold: ``predict.decide``), else from the probabilities at ``threshold``."""
+    f1 = f1_macro_per_class(probs, labels, mask, threshold, strict) if decisions is None else \
+        f1_macro_per_class(np.asarray(decisions, np.float32), labels, mask, 0.5)
     ap = average_precision_per_class(probs, labels, mask)
     mask_b, labels_b = np.asarray(mask).astype(bool), np.asarray(labels).astype(bool)
     per_class = {

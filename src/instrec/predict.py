@@ -72,6 +72,8 @@ class Prediction:
     duration_seconds: float = 0.0
     trained: np.ndarray | None = None  # False for classes the model never saw labelled: never reported present
     extra: dict = field(default_factory=dict)
+    floor: float | None = None  # where no class reaches the threshold, the first is reported down to this (decide)
+    alone: float | None = None  # a gated model's file probability that one real instrument plays alone
 
     def __post_init__(self) -> None:
         if self.trained is None:
@@ -79,7 +81,8 @@ class Prediction:
 
     @property
     def present(self) -> np.ndarray:
-        return (self.probs >= self.threshold) & self.trained
+        return decide(self.probs, self.threshold, self.trained, self.floor,
+                      self.alone is None or self.alone >= FLOOR_GATE)
 
     def instruments(self) -> list[tuple[str, float]]:
         """The instruments judged present, most probable first."""
@@ -88,6 +91,8 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return {"file": self.source, "duration_seconds": round(self.duration_seconds, 3), "threshold": self.threshold,
+                **({"floor": self.floor} if self.floor is not None else {}),
+                **({"alone": round(float(self.alone), 4)} if self.alone is not None else {}),
                 "probabilities": {c: round(float(p), 4) if ok else None for c, p, ok in zip(self.classes, self.probs, self.trained)},
                 "present": [c for c, _ in self.instruments()], "step_seconds": self.step_seconds,
                 "activity": {c: [round(float(a), 4) for a in self.activity[:, i]] if ok else None
@@ -310,7 +315,7 @@ class Model:
     """A trained run, ready to recognise instruments in recordings."""
 
     def __init__(self, run: str | Path, threshold: float | None = None, file_rule: str | None = None,
-                 input_level: str | None = None) -> None:
+                 input_level: str | None = None, floor: float | None = None) -> None:
         from instrec.representations.registry import build_representation
 
         self.run = Path(run)
@@ -323,6 +328,11 @@ class Model:
         self.file_rule = file_rule
         self.classes = list(bundle["classes"])
         self.threshold = bundle["config"]["threshold"] if threshold is None else threshold
+        # the model's own floor (an export records the one chosen for it; none before), or the one asked for; at or
+        # above the threshold it changes nothing
+        self.floor = bundle.get("floor") if floor is None else floor
+        if self.floor is not None and self.floor >= self.threshold:
+            self.floor = None
         rep = bundle["representation"]
         if rep["name"] == "openmic-released":
             raise InstrecError(f"{self.run}: was trained on OpenMIC's released features, which are not computed "
@@ -432,16 +442,22 @@ class Model:
             step = getattr(self.classifier, "step_head", head)
             alone = torch.cat([step(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
             heard = ~silent
-            window_probs, window_lengths, window_phase = [], [], []
+            window_probs, window_alone, window_lengths, window_phase = [], [], [], []
             for phase, length, part in window_parts(examples, silent, placed):
-                window_probs.append(head(part)["probs"][0].numpy())
+                out = head(part)
+                window_probs.append(out["probs"][0].numpy())
+                if "alone" in out:  # a gated probe's judge of one real instrument alone
+                    window_alone.append(out["alone"][0].numpy())
                 window_lengths.append(length)
                 window_phase.append(phase)
         window_probs, window_lengths = np.stack(window_probs), np.array(window_lengths, float)
         window_phase = np.array(window_phase)
         probs = file_probability(window_probs, window_lengths, self.file_rule, window_phase)
+        one = float(file_probability(np.stack(window_alone), window_lengths, self.file_rule, window_phase)[0]) \
+            if window_alone else None
         activity, silent_steps = timeline(alone, heard, placed["start"], total)
-        prediction = Prediction(source, self.classes, probs, self.threshold, activity, trained=self.trained)
+        prediction = Prediction(source, self.classes, probs, self.threshold, activity, trained=self.trained,
+                                floor=self.floor, alone=one)
         prediction.extra.update(silent=silent_steps, windows=len(window_probs), file_rule=self.file_rule,
                                 window_probs=window_probs, window_examples=window_lengths, window_phase=window_phase,
                                 segments=int(placed["segment"].max()) + 1)
@@ -530,6 +546,28 @@ def apply_gain(examples: torch.Tensor, gain: float) -> torch.Tensor:
     return torch.log(gain * mel.clamp_min(0.0) + P.LOG_OFFSET).to(examples.dtype)
 
 
+# a gated model reports a file's first class down to its floor only where the gate hears one instrument alone
+# (docs/experiments/2026-12-07-top-class-floor.md, candidate 38g)
+FLOOR_GATE = 0.5
+
+
+def decide(probs: np.ndarray, threshold: float, trained: np.ndarray, floor: float | None = None,
+           open_: np.ndarray | bool = True) -> np.ndarray:
+    """Which classes a file's probabilities ``probs`` (classes,) or (files, classes) report: every class the model
+    learned (``trained``) at or above ``threshold``; with a ``floor``, where none is and the file is ``open_`` (per
+    file: a gate heard one instrument alone), also the most probable learned class if it is at least ``floor``."""
+    probs = np.asarray(probs)
+    present = (probs >= threshold) & trained
+    if floor is None:
+        return present
+    learned = np.where(trained, probs, -np.inf)
+    first = np.argmax(learned, axis=-1)
+    top = np.take_along_axis(learned, np.expand_dims(first, -1), axis=-1)[..., 0]
+    add = ~present.any(axis=-1) & (top >= floor) & np.asarray(open_, bool)
+    rows = np.expand_dims(np.arange(probs.shape[-1]), tuple(range(probs.ndim - 1))) == np.expand_dims(first, -1)
+    return present | (rows & np.expand_dims(add, -1))
+
+
 def file_probability(windows: np.ndarray, examples: np.ndarray, rule: str = FILE_RULE,
                      phases: np.ndarray | None = None) -> np.ndarray:
     """A file's probability per class from its windows' (w, C), ``examples`` per window: ``max`` (the highest
@@ -573,7 +611,7 @@ SHIPPED = Path(str(resources.files("instrec") / "models" / "default"))  # packag
 
 
 def load_model(model: str | Path | None = None, threshold: float | None = None, file_rule: str | None = None,
-               input_level: str | None = None) -> Model:
+               input_level: str | None = None, floor: float | None = None) -> Model:
     """By default the model shipped with instrec; else an exported model folder, a run folder from ``train``
     or a study cell, or a study folder (its best row). ``input_level`` overrides the model's input-level rule
     (``LEVEL_RULES``)."""
@@ -581,6 +619,7 @@ def load_model(model: str | Path | None = None, threshold: float | None = None, 
         if not is_exported(SHIPPED):
             raise InstrecError(f"{SHIPPED}: the shipped model is missing from this installation; reinstall instrec "
                                "or pass --model RUN_OR_STUDY_DIR")
-        return Model(SHIPPED, threshold, file_rule, input_level)
+        return Model(SHIPPED, threshold, file_rule, input_level, floor)
     path = Path(model)
-    return Model(best_in_study(path) if (path / "results.json").exists() else path, threshold, file_rule, input_level)
+    return Model(best_in_study(path) if (path / "results.json").exists() else path, threshold, file_rule, input_level,
+                 floor)

@@ -283,12 +283,12 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
 
 def networks_only(model_dir: str | Path, out: str | Path) -> Path:
     """The exported model ``model_dir`` without its probe and gate (its networks and their head alone, with its
-    rules), exported to ``out``: the head's own answer, for comparison."""
+    rules but the floor, which needs the gate), exported to ``out``: the head's own answer, for comparison."""
     from instrec.bundle import export_model
     from instrec.convnet import without_probe
     from instrec.predict import load_model
 
     model = load_model(model_dir)
     networks = without_probe(model.classifier)
-    record = {k: v for k, v in model.bundle.items() if k not in MADE_BY_EXPORT | {"probe"}}
+    record = {k: v for k, v in model.bundle.items() if k not in MADE_BY_EXPORT | {"probe", "floor"}}
     return export_model(networks.eval(), model.bundle, out, record)

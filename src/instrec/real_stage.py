@@ -476,8 +476,10 @@ def score_files(model, items: list[tuple[Path, str]]) -> dict:
     """Score a predict.Model on single-instrument files ``items`` (path, class): evaluation.score's report."""
     from instrec.evaluation import score
 
-    probs = np.stack([model.predict(path).probs for path, _ in items])
+    predictions = [model.predict(path) for path, _ in items]
+    probs = np.stack([p.probs for p in predictions])
     labels = np.array([[c == label for c in model.classes] for _, label in items], np.float32)
-    result = score(probs, labels, np.ones_like(labels, bool), model.classes, model.threshold, model.trained)
+    result = score(probs, labels, np.ones_like(labels, bool), model.classes, model.threshold, model.trained,
+                   np.stack([p.present for p in predictions]))
     result["probs"] = probs
     return result
