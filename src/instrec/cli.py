@@ -441,13 +441,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
 INPUT_LEVEL_HELP = ("how the recording's level is set before the network hears it: none (as it is), fixed (its peak "
                     "moved to -9.5 dBFS, so the volume does not matter) or range (its peak moved into the -18..-1 "
                     "dBFS of the training clips); default: the model's own (the shipped model's is fixed)")
+
+
 def _floor(text: str) -> float:
     """--floor: a probability, or none (1.0: at or above any threshold, so never used)."""
     return 1.0 if text.strip().lower() == "none" else PROBABILITY(text)
 
 
 FLOOR_HELP = ("where no instrument reaches the threshold, report the most probable one if its probability is at least "
-              "this; none for never (default: the model's own: the shipped model's is 0.25)")
+              "this (with a gated model such as the shipped one, only where its gate hears one instrument alone); none "
+              "for never (default: the model's own: the shipped model's is 0.25)")
 THRESHOLD_HELP = ("decision threshold (default: the model's own: the shipped model's was chosen on validation; a "
                   "trained run's is 0.5 unless it was trained with --set threshold=T)")
 

@@ -561,11 +561,9 @@ def decide(probs: np.ndarray, threshold: float, trained: np.ndarray, floor: floa
     if floor is None:
         return present
     learned = np.where(trained, probs, -np.inf)
-    first = np.argmax(learned, axis=-1)
-    top = np.take_along_axis(learned, np.expand_dims(first, -1), axis=-1)[..., 0]
-    add = ~present.any(axis=-1) & (top >= floor) & np.asarray(open_, bool)
-    rows = np.expand_dims(np.arange(probs.shape[-1]), tuple(range(probs.ndim - 1))) == np.expand_dims(first, -1)
-    return present | (rows & np.expand_dims(add, -1))
+    first = np.asarray(np.argmax(learned, axis=-1))
+    add = ~present.any(axis=-1) & (learned.max(axis=-1) >= floor) & np.asarray(open_, bool)
+    return present | ((np.arange(probs.shape[-1]) == first[..., None]) & np.asarray(add)[..., None])
 
 
 def file_probability(windows: np.ndarray, examples: np.ndarray, rule: str = FILE_RULE,
