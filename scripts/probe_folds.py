@@ -25,6 +25,7 @@ the fold, the files where its class is reported and where it is first (``--json`
                                             # stage networks as one ensemble (probe and gate on both embeddings)
         [--floor 0.3 ...]  # also candidate 38: candidate 26 where a file with nothing at the threshold reports its
                            # first class down to this floor
+        [--softmax]  # also candidate 39: candidate 38g whose probe is one multinomial regression over the classes
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -244,6 +245,31 @@ def libraries() -> dict[str, str]:
     return {str(path): r.library for r, path in located(read_manifest())}
 
 
+def softmax_probe(train_x, train_y, c: float, balanced: bool):
+    """Candidate 39: one multinomial logistic regression over the classes of the rows (one instrument each) and
+    "none" (rows with no instrument), on standardised ``x``: a function (n, D) -> (n, C) of the classes' softmax
+    probabilities ("none" dropped), NaN where a class has no row."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    on = train_y >= 0.5
+    if (on.sum(axis=1) > 1).any():
+        raise SystemExit("the multinomial probe's rows must hold one instrument or none")
+    target = np.where(on.any(axis=1), np.argmax(on, axis=1), train_y.shape[1])  # C: none
+    scaler = StandardScaler().fit(train_x)
+    lr = LogisticRegression(C=c, class_weight="balanced" if balanced else None, max_iter=3000)
+    lr.fit(scaler.transform(train_x), target)
+
+    def apply(x):
+        out = np.full((len(x), train_y.shape[1]), np.nan)
+        p = lr.predict_proba(scaler.transform(x))
+        for j, k in enumerate(lr.classes_):
+            if k < train_y.shape[1]:
+                out[:, k] = p[:, j]
+        return out
+    return apply
+
+
 def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=None):
     """``instrec.probe.fit`` as a function (n, D) -> (n, C), NaN where a class was not learned."""
     from instrec.probe import fit, probe_probs
@@ -313,8 +339,9 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         if any((r >= 0.5).sum() > 1 for r in train_y):
             raise SystemExit("--by-library: the probe's rows must hold one instrument or none")
         sample_weight = library_weights(labels, np.concatenate(parts_lib))
-    apply = probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced,
-                  sample_weight)
+    apply = softmax_probe(np.concatenate(parts_x), np.concatenate(parts_y), c, balanced) if "softmax" in sources \
+        else probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced,
+                   sample_weight)
     train_file, train_emb = window_file, cache["emb"]
     if test_worn:  # the fold's recordings read from their worn copies
         window_file, cache = copies["file_of"], {**cache, **{k: copies[k] for k in ("emb", "probs", "lengths",
@@ -433,6 +460,9 @@ def main() -> None:
     parser.add_argument("--floor-gate", type=float, metavar="G",
                         help="also candidate 38g for each --floor: the floor only where the file's gate (the file rule "
                              "over its windows) is at least G")
+    parser.add_argument("--softmax", action="store_true",
+                        help="also candidate 39: candidate 38g (with --floor and --floor-gate) whose probe is one "
+                             "multinomial regression over the classes and none")
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
@@ -502,7 +532,11 @@ def main() -> None:
     if args.floor_gate is not None:
         floors.update({f"candidate 38g: candidate 38 at {f:g} where the gate reaches {args.floor_gate:g}":
                        (f, args.floor_gate) for f in (args.floor if args.notes and args.more_notes else ())})
-    variants.update({name: (0.5, "files+notes+negatives+gate", 1.0, True) for name in floors})
+    if args.softmax and args.floor_gate is not None and args.floor:
+        floors[f"candidate 39: candidate 38g at {args.floor[0]:g}, the probe one multinomial regression"] = \
+            (args.floor[0], args.floor_gate)
+    variants.update({name: (0.5, "files+notes+negatives+gate" + ("+softmax" if name.startswith("candidate 39")
+                                                                else ""), 1.0, True) for name in floors})
     results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
