@@ -46,3 +46,14 @@ def test_torchrun_two_processes_on_cpu(dataset, tmp_path):
     assert result.stdout.count("test F1-macro") == 1  # rank 0 reports, once
     assert json.loads((run / "test_metrics.json").read_text())["f1_macro"] is not None
     assert len((run / "log.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("given,floor", [([], 0.25), (["--floor", "0.3"], 0.3), (["--floor", "none"], None)])
+def test_train_default_takes_the_floor_into_its_recipe(tmp_path, monkeypatch, given, floor):
+    """`train-default --floor P|none`: the recipe (and so the export's model.json) gets P, or no floor at all."""
+    from instrec import default_model
+
+    seen = {}
+    monkeypatch.setattr(default_model, "train_default", lambda out, recipe, **kw: seen.setdefault("recipe", recipe))
+    assert main(["train-default", "--out", str(tmp_path / "out"), *given]) == 0
+    assert seen["recipe"].floor == floor and default_model.Recipe().floor == 0.25
