@@ -25,6 +25,7 @@ the fold, the files where its class is reported and where it is first (``--json`
                                             # stage networks as one ensemble (probe and gate on both embeddings)
         [--floor 0.3 ...]  # also candidate 38: candidate 26 where a file with nothing at the threshold reports its
                            # first class down to this floor
+        [--one-where-alone]  # also candidate 40: candidate 38g reporting one class where the gate hears one alone
         [--softmax]  # also candidate 39: candidate 38g whose probe is one multinomial regression over the classes
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
@@ -281,7 +282,7 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None, copies: dict | None = None, test_worn: bool = False,
              gate_notes: dict | None = None, unheard: tuple[str, ...] = (), floor: float | None = None,
-             floor_gate: float | None = None) -> dict:
+             floor_gate: float | None = None, solo: bool = False) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
@@ -385,6 +386,9 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
                                                 cache["phases"][test][file_ids == i])[0]
                                for i in np.flatnonzero(in_fold)]) >= floor_gate
         present = decide(probs, cache["threshold"], np.array(cache["trained"], bool), floor, opened)
+        if solo:  # candidate 40: at most the first learned class where the gate hears one instrument alone
+            first = np.arange(len(classes)) == np.argmax(np.where(cache["trained"], probs, -1.0), axis=1)[:, None]
+            present = np.where(np.asarray(opened, bool)[:, None], present & first, present)
         decided = score(present.astype(np.float32), labels, np.ones_like(labels, bool), classes, 0.5,
                         np.array(cache["trained"]))
         for k, r in result["per_class"].items():
@@ -460,6 +464,9 @@ def main() -> None:
     parser.add_argument("--floor-gate", type=float, metavar="G",
                         help="also candidate 38g for each --floor: the floor only where the file's gate (the file rule "
                              "over its windows) is at least G")
+    parser.add_argument("--one-where-alone", action="store_true",
+                        help="also candidate 40: candidate 38g (with --floor and --floor-gate) reporting at most the "
+                             "first class where the gate hears one instrument alone")
     parser.add_argument("--softmax", action="store_true",
                         help="also candidate 39: candidate 38g (with --floor and --floor-gate) whose probe is one "
                              "multinomial regression over the classes and none")
@@ -535,6 +542,9 @@ def main() -> None:
     if args.softmax and args.floor_gate is not None and args.floor:
         floors[f"candidate 39: candidate 38g at {args.floor[0]:g}, the probe one multinomial regression"] = \
             (args.floor[0], args.floor_gate)
+    if args.one_where_alone and args.floor_gate is not None and args.floor:
+        floors[f"candidate 40: candidate 38g at {args.floor[0]:g}, one class where the gate hears one alone"] = \
+            (args.floor[0], args.floor_gate)
     variants.update({name: (0.5, "files+notes+negatives+gate" + ("+softmax" if name.startswith("candidate 39")
                                                                 else ""), 1.0, True) for name in floors})
     results = {name: {} for name in [*variants, *worn_variants]}
@@ -563,7 +573,8 @@ def main() -> None:
                                                with_banks(notes, args.more_notes), unheard=tuple(args.unheard),
                                                floor=np.atleast_1d(floors[name])[0],
                                                floor_gate=np.atleast_1d(floors[name])[1]
-                                               if np.size(floors[name]) > 1 else None)
+                                               if np.size(floors[name]) > 1 else None,
+                                               solo=name.startswith("candidate 40"))
                 continue
             if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
                 given = with_banks(notes, args.more_notes)
