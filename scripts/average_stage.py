@@ -49,7 +49,7 @@ def average_with_base(stage_model: str | Path, base: str | Path, out: str | Path
             mixed[name] = ours
             continue
         value = share * ours + (1.0 - share) * theirs[name]
-        if any(name.split(".", 2)[-1].startswith(rows) or name.startswith(rows) for rows in CLASS_ROWS):
+        if any("." + rows in "." + name for rows in CLASS_ROWS):  # a CNN's "head.", an ensemble's "members.i.head."
             keep = ~base_learned.view(-1, *([1] * (ours.dim() - 1)))
             value = torch.where(keep, ours, value)
         mixed[name] = value

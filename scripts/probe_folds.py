@@ -534,19 +534,25 @@ def main() -> None:
         cand13 = "candidate 13: candidate 9, probe and gate learn worn copies too"
         variants[cand13] = (0.5, "files+notes+negatives+gate+copies", 1.0, True)
         worn_variants = {f"{CAND9}, worn fold": CAND9, f"{cand13}, worn fold": cand13}
-    floors = {f"candidate 38: candidate 26, the first class down to {f:g} where none is reported": f
-              for f in (args.floor if args.notes and args.more_notes else ())}
-    if args.floor_gate is not None:
-        floors.update({f"candidate 38g: candidate 38 at {f:g} where the gate reaches {args.floor_gate:g}":
-                       (f, args.floor_gate) for f in (args.floor if args.notes and args.more_notes else ())})
-    if args.softmax and args.floor_gate is not None and args.floor:
-        floors[f"candidate 39: candidate 38g at {args.floor[0]:g}, the probe one multinomial regression"] = \
-            (args.floor[0], args.floor_gate)
-    if args.one_where_alone and args.floor_gate is not None and args.floor:
-        floors[f"candidate 40: candidate 38g at {args.floor[0]:g}, one class where the gate hears one alone"] = \
-            (args.floor[0], args.floor_gate)
-    variants.update({name: (0.5, "files+notes+negatives+gate" + ("+softmax" if name.startswith("candidate 39")
-                                                                else ""), 1.0, True) for name in floors})
+    # candidate 26 decided with a floor: name -> (floor, the gate it needs or None, at most one class where the gate
+    # hears one alone, the probe's sources)
+    floors = {}
+    base = "files+notes+negatives+gate"
+    for f in (args.floor if args.notes and args.more_notes else ()):
+        floors[f"candidate 38: candidate 26, the first class down to {f:g} where none is reported"] = \
+            (f, None, False, base)
+        if args.floor_gate is not None:
+            floors[f"candidate 38g: candidate 38 at {f:g} where the gate reaches {args.floor_gate:g}"] = \
+                (f, args.floor_gate, False, base)
+    if args.floor_gate is not None and args.floor:
+        f = args.floor[0]
+        if args.softmax:
+            floors[f"candidate 39: candidate 38g at {f:g}, the probe one multinomial regression"] = \
+                (f, args.floor_gate, False, base + "+softmax")
+        if args.one_where_alone:
+            floors[f"candidate 40: candidate 38g at {f:g}, one class where the gate hears one alone"] = \
+                (f, args.floor_gate, True, base)
+    variants.update({name: (0.5, sources, 1.0, True) for name, (*_, sources) in floors.items()})
     results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
@@ -571,10 +577,8 @@ def main() -> None:
             if name in floors:  # candidate 26, decided with the floor
                 results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced,
                                                with_banks(notes, args.more_notes), unheard=tuple(args.unheard),
-                                               floor=np.atleast_1d(floors[name])[0],
-                                               floor_gate=np.atleast_1d(floors[name])[1]
-                                               if np.size(floors[name]) > 1 else None,
-                                               solo=name.startswith("candidate 40"))
+                                               floor=floors[name][0], floor_gate=floors[name][1],
+                                               solo=floors[name][2])
                 continue
             if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
                 given = with_banks(notes, args.more_notes)

@@ -86,8 +86,8 @@ class Prediction:
 
     def instruments(self) -> list[tuple[str, float]]:
         """The instruments judged present, most probable first."""
-        order = np.argsort(-self.probs)
-        return [(self.classes[i], float(self.probs[i])) for i in order if self.present[i]]
+        order, present = np.argsort(-self.probs), self.present  # (decided once, not once per class)
+        return [(self.classes[i], float(self.probs[i])) for i in order if present[i]]
 
     def to_dict(self) -> dict:
         return {"file": self.source, "duration_seconds": round(self.duration_seconds, 3), "threshold": self.threshold,
@@ -442,22 +442,22 @@ class Model:
             step = getattr(self.classifier, "step_head", head)
             alone = torch.cat([step(examples[i:i + 512])["probs"] for i in range(0, len(examples), 512)]).numpy()
             heard = ~silent
-            window_probs, window_alone, window_lengths, window_phase = [], [], [], []
+            window_probs, window_gate, window_lengths, window_phase = [], [], [], []
             for phase, length, part in window_parts(examples, silent, placed):
                 out = head(part)
                 window_probs.append(out["probs"][0].numpy())
-                if "alone" in out:  # a gated probe's judge of one real instrument alone
-                    window_alone.append(out["alone"][0].numpy())
+                if "alone" in out:  # a gated probe's gate: one real instrument alone in the window
+                    window_gate.append(out["alone"][0].numpy())
                 window_lengths.append(length)
                 window_phase.append(phase)
         window_probs, window_lengths = np.stack(window_probs), np.array(window_lengths, float)
         window_phase = np.array(window_phase)
         probs = file_probability(window_probs, window_lengths, self.file_rule, window_phase)
-        one = float(file_probability(np.stack(window_alone), window_lengths, self.file_rule, window_phase)[0]) \
-            if window_alone else None
+        gate = float(file_probability(np.stack(window_gate), window_lengths, self.file_rule, window_phase)[0]) \
+            if window_gate else None
         activity, silent_steps = timeline(alone, heard, placed["start"], total)
         prediction = Prediction(source, self.classes, probs, self.threshold, activity, trained=self.trained,
-                                floor=self.floor, alone=one)
+                                floor=self.floor, alone=gate)
         prediction.extra.update(silent=silent_steps, windows=len(window_probs), file_rule=self.file_rule,
                                 window_probs=window_probs, window_examples=window_lengths, window_phase=window_phase,
                                 segments=int(placed["segment"].max()) + 1)
