@@ -27,6 +27,9 @@ the fold, the files where its class is reported and where it is first (``--json`
                            # first class down to this floor
         [--one-where-alone]  # also candidate 40: candidate 38g reporting one class where the gate hears one alone
         [--softmax]  # also candidate 39: candidate 38g whose probe is one multinomial regression over the classes
+        [--pooled]  # also candidates 41, 41b: candidate 38g whose probe and gate read the networks' pooled
+                    # convolution features instead of (41) or beside (41b) their embeddings; with
+                    # --one-where-alone also candidate 42: 41b with 40's clause
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -162,6 +165,83 @@ def beside(cache: dict, notes: dict, reads: dict) -> tuple[dict, dict]:
     if len(theirs) != len(notes["emb"]):
         raise SystemExit("the beside model's note windows are not the fold models'")
     return joined, {"emb": np.concatenate([notes["emb"], theirs], axis=1), "y": notes["y"]}
+
+
+def pooled_model(model_dir: Path):
+    """The model ``model_dir`` whose networks embed each example as their pooled convolution features (the last
+    block's mean and maximum per channel, the input of the linear map to the embedding; candidate 41): each
+    network's map replaced by the identity, so its head can no longer be used."""
+    from torch import nn
+
+    from instrec.convnet import without_probe
+    from instrec.predict import load_model
+
+    model = load_model(model_dir)
+    networks = without_probe(model.classifier)
+    for member in getattr(networks, "members", [networks]):
+        member.project = nn.Identity()
+    model.classifier = networks
+    return model
+
+
+def pooled_windows(model, source, rate: int | None = None) -> np.ndarray:
+    """Per window of a recording, as ``probe.recording_windows`` cuts them, the mean of its heard examples' rows of
+    ``model.classifier.embed`` (the pooled features, for a :func:`pooled_model`)."""
+    import torch
+
+    from instrec import params as P
+    from instrec.predict import window_parts
+
+    reading = model.read(source, rate)
+    x = torch.from_numpy(np.ascontiguousarray(reading.steps))[None]
+    frames = P.EXAMPLE_FRAMES * 256
+    with torch.inference_mode():
+        seq = torch.cat([model.classifier.embed(x[:, i:i + frames]) for i in range(0, x.shape[1], frames)], dim=1)
+        return np.stack([part[0].mean(dim=0).numpy() for _, _, part in
+                         window_parts(seq.view(-1, 1, seq.shape[-1]), reading.silent, reading.placed)])
+
+
+def pooled_reads(out: Path, cache: dict, fold: str, banks: list[str]) -> dict:
+    """Candidate 41: fold ``fold``'s model's pooled features (:func:`pooled_model`) of every recording of the folds
+    (as ``fold_cache`` lists them, window for window), of its stage clips and of the recorded notes of ``banks``,
+    cached as ``OUT/<fold>/pooled-*.npz``."""
+    from instrec.io import load_npz
+    from instrec.probe import clip_embeddings
+    from instrec.real_stage import bank_notes
+
+    model = None
+
+    def cached(path: Path, make) -> np.ndarray:
+        nonlocal model
+        if path.exists():
+            return load_npz(path)["emb"]
+        model = model or pooled_model(out / fold / "model")
+        emb = make(model)
+        np.savez(path, emb=emb)
+        return emb
+
+    files = cached(out / fold / "pooled-files.npz",
+                   lambda m: np.concatenate([pooled_windows(m, f["path"]) for f in cache["files"]]))
+    if len(files) != len(cache["emb"]):
+        raise SystemExit(f"{out / fold}/pooled-files.npz: its windows are not the fold model's; delete it")
+    (clip_file,) = sorted((out / fold).glob("clips-*.npz"))
+    clips = cached(out / fold / "pooled-clips.npz", lambda m: clip_embeddings(m, load_npz(clip_file)["x"]))
+    notes = [cached(out / fold / f"pooled-notes-{bank}.npz",
+                    lambda m, b=bank: np.concatenate([pooled_windows(m, s, r) for s, r, _ in bank_notes(b)]))
+             for bank in banks]
+    return {"emb": files, "clip_emb": clips, "notes": np.concatenate(notes)}
+
+
+def pooled(cache: dict, notes: dict, reads: dict, both: bool) -> tuple[dict, dict]:
+    """The fold's reads and ``notes`` with the pooled features ``reads`` instead of the embeddings (41), or beside
+    them (41b, ``both``); the model's own probabilities as they are."""
+    def join(ours, theirs):
+        return np.concatenate([ours, theirs], axis=1) if both else theirs
+
+    if len(reads["notes"]) != len(notes["emb"]):
+        raise SystemExit("the pooled note windows are not the fold model's")
+    return ({**cache, "emb": join(cache["emb"], reads["emb"]), "clip_emb": join(cache["clip_emb"], reads["clip_emb"])},
+            {"emb": join(notes["emb"], reads["notes"]), "y": notes["y"]})
 
 
 def modelled_cache(out: Path, fold: str, names: tuple[str, ...], classes: list[str]) -> dict:
@@ -470,6 +550,10 @@ def main() -> None:
     parser.add_argument("--softmax", action="store_true",
                         help="also candidate 39: candidate 38g (with --floor and --floor-gate) whose probe is one "
                              "multinomial regression over the classes and none")
+    parser.add_argument("--pooled", action="store_true",
+                        help="also candidates 41 and 41b: candidate 38g (with --floor and --floor-gate) whose probe "
+                             "and gate read the networks' pooled convolution features instead of (41) or beside "
+                             "(41b) their embeddings")
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
@@ -549,6 +633,14 @@ def main() -> None:
         if args.softmax:
             floors[f"candidate 39: candidate 38g at {f:g}, the probe one multinomial regression"] = \
                 (f, args.floor_gate, False, base + "+softmax")
+        if args.pooled:
+            floors[f"candidate 41: candidate 38g at {f:g}, probe and gate on the pooled features"] = \
+                (f, args.floor_gate, False, base + "+pooled")
+            floors[f"candidate 41b: candidate 38g at {f:g}, probe and gate on the pooled features and embeddings"] = \
+                (f, args.floor_gate, False, base + "+pooled+both")
+        if args.pooled and args.one_where_alone:
+            floors[f"candidate 42: candidate 41b at {f:g}, one class where the gate hears one alone"] = \
+                (f, args.floor_gate, True, base + "+pooled+both")
         if args.one_where_alone:
             floors[f"candidate 40: candidate 38g at {f:g}, one class where the gate hears one alone"] = \
                 (f, args.floor_gate, True, base)
@@ -575,8 +667,14 @@ def main() -> None:
                 gate_given = given if name == further_p else None
                 given = with_banks(given, args.candidate_notes)
             if name in floors:  # candidate 26, decided with the floor
-                results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced,
-                                               with_banks(notes, args.more_notes), unheard=tuple(args.unheard),
+                read, given = cache, with_banks(notes, args.more_notes)
+                if "+pooled" in sources:  # candidates 41, 41b: other features for the probe and the gate
+                    read, given = pooled(cache, given, pooled_reads(args.out, cache, fold,
+                                                                    [args.notes, *args.more_notes]),
+                                         "+both" in sources)
+                    sources = sources.replace("+pooled", "").replace("+both", "")
+                results[name][fold] = evaluate(read, fold, weight, sources, c, balanced,
+                                               given, unheard=tuple(args.unheard),
                                                floor=floors[name][0], floor_gate=floors[name][1],
                                                solo=floors[name][2])
                 continue

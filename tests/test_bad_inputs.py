@@ -240,6 +240,7 @@ CASES = [
     (["train-default", "--epochs", "-2"], "at least 1"),
     (["train-default", "--epochs", "5", "--out", "td"], "member 'swa_epochs=10': swa_epochs=10: at most the 5 epochs"),
     (["train-default", "--bank", "nosuch", "--out", "td"], "unknown SoundFont bank 'nosuch'"),
+    (["train-default", "--probe-features", "cells", "--out", "td"], "--probe-features: invalid choice: 'cells'"),
     (["train-default", "--member", "", "--member", "widht=32", "--out", "td"], "member 'widht=32': widht=32: unknown setting 'widht'"),
     (["pretrain", "--objective", "guess", "--dataset", "not-a-dataset"], "invalid choice"),
     (["pretrain", "--objective", "align", "--dataset", "not-a-dataset", "--set", "max_epochs=0"], "max_epochs=0"),

@@ -383,3 +383,60 @@ def test_a_rerecorded_copy_adds_no_noise_where_the_worn_copy_does():
     assert sum(not np.allclose(c, tone, atol=1e-2) for c in rerecorded) >= 8  # another room or microphone
     worn = [worn_copy(tone, P.SAMPLE_RATE, f"lib/{k}.wav") for k in range(10)]
     assert any(np.sqrt(np.mean(c[lead] ** 2)) > 1e-3 for c in worn)
+
+
+@pytest.mark.parametrize("features", ["both", "pooled"])
+def test_a_probe_on_the_pooled_convolution_features(tmp_path, stage_model, features):
+    """attach(features=...): probe and gate read the networks' pooled convolution features (the last block's mean
+    and maximum per channel, before the map to the embedding), after the embeddings (both) or alone (pooled); the
+    networks' head still reads the embeddings alone, and so does the timeline."""
+    from instrec.convnet import Probed, embedding_size, pooled_size
+    from instrec.datasets.synth import negatives
+    from instrec.predict import load_model
+    from instrec.probe import BLEND, attach, recording_windows, training_recordings
+    from instrec.real_stage import clip_logmel
+
+    stage = load_model(stage_model)
+    size, pooled = embedding_size(stage.classifier), pooled_size(stage.classifier)
+    assert (size, pooled) == (512, 1024)  # four networks of width 16
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele"])
+    noise = np.stack([clip_logmel(negatives.tone(440.0, 10.0) * 0.5)])
+    out = attach(stage_model, tmp_path / "probed", training_recordings(root, ()), noise,
+                 gate_clips=_gate_clips(stage.classes), features=features)
+    card = json.loads((out / "model.json").read_text())
+    assert card["model_args"]["features"] == card["probe"]["features"] == features
+    model = load_model(out)
+    assert isinstance(model.classifier, Probed) and model.classifier.features == features
+    width = size + pooled if features == "both" else pooled
+    assert model.classifier.probe.weight.shape == (len(stage.classes), width) == (20, card["model_args"]["embedding"])
+    learned = np.isin(model.classes, ["ukulele"])
+    probe_w, probe_b = (p.detach().numpy() for p in (model.classifier.probe.weight, model.classifier.probe.bias))
+    gate_w, gate_b = (p.detach().numpy() for p in (model.classifier.gate.weight, model.classifier.gate.bias))
+    music = _note(330, 4.0)
+    windows = recording_windows(stage, music, SAMPLE_RATE)  # the embeddings and the networks' answer
+    reading = stage.read(music, SAMPLE_RATE)
+    with torch.inference_mode():
+        steps = torch.from_numpy(np.ascontiguousarray(reading.steps))[None]
+        cells = stage.classifier.embed(steps, pooled=True)[1][0][~torch.from_numpy(reading.silent)].mean(dim=0)
+    read = np.concatenate([windows["emb"][0], cells.numpy()]) if features == "both" else cells.numpy()
+    assert len(windows["lengths"]) == 1 and read.shape == (width,)
+    g = 1 / (1 + np.exp(-(read @ gate_w[0] + gate_b[0])))
+    probe = 1 / (1 + np.exp(-(read @ probe_w.T + probe_b)))
+    w = np.where(learned, BLEND * g, 0.0)
+    got = model.predict(music, sample_rate=SAMPLE_RATE)
+    np.testing.assert_allclose(got.probs, (1 - w) * windows["probs"][0] + w * probe, atol=1e-5)
+    assert got.probs[learned][0] != pytest.approx(windows["probs"][0][learned][0], abs=1e-3)
+    np.testing.assert_allclose(got.activity, stage.predict(music, sample_rate=SAMPLE_RATE).activity, atol=1e-6)
+
+
+def test_probe_features_not_known_are_refused_in_one_line(tmp_path, stage_model):
+    from instrec.errors import InstrecError
+    from instrec.probe import attach, training_recordings
+
+    root = tmp_path / "rec"
+    _fake_recordings(root, ["francoiswnel.Ukulele"])
+    with pytest.raises(InstrecError, match="probe features 'pixels': use one of embedding, pooled, both"):
+        attach(stage_model, tmp_path / "bad", training_recordings(root, ()), np.zeros((0, 960, 64)),
+               features="pixels")
+    assert not (tmp_path / "bad").exists()

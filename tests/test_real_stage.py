@@ -274,6 +274,16 @@ def test_the_recipe_from_the_base_networks_with_the_real_stage(tmp_path, probe, 
         assert copied["probe"]["copies"] == ["pitched"] and copied["recipe"]["probe_copies"] == ["pitched"]
         assert copied["probe"]["windows"] - copied["probe"]["no_instrument_clips"] == \
             2 * (card["probe"]["windows"] - card["probe"]["no_instrument_clips"])
+        # and when the probe reads the pooled convolution features beside the embeddings: the stage reused again
+        assert "probe_features" not in copied["recipe"] and "features" not in copied["model_args"]
+        pooled = dataclasses.replace(fewer, probe_features="both")
+        train_default(tmp_path / "out", pooled, pool=[default_soundfont(), other], recordings_root=root)
+        read = json.loads((tmp_path / "out" / "model" / "model.json").read_text())
+        assert read["recipe"]["probe_features"] == read["model_args"]["features"] == read["probe"]["features"] == "both"
+        assert read["model_args"]["embedding"] == 3 * 512 and read["base"] == card["base"]
+        with pytest.raises(InstrecError, match="probe features 'cells': use one of embedding, pooled, both"):
+            train_default(tmp_path / "out", dataclasses.replace(fewer, probe_features="cells"),
+                          pool=[default_soundfont(), other], recordings_root=root)
         with pytest.raises(InstrecError, match=r"stage-model: trained by another recipe \(stage_epochs differ\)"):
             train_default(tmp_path / "out", dataclasses.replace(fewer, stage_epochs=2),
                           pool=[default_soundfont(), other], recordings_root=root)

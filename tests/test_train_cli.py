@@ -57,3 +57,13 @@ def test_train_default_takes_the_floor_into_its_recipe(tmp_path, monkeypatch, gi
     monkeypatch.setattr(default_model, "train_default", lambda out, recipe, **kw: seen.setdefault("recipe", recipe))
     assert main(["train-default", "--out", str(tmp_path / "out"), *given]) == 0
     assert seen["recipe"].floor == floor and default_model.Recipe().floor == 0.25
+
+
+@pytest.mark.parametrize("given,features", [([], "embedding"), (["--probe-features", "both"], "both")])
+def test_train_default_takes_what_the_probe_reads_into_its_recipe(tmp_path, monkeypatch, given, features):
+    from instrec import default_model
+
+    seen = {}
+    monkeypatch.setattr(default_model, "train_default", lambda out, recipe, **kw: seen.setdefault("recipe", recipe))
+    assert main(["train-default", "--out", str(tmp_path / "out"), *given]) == 0
+    assert seen["recipe"].probe_features == features

@@ -577,6 +577,9 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-notes", action="append", metavar="BANK",
                    help="the probe and its gate also learn the recorded notes of this set (freepats), repeated; none "
                         f"for no further set (default: {' '.join(r.probe_notes) or 'none'})")
+    p.add_argument("--probe-features", choices=["embedding", "pooled", "both"], default=r.probe_features,
+                   help="what the probe and its gate read: the networks' embeddings, the pooled convolution features "
+                        f"they are made from, or both (default {r.probe_features})")
     p.add_argument("--floor", type=_floor, default=r.floor, metavar="P|none",
                    help="where no instrument reaches the threshold, the export reports the most probable one down to "
                         f"this probability; none for never (default {r.floor})")
@@ -629,7 +632,7 @@ def run_train_default(args: argparse.Namespace) -> int:
                                  modelled=modelled,
                                  hold_out_fold=args.hold_out_fold, probe_worn=args.probe_worn,
                                  modelled_solos=args.modelled_solos, probe_notes=probe_notes,
-                                 probe_copies=probe_copies,
+                                 probe_copies=probe_copies, probe_features=args.probe_features,
                                  floor=None if args.floor is None or args.floor >= 1 else args.floor,
                                  members=tuple(Recipe().members if args.members is None else args.members))
     train_default(args.out, recipe, recordings_root=args.recordings)

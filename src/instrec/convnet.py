@@ -48,15 +48,17 @@ class ConvAttentionClassifier(nn.Module):
         self.head = AttentionClassifier(embedding, num_classes, hidden, "paper", groups)
         self.frames = P.EXAMPLE_FRAMES
 
-    def embed(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, T x 96, 64) -> (B, T, embedding)."""
+    def embed(self, features: torch.Tensor, pooled: bool = False):
+        """(B, T x 96, 64) -> (B, T, embedding); with ``pooled``, also the pooled convolution features the embedding
+        is made from (the last block's mean and maximum per channel, (B, T, 2 x 8 x width)), as a pair."""
         batch, steps, bands = features.shape
         if steps % self.frames:
             raise ValueError(f"expected whole 0.96 s examples ({self.frames} frames each), got {steps} frames")
         examples = features.reshape(batch * (steps // self.frames), 1, self.frames, bands)
         maps = self.convs(examples).flatten(2)
-        pooled = torch.cat([maps.mean(dim=2), maps.amax(dim=2)], dim=1)
-        return self.project(pooled).view(batch, steps // self.frames, -1)
+        cells = torch.cat([maps.mean(dim=2), maps.amax(dim=2)], dim=1)
+        embedding = self.project(cells).view(batch, steps // self.frames, -1)
+        return (embedding, cells.view(batch, steps // self.frames, -1)) if pooled else embedding
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -95,8 +97,12 @@ class Ensemble(nn.Module):
     def head(self) -> nn.Module:
         return _EnsembleHead([m.head for m in self.members], self.members[0].args["embedding"])
 
-    def embed(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, T x 96, 64) -> (B, T, members x embedding)."""
+    def embed(self, features: torch.Tensor, pooled: bool = False):
+        """(B, T x 96, 64) -> (B, T, members x embedding); with ``pooled``, also the members' pooled convolution
+        features, concatenated likewise, as a pair."""
+        if pooled:
+            parts = [member.embed(features, pooled=True) for member in self.members]
+            return torch.cat([e for e, _ in parts], dim=-1), torch.cat([c for _, c in parts], dim=-1)
         return torch.cat([member.embed(features) for member in self.members], dim=-1)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None,
@@ -157,51 +163,101 @@ class _AdaptedHead(nn.Module):
         return {key: pick(key) for key in ("probs", "activity") if key in base and key in new}
 
 
+PROBE_FEATURES = ("embedding", "pooled", "both")  # what a probe reads (Probed): the embeddings the head reads, the
+# pooled convolution features they are made from, or both side by side
+
+
 class Probed(_OnEncoder):
     """A trained model (an :class:`Ensemble` or a CNN) beside a linear probe on its embeddings (``instrec.probe``):
-    per class, ``(1 - w) * its head + w * sigmoid(probe(mean embedding))``, where the mean is over the examples the
+    per class, ``(1 - w) * its head + w * sigmoid(probe(mean features))``, where the mean is over the examples the
     head pools (a window, or one example alone) and ``w`` is ``blend`` (0 for a class the probe did not learn); with
     a ``gate``, ``w`` is ``blend`` times the gate's probability that those examples hold one real instrument alone
-    (``sigmoid(gate(mean embedding))``), so that the probe, fitted on real players one at a time, speaks where one
-    plays alone. Probe and gate are fitted on embeddings after the network is trained, never trained with it."""
+    (``sigmoid(gate(mean features))``), so that the probe, fitted on real players one at a time, speaks where one
+    plays alone. Probe and gate are fitted on the features after the network is trained, never trained with it.
+    The ``features`` they read (:data:`PROBE_FEATURES`) are the networks' embeddings, or with ``pooled`` or ``both``
+    the pooled convolution features the embeddings are made from (alone, or after the embeddings): then ``embed``
+    gives the embeddings and the pooled features side by side and the networks' head reads the embeddings alone
+    (docs/experiments/2026-12-07-pooled-features-probe.md)."""
 
-    def __init__(self, encoder: dict, embedding: int, num_classes: int, gate: bool = False) -> None:
+    def __init__(self, encoder: dict, embedding: int, num_classes: int, gate: bool = False,
+                 features: str = "embedding") -> None:
         super().__init__()
+        if features not in PROBE_FEATURES:
+            raise ValueError(f"probe features {features!r}: use one of {', '.join(PROBE_FEATURES)}")
         self.encoder = build_classifier(encoder)
+        self.features = features
         self.probe = nn.Linear(embedding, num_classes)
         self.gate = nn.Linear(embedding, 1) if gate else None
         self.register_buffer("blend", torch.zeros(num_classes))
         self.args = {"architecture": "probed", "encoder": self.encoder.args, "embedding": embedding,
-                     "num_classes": num_classes, **({"gate": True} if gate else {})}
+                     "num_classes": num_classes, **({"gate": True} if gate else {}),
+                     **({"features": features} if features != "embedding" else {})}
+        self.own = None if features == "embedding" else embedding_size(self.encoder)
 
     trained_by = "the probe is fitted on embeddings (instrec.probe), not trained with the network"
 
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, T x 96, 64) -> (B, T, D): the networks' embeddings, and after them their pooled convolution features
+        where the probe reads those."""
+        if self.own is None:
+            return self.encoder.embed(features)
+        return torch.cat(self.encoder.embed(features, pooled=True), dim=-1)
+
     @property
     def head(self) -> nn.Module:
-        return _ProbedHead(self.encoder.head, self.probe, self.blend, self.gate)
+        return _ProbedHead(self.encoder.head, self.probe, self.blend, self.gate, self.own, self.features)
 
     @property
     def step_head(self) -> nn.Module:
         """What answers for one example alone (``predict``'s timeline): the networks' own head. Probe and gate were
         fitted on windows of up to 10 examples and measured there; on one example they are outside what they saw
         (a rendered violin's steps read as voice)."""
-        return self.encoder.head
+        return self.encoder.head if self.own is None else _Leading(self.encoder.head, self.own)
+
+
+def embedding_size(encoder: nn.Module) -> int:
+    """The size of an encoder's embeddings (a CNN's, or an ensemble's members' together)."""
+    members = getattr(encoder, "members", [encoder])
+    return sum(int(m.args["embedding"]) for m in members)
+
+
+def pooled_size(encoder: nn.Module) -> int:
+    """The size of an encoder's pooled convolution features (the last block's mean and maximum per channel: 2 x 8 x
+    width per CNN)."""
+    members = getattr(encoder, "members", [encoder])
+    return sum(2 * 8 * int(m.args["width"]) for m in members)
+
+
+class _Leading(nn.Module):
+    """A head that reads the first ``size`` values of each step (the networks' embeddings before the pooled
+    features)."""
+
+    def __init__(self, head: nn.Module, size: int) -> None:
+        super().__init__()
+        self.head, self.size = [head], size  # (a list: the Probed model owns it)
+
+    def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.head[0](embeddings[..., :self.size])
 
 
 class _ProbedHead(nn.Module):
-    def __init__(self, base: nn.Module, probe: nn.Linear, blend: torch.Tensor, gate: nn.Linear | None) -> None:
+    def __init__(self, base: nn.Module, probe: nn.Linear, blend: torch.Tensor, gate: nn.Linear | None,
+                 own: int | None = None, features: str = "embedding") -> None:
         super().__init__()
         # (lists: the Probed model owns them)
         self.base, self.probe, self.gate, self.blend = [base], [probe], [gate], blend
+        self.own, self.features = own, features
 
     def forward(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
-        mean = embeddings.mean(dim=1)
+        own = embeddings if self.own is None else embeddings[..., :self.own]
+        read = embeddings[..., self.own:] if self.features == "pooled" else embeddings
+        mean = read.mean(dim=1)
         probe = torch.sigmoid(self.probe[0](mean))
         if self.gate[0] is None:
-            return {"probs": (1 - self.blend) * self.base[0](embeddings)["probs"] + self.blend * probe}
+            return {"probs": (1 - self.blend) * self.base[0](own)["probs"] + self.blend * probe}
         alone = torch.sigmoid(self.gate[0](mean))  # (B, 1): one real instrument alone
         w = self.blend * alone
-        return {"probs": (1 - w) * self.base[0](embeddings)["probs"] + w * probe, "alone": alone}
+        return {"probs": (1 - w) * self.base[0](own)["probs"] + w * probe, "alone": alone}
 
 
 def without_probe(classifier: nn.Module) -> nn.Module:
@@ -220,6 +276,7 @@ def build_classifier(args: dict) -> nn.Module:
     if architecture == "adapted":
         return Adapted(args["encoder"], args["new_head"], args["outputs"])
     if architecture == "probed":
-        return Probed(args["encoder"], args["embedding"], args["num_classes"], args.get("gate", False))
+        return Probed(args["encoder"], args["embedding"], args["num_classes"], args.get("gate", False),
+                      args.get("features", "embedding"))
     return AttentionClassifier(**args)
 

@@ -97,6 +97,9 @@ class Recipe:
     # by note) the probe and its gate learn beside recorded_notes; not played in the stage (chosen on the source folds
     # and held-out csound: docs/experiments/2026-12-06-freepats-notes.md)
     probe_notes: tuple[str, ...] = ("freepats",)
+    # what the probe and gate read (convnet.PROBE_FEATURES): the networks' embeddings, the pooled convolution features
+    # they are made from, or both (docs/experiments/2026-12-07-pooled-features-probe.md)
+    probe_features: str = "embedding"
     hold_out_fold: str = ""  # a source fold of real_stage.FOLDS left out of the real stage (measurement)
     device: str = "cpu"  # cuda where a GPU is available (faster; never required)
 
@@ -158,6 +161,10 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         raise InstrecError(f"floor {recipe.floor}: use a probability from 0 to 1, or none")
     if recipe.probe not in PROBES:
         raise InstrecError(f"probe {recipe.probe!r}: use gated, always or '' (none)")
+    from instrec.convnet import PROBE_FEATURES
+
+    if recipe.probe_features not in PROBE_FEATURES:
+        raise InstrecError(f"probe features {recipe.probe_features!r}: use one of {', '.join(PROBE_FEATURES)}")
     from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS, note_sets
 
     for bank in recipe.probe_notes:  # recorded notes, or a General MIDI SoundFont's (real_stage.played_notes)
@@ -241,7 +248,8 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
                    about={"recipe": about["recipe"], "floor": recipe.floor}, log=lambda m: print(m, file=sys.stderr),
                    notes=notes,
                    gate_clips=clips if recipe.probe == "gated" else None, modelled=stage.modelled,
-                   copies=(("worn",) if recipe.probe_worn else ()) + recipe.probe_copies)
+                   copies=(("worn",) if recipe.probe_worn else ()) + recipe.probe_copies,
+                   features=recipe.probe_features)
     # scored as a user of the export is: through predict, with its input-level and file-level rules
     model = load_model(out / "model")
     scores = {"held_out_bank": recipe.hold_out_bank, "threshold": model.threshold,
@@ -253,7 +261,7 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
 
 
 # recipe fields the stage's networks do not depend on (the probe's, and the file rule's floor)
-PROBE_FIELDS = ("probe", "probe_worn", "probe_notes", "probe_copies", "floor")
+PROBE_FIELDS = ("probe", "probe_worn", "probe_notes", "probe_copies", "probe_features", "floor")
 
 
 def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
@@ -270,11 +278,12 @@ def check_stage_recipe(staged: Path, recipe: Recipe) -> None:
 def recorded_recipe(recipe: Recipe) -> dict:
     """What an export's ``model.json`` records of its recipe: every field but the device (how it was computed, not
     what: a GPU run stands for the same recipe), and ``modelled``, ``modelled_solos``, ``probe_worn``, ``probe_notes``,
-    ``probe_copies`` and ``more_recorded_notes`` only where set (a recipe without them records what it did before the
-    settings existed)."""
+    ``probe_copies`` and ``more_recorded_notes`` only where set and ``probe_features`` only where not the embeddings (a
+    recipe without them records what it did before the settings existed)."""
     return {k: v for k, v in dataclasses.asdict(recipe).items()
             if k != "device" and (v or k not in ("modelled", "modelled_solos", "probe_worn", "probe_notes",
-                                                 "probe_copies", "more_recorded_notes"))}
+                                                 "probe_copies", "more_recorded_notes"))
+            and (k != "probe_features" or v != "embedding")}
 
 
 def recipe_members(recipe: Recipe) -> tuple[str, list[TrainConfig]]:

@@ -57,13 +57,16 @@ def _encoder_model(folder: str | Path | None, hop_frames: int) -> HearModel:
     embeddings (an ensemble's concatenated)."""
     from instrec.predict import load_model
 
+    from instrec.convnet import without_probe
+
     model = load_model(folder)
     if not hasattr(model.classifier, "embed"):
         raise ValueError(f"{model.run}: not a compact-CNN model; its classifier has no encoder to embed with")
+    networks = without_probe(model.classifier)  # the networks' embeddings (a probe may read more beside them)
 
     def embed(examples: torch.Tensor) -> torch.Tensor:
         steps = torch.from_numpy(np.ascontiguousarray(model._features(examples)))[None]  # (1, n * 96, 64)
-        return model.classifier.embed(steps)[0].float()
+        return networks.embed(steps)[0].float()
 
     with torch.inference_mode():
         size = embed(torch.zeros(1, P.EXAMPLE_FRAMES, P.NUM_MEL_BANDS)).shape[-1]

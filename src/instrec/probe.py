@@ -196,7 +196,8 @@ def one_instrument(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str]], negatives: np.ndarray,
            about: dict | None = None, log=None, notes: list[tuple[np.ndarray, int, str]] = (),
-           gate_clips: dict | None = None, modelled: tuple[str, ...] = (), copies: tuple[str, ...] = ()) -> Path:
+           gate_clips: dict | None = None, modelled: tuple[str, ...] = (), copies: tuple[str, ...] = (),
+           features: str = "embedding") -> Path:
     """Fit the probe on ``items`` (path, class), the recorded ``notes`` (samples, rate, class; see
     :func:`instrec.real_stage.bank_notes`) and the raw log-mel no-instrument clips ``negatives``, read by the exported
     model ``stage_model``; with ``gate_clips`` (the stage's clips: raw log-mel ``x``, labels ``y``, ``mask``, as
@@ -204,9 +205,10 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     notes' windows (one real instrument each). The ``modelled`` classes (known from a physical model alone, their
     pieces among the ``notes``) get the probe's share ``MODELLED_BLEND`` instead of ``BLEND``. The probe and the gate
     also learn each item and note once more per kind of ``copies`` (:data:`COPIES`: ``worn``, ``pitched``,
-    ``rerecorded``). Export the :class:`Probed` model to ``out``."""
+    ``rerecorded``). Probe and gate read the networks' ``features`` (``convnet.PROBE_FEATURES``: their embeddings,
+    the pooled convolution features they are made from, or both). Export the :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
-    from instrec.convnet import Probed, without_probe
+    from instrec.convnet import PROBE_FEATURES, Probed, without_probe
     from instrec.datasets.synth.modelled import WHOLE_SAY
     from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
@@ -215,9 +217,15 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     unknown = [k for k in kinds if k not in COPIES]
     if unknown:
         raise InstrecError(f"no copy of the kind {', '.join(unknown)}; the kinds are {', '.join(COPIES)}")
+    if features not in PROBE_FEATURES:
+        raise InstrecError(f"probe features {features!r}: use one of {', '.join(PROBE_FEATURES)}")
     model = load_model(stage_model)
     networks = without_probe(model.classifier)  # a probed model gets a new probe
     classes = model.classes
+    own = 0  # the values of what the model embeds that the probe does not read (the embeddings, for "pooled")
+    if features != "embedding":  # read through a Probed model that says nothing: its head is the networks' own
+        model.classifier = reader(networks, len(classes), features)
+        own = model.classifier.own if features == "pooled" else 0
     xs, ys, skipped = [], [], []
 
     def add(emb: np.ndarray, label: str) -> None:
@@ -240,7 +248,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     if not xs:
         raise AudioError(f"{stage_model}: no real recording could be read for the probe")
     neg = clip_embeddings(model, negatives)
-    x = np.concatenate(xs + ([neg] if len(neg) else []))
+    x = np.concatenate(xs + ([neg] if len(neg) else []))[:, own:]
     y = np.concatenate(ys + ([np.zeros((len(neg), len(classes)), np.float32)] if len(neg) else []))
     weight, bias, learned = fit(x, y)
     if log:
@@ -249,7 +257,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     gate = None
     if gate_clips is not None:
         singles = x[:len(x) - len(neg)]  # the items' and notes' windows
-        gx = np.concatenate([clip_embeddings(model, gate_clips["x"]), singles])
+        gx = np.concatenate([clip_embeddings(model, gate_clips["x"])[:, own:], singles])
         gy = np.concatenate([one_instrument(gate_clips["y"], gate_clips["mask"]),
                              np.ones(len(singles), bool)]).astype(np.float32)[:, None]
         gate_weight, gate_bias, gate_learned = fit(gx, gy)
@@ -259,7 +267,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
         gate = {"windows": int(len(gx)), "one_instrument": int(gy.sum())}
         if log:
             log(f"gate: {len(gx)} windows, {int(gy.sum())} with one instrument")
-    probed = Probed(networks.args, x.shape[1], len(classes), gate=gate is not None)
+    probed = Probed(networks.args, x.shape[1], len(classes), gate=gate is not None, features=features)
     probed.encoder.load_state_dict(networks.state_dict())
     with torch.no_grad():
         probed.probe.weight.copy_(torch.from_numpy(weight))
@@ -277,8 +285,19 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
                        "windows": int(len(x)), "no_instrument_clips": int(len(neg)), "blend": BLEND,
                        **({"modelled": list(modelled), "modelled_blend": MODELLED_BLEND} if modelled else {}), "c": C,
                        "class_weight": "balanced", "classes": [c for c, k in zip(classes, learned) if k],
-                       "gate": gate}
+                       "gate": gate, **({"features": features} if features != "embedding" else {})}
     return export_model(probed.eval(), bundle, out, {**record, **(about or {})})
+
+
+def reader(networks, num_classes: int, features: str):
+    """The trained ``networks`` as a :class:`Probed` model whose probe has no say (blend 0): it embeds as a probe
+    reading ``features`` needs and answers as the networks do."""
+    from instrec.convnet import Probed, embedding_size, pooled_size
+
+    size, pooled = embedding_size(networks), pooled_size(networks)
+    model = Probed(networks.args, pooled if features == "pooled" else size + pooled, num_classes, features=features)
+    model.encoder.load_state_dict(networks.state_dict())
+    return model.eval()
 
 
 def networks_only(model_dir: str | Path, out: str | Path) -> Path:
