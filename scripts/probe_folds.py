@@ -557,6 +557,8 @@ def main() -> None:
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="compute only the rows whose name starts with this ('candidate 38g'), repeated")
     parser.add_argument("--only-candidates", action="store_true",
                         help="of the standing rows, only 'model alone' and candidate 9 (faster)")
     args = parser.parse_args()
@@ -645,6 +647,9 @@ def main() -> None:
             floors[f"candidate 40: candidate 38g at {f:g}, one class where the gate hears one alone"] = \
                 (f, args.floor_gate, True, base)
     variants.update({name: (0.5, sources, 1.0, True) for name, (*_, sources) in floors.items()})
+    if args.only:
+        variants = {k: v for k, v in variants.items() if k.startswith(tuple(args.only))}
+        worn_variants = {k: v for k, v in worn_variants.items() if k.startswith(tuple(args.only))}
     results = {name: {} for name in [*variants, *worn_variants]}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
