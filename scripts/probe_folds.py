@@ -168,37 +168,22 @@ def beside(cache: dict, notes: dict, reads: dict) -> tuple[dict, dict]:
 
 
 def pooled_model(model_dir: Path):
-    """The model ``model_dir`` whose networks embed each example as their pooled convolution features (the last
-    block's mean and maximum per channel, the input of the linear map to the embedding; candidate 41): each
-    network's map replaced by the identity, so its head can no longer be used."""
-    from torch import nn
-
+    """The model ``model_dir`` read as a probe on its pooled features reads it (``probe.reader``, "pooled": its
+    embeddings, then each network's pooled convolution features; candidate 41)."""
     from instrec.convnet import without_probe
     from instrec.predict import load_model
+    from instrec.probe import reader
 
     model = load_model(model_dir)
-    networks = without_probe(model.classifier)
-    for member in getattr(networks, "members", [networks]):
-        member.project = nn.Identity()
-    model.classifier = networks
+    model.classifier = reader(without_probe(model.classifier), len(model.classes), "pooled")
     return model
 
 
 def pooled_windows(model, source, rate: int | None = None) -> np.ndarray:
-    """Per window of a recording, as ``probe.recording_windows`` cuts them, the mean of its heard examples' rows of
-    ``model.classifier.embed`` (the pooled features, for a :func:`pooled_model`)."""
-    import torch
+    """Per window of a recording (``probe.recording_windows``), the mean of its heard examples' pooled features."""
+    from instrec.probe import recording_windows
 
-    from instrec import params as P
-    from instrec.predict import window_parts
-
-    reading = model.read(source, rate)
-    x = torch.from_numpy(np.ascontiguousarray(reading.steps))[None]
-    frames = P.EXAMPLE_FRAMES * 256
-    with torch.inference_mode():
-        seq = torch.cat([model.classifier.embed(x[:, i:i + frames]) for i in range(0, x.shape[1], frames)], dim=1)
-        return np.stack([part[0].mean(dim=0).numpy() for _, _, part in
-                         window_parts(seq.view(-1, 1, seq.shape[-1]), reading.silent, reading.placed)])
+    return recording_windows(model, source, rate)["emb"][:, model.classifier.own:]
 
 
 def pooled_reads(out: Path, cache: dict, fold: str, banks: list[str]) -> dict:
@@ -225,7 +210,8 @@ def pooled_reads(out: Path, cache: dict, fold: str, banks: list[str]) -> dict:
     if len(files) != len(cache["emb"]):
         raise SystemExit(f"{out / fold}/pooled-files.npz: its windows are not the fold model's; delete it")
     (clip_file,) = sorted((out / fold).glob("clips-*.npz"))
-    clips = cached(out / fold / "pooled-clips.npz", lambda m: clip_embeddings(m, load_npz(clip_file)["x"]))
+    clips = cached(out / fold / "pooled-clips.npz",
+                   lambda m: clip_embeddings(m, load_npz(clip_file)["x"])[:, m.classifier.own:])
     notes = [cached(out / fold / f"pooled-notes-{bank}.npz",
                     lambda m, b=bank: np.concatenate([pooled_windows(m, s, r) for s, r, _ in bank_notes(b)]))
              for bank in banks]

@@ -161,10 +161,9 @@ def train_default(out: str | Path, recipe: Recipe = Recipe(), pool: list[Path] |
         raise InstrecError(f"floor {recipe.floor}: use a probability from 0 to 1, or none")
     if recipe.probe not in PROBES:
         raise InstrecError(f"probe {recipe.probe!r}: use gated, always or '' (none)")
-    from instrec.convnet import PROBE_FEATURES
+    from instrec.probe import check_features
 
-    if recipe.probe_features not in PROBE_FEATURES:
-        raise InstrecError(f"probe features {recipe.probe_features!r}: use one of {', '.join(PROBE_FEATURES)}")
+    check_features(recipe.probe_features)
     from instrec.datasets.synth.soundfonts import BANKS, NOTE_SETS, PLAYED_NOTE_SETS, note_sets
 
     for bank in recipe.probe_notes:  # recorded notes, or a General MIDI SoundFont's (real_stage.played_notes)

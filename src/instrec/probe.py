@@ -208,7 +208,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     ``rerecorded``). Probe and gate read the networks' ``features`` (``convnet.PROBE_FEATURES``: their embeddings,
     the pooled convolution features they are made from, or both). Export the :class:`Probed` model to ``out``."""
     from instrec.bundle import export_model
-    from instrec.convnet import PROBE_FEATURES, Probed, without_probe
+    from instrec.convnet import Probed, without_probe
     from instrec.datasets.synth.modelled import WHOLE_SAY
     from instrec.errors import AudioError, InstrecError
     from instrec.predict import load_model
@@ -217,8 +217,7 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
     unknown = [k for k in kinds if k not in COPIES]
     if unknown:
         raise InstrecError(f"no copy of the kind {', '.join(unknown)}; the kinds are {', '.join(COPIES)}")
-    if features not in PROBE_FEATURES:
-        raise InstrecError(f"probe features {features!r}: use one of {', '.join(PROBE_FEATURES)}")
+    check_features(features)
     model = load_model(stage_model)
     networks = without_probe(model.classifier)  # a probed model gets a new probe
     classes = model.classes
@@ -287,6 +286,15 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
                        "class_weight": "balanced", "classes": [c for c, k in zip(classes, learned) if k],
                        "gate": gate, **({"features": features} if features != "embedding" else {})}
     return export_model(probed.eval(), bundle, out, {**record, **(about or {})})
+
+
+def check_features(features: str) -> None:
+    """What a probe reads must be one of ``convnet.PROBE_FEATURES``; else InstrecError in one line."""
+    from instrec.convnet import PROBE_FEATURES
+    from instrec.errors import InstrecError
+
+    if features not in PROBE_FEATURES:
+        raise InstrecError(f"probe features {features!r}: use one of {', '.join(PROBE_FEATURES)}")
 
 
 def reader(networks, num_classes: int, features: str):
