@@ -30,6 +30,8 @@ the fold, the files where its class is reported and where it is first (``--json`
         [--pooled]  # also candidates 41, 41b: candidate 38g whose probe and gate read the networks' pooled
                     # convolution features instead of (41) or beside (41b) their embeddings; with
                     # --one-where-alone also candidate 42: 41b with 40's clause
+        [--modelled ukulele]  # with --floor and --floor-gate also candidate 43: candidate 38g whose probe and gate
+                              # learn pieces of this modelled instrument (modelled.MODELLED)
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
 """
 
@@ -474,6 +476,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         alarms[classes[k]] = {"reported": {c: int((on & (labels[:, j] > 0)).sum()) for j, c in enumerate(classes)
                                            if (on & (labels[:, j] > 0)).any()},
                               "first": int((first == k).sum())}
+    # per class: the fold's files without it where it is reported (its false alarms, present in the fold or not)
+    false_reports = {classes[k]: int((reported[:, k] & (labels[:, k] <= 0)).sum()) for k in np.flatnonzero(trained)}
     # per class of the fold's files: how often each class is the file's first (a confusion row)
     confusion = {c: {classes[k]: int(n) for k, n in zip(*np.unique(first[labels[:, j] > 0], return_counts=True))}
                  for j, c in enumerate(classes) if (labels[:, j] > 0).any()}
@@ -487,7 +491,7 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         row["first"] += int(first[i] == own[i])
     return {"files": int(in_fold.sum()), "f1_macro_present": result["f1_macro_present"],
             "map_present": float(np.mean(aps)), "top1": result["top1"], "per_class": per_class,
-            "absent_reported": alarms, "first": confusion, "libraries": by_library}
+            "absent_reported": alarms, "false_reports": false_reports, "first": confusion, "libraries": by_library}
 
 
 def main() -> None:
@@ -498,7 +502,7 @@ def main() -> None:
     parser.add_argument("--fold", action="append", required=True)
     parser.add_argument("--json", type=Path, help="write every variant's per-fold scores here")
     parser.add_argument("--notes", help="also the variant whose probe learns the recorded notes of this bank (tonejs)")
-    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer"],
+    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer", "ukulele"],
                         help="also candidate 11: candidate 9 whose probe and gate learn pieces of this modelled "
                              "instrument (with --notes)")
     parser.add_argument("--degraded", action="store_true",
@@ -632,6 +636,9 @@ def main() -> None:
         if args.one_where_alone:
             floors[f"candidate 40: candidate 38g at {f:g}, one class where the gate hears one alone"] = \
                 (f, args.floor_gate, True, base)
+        if args.modelled:
+            floors[f"candidate 43: candidate 38g at {f:g}, probe and gate learn the modelled "
+                   + " and ".join(args.modelled)] = (f, args.floor_gate, False, base + "+modelled")
     variants.update({name: (0.5, sources, 1.0, True) for name, (*_, sources) in floors.items()})
     if args.only:
         variants = {k: v for k, v in variants.items() if k.startswith(tuple(args.only))}
@@ -659,6 +666,10 @@ def main() -> None:
                 given = with_banks(given, args.candidate_notes)
             if name in floors:  # candidate 26, decided with the floor
                 read, given = cache, with_banks(notes, args.more_notes)
+                if "+modelled" in sources:  # candidate 43: and the modelled instruments' pieces
+                    pieces = modelled_cache(args.out, fold, tuple(args.modelled), cache["classes"])
+                    given = {k: np.concatenate([given[k], pieces[k]]) for k in ("emb", "y")}
+                    sources = sources.replace("+modelled", "")
                 if "+pooled" in sources:  # candidates 41, 41b: other features for the probe and the gate
                     read, given = pooled(cache, given, pooled_reads(args.out, cache, fold,
                                                                     [args.notes, *args.more_notes]),

@@ -135,11 +135,11 @@ def draw_note(rng: np.random.Generator, bodies: tuple[int, ...] = TRAIN_BODIES) 
 
 def pluck(bodies: np.ndarray, key: int, body: int = 0, body_size: float = 1.0, position: float = 0.4,
           detune: float = 0.995, loop_gain: float = 0.995, pick: float = 0.0, seconds: float = 2.5,
-          sample_rate: int = 16000) -> np.ndarray:
+          sample_rate: int = 16000, strings: int = 2) -> np.ndarray:
     """One plucked course at MIDI ``key``: mono float32 at ``sample_rate``, peak 1. ``body`` picks the response,
     ``body_size`` scales it (played at 22,050 x size Hz), ``position`` is STK's plucking point (the comb's delay
-    half of it, in periods), ``detune`` the second string's frequency ratio, ``pick`` how soft the pick is (a one-pole
-    low-pass on the excitation, 0 none)."""
+    half of it, in periods), ``detune`` the second string's frequency ratio (``strings`` 2, a mandolin's course; 1 a
+    single string), ``pick`` how soft the pick is (a one-pole low-pass on the excitation, 0 none)."""
     import soxr
     from scipy.signal import lfilter
 
@@ -149,7 +149,9 @@ def pluck(bodies: np.ndarray, key: int, body: int = 0, body_size: float = 1.0, p
         excitation = lfilter([1.0 - pick], [1.0, -pick], excitation)
     x = np.zeros(int(seconds * MODEL_RATE))
     x[:min(x.size, excitation.size)] = excitation[:x.size]
-    out = string(x, frequency, loop_gain) + string(x, frequency * detune, loop_gain)
+    out = string(x, frequency, loop_gain)
+    if strings == 2:
+        out = out + string(x, frequency * detune, loop_gain)
     comb = max(1, int(round(0.5 * position * MODEL_RATE / frequency)))
     out[comb:] -= out[:-comb].copy()
     fade = int(0.05 * MODEL_RATE)

@@ -1,7 +1,8 @@
 """Instruments no recording reaches, made by a model and played in the real stage as a library is (``Stage.modelled``).
 
 ``MODELLED`` names each one: how its sources are made for a stage's seed (``parts.Source`` lists: the mandolin's
-physical model, ``mandolin.py``; the synthesizer's presets, ``synthesizer.py``), the material it needs fetched first
+physical model, ``mandolin.py``, and a ukulele from the same model, ``ukulele.py``; the synthesizer's presets,
+``synthesizer.py``), the material it needs fetched first
 (a ``soundfonts.BANKS`` entry) and how that is checked, and whether the probe gets its whole say on it (a class the
 base networks never learned: no General MIDI program plays it). The probe and the gate also learn solo pieces of
 each (:func:`modelled_pieces`).
@@ -30,6 +31,12 @@ def _mandolin(seed: int) -> list:
     return [mandolin.mandolin_source(seed=seed)]
 
 
+def _ukulele(seed: int) -> list:
+    from instrec.datasets.synth.ukulele import ukulele_source
+
+    return [ukulele_source(seed=seed)]
+
+
 def _synthesizer(seed: int) -> list:
     from instrec.datasets.synth.synthesizer import synthesizer_sources
 
@@ -37,7 +44,9 @@ def _synthesizer(seed: int) -> list:
 
 
 MODELLED = {"mandolin": Modelled(_mandolin, bank=mandolin.BANK, check=mandolin.read_bodies, whole_say=True),
-            "synthesizer": Modelled(_synthesizer)}
+            "synthesizer": Modelled(_synthesizer),
+            # a second ukulele beside the one real library (ukulele.py): the stage learns the library, so no whole say
+            "ukulele": Modelled(_ukulele, bank=mandolin.BANK, check=mandolin.read_bodies)}
 # the modelled classes the probe gets its whole say on; a modelled class the banks also teach keeps its usual share
 WHOLE_SAY = tuple(name for name, m in MODELLED.items() if m.whole_say)
 PROBE_PIECES = 60  # solo pieces of each modelled instrument the probe and gate learn (probe.attach's notes)
