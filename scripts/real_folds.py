@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--more-recorded-notes", action="append", default=[], metavar="BANK",
                         help="and the notes of this set too (freepats), as many per class, repeated")
     parser.add_argument("--modelled-solos", type=int, default=0, help="and this many solo clips of them alone")
-    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer"],
+    parser.add_argument("--modelled", action="append", default=[], choices=["mandolin", "synthesizer", "ukulele"],
                         help="an instrument played from a physical model in every fold's stage (no library)")
     parser.add_argument("--seed", type=int, default=0, help="the stage's seed (its clips and their order)")
     parser.add_argument("--shift", action="store_true",

@@ -155,3 +155,32 @@ def test_the_probes_pieces_are_solo_mandolin_of_ten_seconds_through_the_chain(fa
     again = modelled.modelled_pieces(("mandolin",), seed=2, count=4)
     assert all(np.array_equal(a, b) for (a, _, _), (b, _, _) in zip(pieces, again))  # the same for the same seed
     assert not np.array_equal(pieces[0][0], modelled.modelled_pieces(("mandolin",), seed=3, count=1)[0][0])
+
+
+def test_one_string_is_not_a_course_and_stays_in_tune():
+    bodies = _bodies()
+    single = mandolin.pluck(bodies, 69, body=1, seconds=1.0, strings=1)
+    assert abs(1200 * np.log2(_fundamental(single[800:], RATE, 400, 480) / 440.0)) < 5  # A4
+    # the second string's detune only matters for a course
+    assert np.array_equal(single, mandolin.pluck(bodies, 69, body=1, seconds=1.0, strings=1, detune=0.99))
+    assert not np.allclose(single, mandolin.pluck(bodies, 69, body=1, seconds=1.0, strings=2))
+
+
+def test_the_modelled_ukulele_is_single_nylon_strings_in_its_range_from_the_training_bodies(fake_bodies):
+    from instrec.datasets.synth import ukulele
+
+    (source,) = modelled.modelled_sources(("ukulele",), seed=4)
+    assert source.label == "ukulele" and source.library == "stk.ukulele" and len(source.notes) == 96
+    keys = {int(n.split("/key")[1].split("-")[0]) for n in source.note_names}
+    assert keys <= set(range(ukulele.KEYS[0], ukulele.KEYS[1] + 1)) and len(keys) > 10
+    bodies = {int(n.split("-body")[1].split("-")[0]) - 1 for n in source.note_names}
+    assert bodies <= set(mandolin.TRAIN_BODIES)
+    assert all(np.isfinite(a).all() and np.isclose(np.abs(a).max(), 1.0) for a in source.notes)
+    (again,) = modelled.modelled_sources(("ukulele",), seed=4)
+    assert np.array_equal(again.notes[7], source.notes[7])
+    # nylon rings briefly: shorter notes than the mandolin's steel courses, on average
+    (mand,) = modelled.modelled_sources(("mandolin",), seed=4)
+    assert np.mean([a.size for a in source.notes]) < np.mean([a.size for a in mand.notes])
+    pieces = modelled.modelled_pieces(("ukulele",), seed=1, count=2)
+    assert {label for _, _, label in pieces} == {"ukulele"} and all(a.shape == (10 * RATE,) for a, _, _ in pieces)
+    assert "ukulele" not in modelled.WHOLE_SAY  # the stage learns the real library: the probe keeps its usual share

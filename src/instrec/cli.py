@@ -555,10 +555,11 @@ def _add_train_default(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--more-recorded-notes", action="append", metavar="BANK",
                    help="and as many notes of each instrument of this further set (freepats), repeated; none for no "
                         f"further set (default: {' '.join(r.more_recorded_notes) or 'none'})")
-    p.add_argument("--modelled", action="append", choices=["mandolin", "synthesizer", "none"],
+    p.add_argument("--modelled", action="append", choices=["mandolin", "synthesizer", "ukulele", "none"],
                    help="an instrument no recording reaches, played from a model in the real stage (mandolin: "
                         "a physical model, its material fetched like the banks; synthesizer: drawn synthesizer "
-                        f"presets), repeated; none for no such instrument (default: {' '.join(r.modelled) or 'none'})")
+                        "presets; ukulele: the mandolin's model played as a ukulele), repeated; none for no such "
+                        f"instrument (default: {' '.join(r.modelled) or 'none'})")
     p.add_argument("--modelled-solos", type=SEED, default=r.modelled_solos, metavar="N",
                    help="and N solo clips of the modelled instruments alone in the real stage "
                         f"(default {r.modelled_solos})")
@@ -663,9 +664,10 @@ def _add_train_real(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recorded-notes", default=st.note_bank, metavar="BANK",
                    help="and as many recorded notes of each instrument of this sample set (e.g. tonejs; fetched with "
                         "`instrec soundfonts fetch`)")
-    p.add_argument("--modelled", action="append", choices=["mandolin", "synthesizer"], default=[],
+    p.add_argument("--modelled", action="append", choices=["mandolin", "synthesizer", "ukulele"], default=[],
                    help="an instrument no recording reaches, played from a model (mandolin: a physical model, "
-                        "`instrec soundfonts fetch stk-mandolin` first; synthesizer: drawn presets), repeated")
+                        "`instrec soundfonts fetch stk-mandolin` first; synthesizer: drawn presets; ukulele: the "
+                        "mandolin's model played as a ukulele), repeated")
     p.add_argument("--epochs", type=COUNT, default=st.epochs, help=f"default {st.epochs}")
     p.add_argument("--lr", type=float, default=st.lr, help=f"default {st.lr}")
     p.add_argument("--seed", type=SEED, default=st.seed)

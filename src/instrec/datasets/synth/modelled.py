@@ -1,11 +1,10 @@
 """Instruments no recording reaches, made by a model and played in the real stage as a library is (``Stage.modelled``).
 
 ``MODELLED`` names each one: how its sources are made for a stage's seed (``parts.Source`` lists: the mandolin's
-physical model, ``mandolin.py``, and a ukulele from the same model, ``ukulele.py``; the synthesizer's presets,
-``synthesizer.py``), the material it needs fetched first
-(a ``soundfonts.BANKS`` entry) and how that is checked, and whether the probe gets its whole say on it (a class the
-base networks never learned: no General MIDI program plays it). The probe and the gate also learn solo pieces of
-each (:func:`modelled_pieces`).
+physical model, ``mandolin.py``, and a ukulele played by the same model, ``ukulele.py``; the synthesizer's presets,
+``synthesizer.py``), the material it needs fetched first (a ``soundfonts.BANKS`` entry) and how that is checked, and
+whether the probe gets its whole say on it (a class the base networks never learned: no General MIDI program plays
+it). The probe and the gate also learn solo pieces of each (:func:`modelled_pieces`).
 """
 
 from __future__ import annotations
