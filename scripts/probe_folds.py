@@ -419,7 +419,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     p_probe = apply(cache["emb"][test])
     p_model = cache["probs"][test]
     # a class the probe learned counts as learned even where the fold's networks never heard it (candidate 43's
-    # modelled ukulele in the fold that holds the ukulele library out), as the exported model counts it
+    # modelled ukulele in the fold that holds the ukulele library out); unchanged wherever the probe learns no class
+    # the networks did not (every other row)
     cache = {**cache, "trained": list(np.array(cache["trained"], bool) | ~np.isnan(p_probe).all(axis=0))}
     weight = np.asarray(weight, float)  # one share for every class, or one per class
     share = np.broadcast_to(weight, (int(test.sum()), len(classes))).copy()
