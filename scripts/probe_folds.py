@@ -30,6 +30,8 @@ the fold, the files where its class is reported and where it is first (``--json`
         [--pooled]  # also candidates 41, 41b: candidate 38g whose probe and gate read the networks' pooled
                     # convolution features instead of (41) or beside (41b) their embeddings; with
                     # --one-where-alone also candidate 42: 41b with 40's clause
+        [--blind 8 ...]  # also candidate 44: candidate 38g whose probe is blind to the K directions along which
+                         # the libraries of one class differ most (with --floor and --floor-gate)
         [--modelled ukulele]  # with --floor and --floor-gate also candidate 43: candidate 38g whose probe and gate
                               # learn pieces of this modelled instrument (modelled.MODELLED)
         [--only-candidates]  # of the standing rows, only "model alone" and candidate 9
@@ -347,6 +349,57 @@ def probe(train_x, train_y, train_mask, c: float, balanced: bool, sample_weight=
     return lambda x: np.where(learned, probe_probs(weight, bias, x), np.nan)
 
 
+def library_directions(x, y, libs, k: int) -> np.ndarray:
+    """Candidate 44: the ``k`` directions (k, D), in the standardised space of ``x``, along which the libraries of one
+    class differ most: per class with two or more libraries among ``libs``, each library's mean window less the mean
+    of the class's library means; the scatter of these, each class's divided by its number of libraries (every class
+    the same say), summed; its first ``k`` eigenvectors."""
+    from sklearn.preprocessing import StandardScaler
+
+    z = StandardScaler().fit(x).transform(x)
+    scatter = np.zeros((x.shape[1], x.shape[1]))
+    for k_ in range(y.shape[1]):
+        rows = y[:, k_] >= 0.5
+        names = sorted(set(libs[rows].tolist()))
+        if len(names) < 2:
+            continue
+        means = np.stack([z[rows & (libs == n)].mean(axis=0) for n in names])
+        d = means - means.mean(axis=0)
+        scatter += d.T @ d / len(names)
+    values, vectors = np.linalg.eigh(scatter)
+    return vectors[:, np.argsort(values)[::-1][:k]].T
+
+
+def blind_probe(train_x, train_y, train_mask, c: float, balanced: bool, directions: np.ndarray):
+    """Candidate 44: ``probe`` on standardised ``x`` with the ``directions`` (k, D; orthonormal, in that space)
+    projected out; the same as a probe whose weights have no part along them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x)
+
+    def blind(x):
+        z = scaler.transform(x)
+        return z - (z @ directions.T) @ directions
+
+    z = blind(train_x)
+    models = {}
+    for k in range(train_y.shape[1]):
+        target = train_y[train_mask[:, k], k] >= 0.5
+        if target.all() or not target.any():
+            continue
+        models[k] = LogisticRegression(C=c, class_weight="balanced" if balanced else None,
+                                       max_iter=2000).fit(z[train_mask[:, k]], target)
+
+    def apply(x):
+        out = np.full((len(x), train_y.shape[1]), np.nan)
+        zx = blind(x)
+        for k, m in models.items():
+            out[:, k] = m.predict_proba(zx)[:, 1]
+        return out
+    return apply
+
+
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None, copies: dict | None = None, test_worn: bool = False,
              gate_notes: dict | None = None, unheard: tuple[str, ...] = (), floor: float | None = None,
@@ -411,6 +464,11 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     apply = softmax_probe(np.concatenate(parts_x), np.concatenate(parts_y), c, balanced) if "softmax" in sources \
         else probe(np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_m), c, balanced,
                    sample_weight)
+    if "+blind" in sources:  # candidate 44: the probe blind to the directions the libraries of a class differ along
+        k = int(sources.split("+blind")[1].split("+")[0])
+        train_x, train_y = np.concatenate(parts_x), np.concatenate(parts_y)
+        directions = library_directions(train_x, train_y, np.concatenate(parts_lib).astype(str), k)
+        apply = blind_probe(train_x, train_y, np.concatenate(parts_m), c, balanced, directions)
     train_file, train_emb = window_file, cache["emb"]
     if test_worn:  # the fold's recordings read from their worn copies
         window_file, cache = copies["file_of"], {**cache, **{k: copies[k] for k in ("emb", "probs", "lengths",
@@ -551,6 +609,9 @@ def main() -> None:
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
+    parser.add_argument("--blind", action="append", type=int, default=[], metavar="K",
+                        help="also candidate 44: candidate 38g (with --floor and --floor-gate) whose probe is blind to "
+                             "the K directions along which the libraries of one class differ most, repeated")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="compute only the rows whose name starts with this ('candidate 38g'), repeated")
     parser.add_argument("--only-candidates", action="store_true",
@@ -640,6 +701,9 @@ def main() -> None:
         if args.one_where_alone:
             floors[f"candidate 40: candidate 38g at {f:g}, one class where the gate hears one alone"] = \
                 (f, args.floor_gate, True, base)
+        for k in args.blind:
+            floors[f"candidate 44: candidate 38g at {f:g}, the probe blind to {k} directions of the libraries"] = \
+                (f, args.floor_gate, False, base + f"+blind{k}")
         if args.modelled:
             floors[f"candidate 43: candidate 38g at {f:g}, probe and gate learn the modelled "
                    + " and ".join(args.modelled)] = (f, args.floor_gate, False, base + "+modelled")
