@@ -48,6 +48,7 @@ import numpy as np
 
 
 CAND9 = "candidate 9: candidate 3 where a gate hears one real instrument alone"
+DUMP: dict | None = None  # --dump: per fold, the last floor row's per-file answers
 
 
 def fold_cache(out: Path, fold: str) -> dict:
@@ -512,9 +513,13 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
 
         opened = True
         if floor_gate is not None:  # the file rule over the windows' gate probabilities
-            opened = np.array([file_probability(g[file_ids == i], cache["lengths"][test][file_ids == i], cache["rule"],
-                                                cache["phases"][test][file_ids == i])[0]
-                               for i in np.flatnonzero(in_fold)]) >= floor_gate
+            file_gate = np.array([file_probability(g[file_ids == i], cache["lengths"][test][file_ids == i],
+                                                   cache["rule"], cache["phases"][test][file_ids == i])[0]
+                                  for i in np.flatnonzero(in_fold)])
+            opened = file_gate >= floor_gate
+            if DUMP is not None:  # --dump: each file's probabilities and gate, for reading a row's answers
+                DUMP[fold] = {"probs": probs, "gate": file_gate, "labels": labels,
+                              "libraries": [libraries()[files[f]["path"]] for f in np.flatnonzero(in_fold)]}
         present = decide(probs, cache["threshold"], np.array(cache["trained"], bool), floor, opened)
         if solo:  # candidate 40: at most the first learned class where the gate hears one instrument alone
             first = np.arange(len(classes)) == np.argmax(np.where(cache["trained"], probs, -1.0), axis=1)[:, None]
@@ -538,8 +543,12 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
         alarms[classes[k]] = {"reported": {c: int((on & (labels[:, j] > 0)).sum()) for j, c in enumerate(classes)
                                            if (on & (labels[:, j] > 0)).any()},
                               "first": int((first == k).sum())}
-    # per class: the fold's files without it where it is reported (its false alarms, present in the fold or not)
-    false_reports = {classes[k]: int((reported[:, k] & (labels[:, k] <= 0)).sum()) for k in np.flatnonzero(trained)}
+    # per class: the fold's files without it where it is reported (its false alarms, present in the fold or not), by
+    # the files' own class
+    false_reports = {classes[k]: {c: int((reported[:, k] & (labels[:, k] <= 0) & (labels[:, j] > 0)).sum())
+                                  for j, c in enumerate(classes)
+                                  if (reported[:, k] & (labels[:, k] <= 0) & (labels[:, j] > 0)).any()}
+                     for k in np.flatnonzero(trained)}
     # per class of the fold's files: how often each class is the file's first (a confusion row)
     confusion = {c: {classes[k]: int(n) for k, n in zip(*np.unique(first[labels[:, j] > 0], return_counts=True))}
                  for j, c in enumerate(classes) if (labels[:, j] > 0).any()}
