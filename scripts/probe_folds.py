@@ -401,6 +401,48 @@ def blind_probe(train_x, train_y, train_mask, c: float, balanced: bool, directio
     return apply
 
 
+SOLO_GRID = np.round(np.arange(0.15, 0.601, 0.05), 2)  # candidate 45's thresholds
+
+
+def solo_decide(d: dict, thresholds: np.ndarray, floor: float, floor_gate: float) -> np.ndarray:
+    """Candidate 45's decisions on the files of ``d`` (a --dump entry): where the file's gate reaches ``floor_gate``,
+    each class at its own ``thresholds``; elsewhere the model's threshold; then the floor as candidate 38g."""
+    opened = d["gate"] >= floor_gate
+    cut = np.where(opened[:, None], thresholds[None, :], d["threshold"])
+    present = (d["probs"] >= cut) & d["trained"]
+    learned = np.where(d["trained"], d["probs"], -np.inf)
+    add = ~present.any(axis=1) & (learned.max(axis=1) >= floor) & opened
+    return present | ((np.arange(present.shape[1]) == np.argmax(learned, axis=1)[:, None]) & add[:, None])
+
+
+def class_f1(labels: np.ndarray, present: np.ndarray) -> float:
+    """The metric's F1 of one class: the mean of the F1 of its positives and of its negatives."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(labels > 0, present, average="macro", zero_division=0))
+
+
+def solo_thresholds(others: list[dict], classes: list[str], floor: float, floor_gate: float) -> np.ndarray:
+    """Candidate 45: per class, the threshold of ``SOLO_GRID`` with the best F1 of that class on the ``others`` (--dump
+    entries of the other folds) pooled, the other classes at the model's threshold; nearest that threshold on a tie;
+    the model's threshold for a class no file of ``others`` holds."""
+    base = others[0]["threshold"]
+    out = np.full(len(classes), base)
+    for k in range(len(classes)):
+        if not any((d["labels"][:, k] > 0).any() and d["trained"][k] for d in others):
+            continue
+        best = None
+        for t in sorted(SOLO_GRID, key=lambda t: (abs(t - base), t)):
+            thresholds = np.full(len(classes), base)
+            thresholds[k] = t
+            present = np.concatenate([solo_decide(d, thresholds, floor, floor_gate)[:, k] for d in others])
+            f1 = class_f1(np.concatenate([d["labels"][:, k] for d in others]), present)
+            if best is None or f1 > best[0] + 1e-12:
+                best = (f1, t)
+        out[k] = best[1]
+    return out
+
+
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None, copies: dict | None = None, test_worn: bool = False,
              gate_notes: dict | None = None, unheard: tuple[str, ...] = (), floor: float | None = None,
@@ -519,6 +561,7 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
             opened = file_gate >= floor_gate
             if DUMP is not None:  # --dump: each file's probabilities and gate, for reading a row's answers
                 DUMP[fold] = {"probs": probs, "gate": file_gate, "labels": labels,
+                              "trained": np.array(cache["trained"], bool), "threshold": cache["threshold"],
                               "libraries": [libraries()[files[f]["path"]] for f in np.flatnonzero(in_fold)]}
         present = decide(probs, cache["threshold"], np.array(cache["trained"], bool), floor, opened)
         if solo:  # candidate 40: at most the first learned class where the gate hears one instrument alone
@@ -618,6 +661,9 @@ def main() -> None:
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
+    parser.add_argument("--solo-thresholds", action="store_true",
+                        help="also candidate 45: candidate 38g (with --floor and --floor-gate, and --fold A --fold B "
+                             "--fold C) with a threshold per class where the gate opens, chosen on the other folds")
     parser.add_argument("--blind", action="append", type=int, default=[], metavar="K",
                         help="also candidate 44: candidate 38g (with --floor and --floor-gate) whose probe is blind to "
                              "the K directions along which the libraries of one class differ most, repeated")
@@ -721,6 +767,9 @@ def main() -> None:
         variants = {k: v for k, v in variants.items() if k.startswith(tuple(args.only))}
         worn_variants = {k: v for k, v in worn_variants.items() if k.startswith(tuple(args.only))}
     results = {name: {} for name in [*variants, *worn_variants]}
+    global DUMP
+    solo_row = next((n for n in floors if n.startswith("candidate 38g")), None) if args.solo_thresholds else None
+    dumps = {}
     for fold in args.fold:
         cache = fold_cache(args.out, fold)
         notes = notes_cache(args.out, fold, args.notes, cache["classes"]) if args.notes else None
@@ -752,10 +801,13 @@ def main() -> None:
                                                                     [args.notes, *args.more_notes]),
                                          "+both" in sources)
                     sources = sources.replace("+pooled", "").replace("+both", "")
+                DUMP = {} if name == solo_row else None
                 results[name][fold] = evaluate(read, fold, weight, sources, c, balanced,
                                                given, unheard=tuple(args.unheard),
                                                floor=floors[name][0], floor_gate=floors[name][1],
                                                solo=floors[name][2])
+                if name == solo_row:
+                    dumps[fold] = {**DUMP[fold], "classes": cache["classes"]}
                 continue
             if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
                 given = with_banks(notes, args.more_notes)
@@ -772,6 +824,26 @@ def main() -> None:
         for name, of in worn_variants.items():
             weight, sources, c, balanced = variants[of]
             results[name][fold] = evaluate(cache, fold, weight, sources, c, balanced, notes, worn, test_worn=True)
+    if solo_row is not None:  # candidate 45: each fold decided with thresholds chosen on the other folds
+        name = "candidate 45: candidate 38g with a threshold per class where the gate opens, from the other folds"
+        results[name] = {}
+        for fold in args.fold:
+            d = dumps[fold]
+            same = solo_decide(d, np.full(len(d["classes"]), d["threshold"]), args.floor[0], args.floor_gate)
+            assert all(abs(class_f1(d["labels"][:, j], same[:, j]) - results[solo_row][fold]["per_class"][c]["f1_macro"])
+                       < 1e-9 for j, c in enumerate(d["classes"]) if c in results[solo_row][fold]["per_class"]), \
+                "candidate 45's decisions at the one threshold are not candidate 38g's"
+            others = [dumps[f] for f in args.fold if f != fold]
+            thresholds = solo_thresholds(others, d["classes"], args.floor[0], args.floor_gate)
+            present = solo_decide(d, thresholds, args.floor[0], args.floor_gate)
+            row = json.loads(json.dumps(results[solo_row][fold]))  # AP and top-1 unchanged by construction
+            for j, c in enumerate(d["classes"]):
+                if c in row["per_class"]:
+                    row["per_class"][c]["f1_macro"] = class_f1(d["labels"][:, j], present[:, j])
+            row["f1_macro_present"] = float(np.mean([r["f1_macro"] for r in row["per_class"].values()]))
+            row["thresholds"] = {c: float(t) for c, t in zip(d["classes"], thresholds) if t != d["threshold"]}
+            results[name][fold] = row
+            print(f"{name}, fold {fold}: thresholds {row['thresholds']}")
     print("| variant | " + " | ".join(args.fold) + " | mean F1 / mAP / top-1 |")
     print("|---|" + "---|" * (len(args.fold) + 1))
     for name, per in results.items():
