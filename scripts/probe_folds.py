@@ -30,6 +30,8 @@ the fold, the files where its class is reported and where it is first (``--json`
         [--pooled]  # also candidates 41, 41b: candidate 38g whose probe and gate read the networks' pooled
                     # convolution features instead of (41) or beside (41b) their embeddings; with
                     # --one-where-alone also candidate 42: 41b with 40's clause
+        [--unheard-copies]  # also candidate 46: candidate 38g whose probe and gate also learn the other folds'
+                            # recordings as the fold model that held them out embeds them
         [--blind 8 ...]  # also candidate 44: candidate 38g whose probe is blind to the K directions along which
                          # the libraries of one class differ most (with --floor and --floor-gate)
         [--modelled ukulele]  # with --floor and --floor-gate also candidate 43: candidate 38g whose probe and gate
@@ -401,6 +403,27 @@ def blind_probe(train_x, train_y, train_mask, c: float, balanced: bool, directio
     return apply
 
 
+def unheard_copies(out: Path, fold: str, folds: list[str], unheard: tuple[str, ...] = ()) -> dict:
+    """Candidate 46: the recordings of every fold but ``fold`` as the fold model that held them out embeds them (its
+    windows of its own fold's recordings, the test fixtures and the ``unheard`` libraries left out), labelled: as
+    ``probe.attach`` takes recorded notes."""
+    from instrec.real_stage import FIXTURE_FILES
+
+    emb, y = [], []
+    for k in folds:
+        if k == fold:
+            continue
+        cache = fold_cache(out, k)
+        files, classes = cache["files"], cache["classes"]
+        window_file = np.repeat(np.arange(len(files)), [f["windows"] for f in files])
+        keep = np.array([f["fold"] == k and not any(f["path"].endswith(x) for x in FIXTURE_FILES)
+                         and not any(u in libraries()[f["path"]] for u in unheard) for f in files])
+        rows = keep[window_file]
+        emb.append(cache["emb"][rows])
+        y.append(np.array([[c == files[i]["label"] for c in classes] for i in window_file[rows]], np.float32))
+    return {"emb": np.concatenate(emb), "y": np.concatenate(y)}
+
+
 SOLO_GRID = np.round(np.arange(0.15, 0.601, 0.05), 2)  # candidate 45's thresholds
 
 
@@ -661,6 +684,10 @@ def main() -> None:
     parser.add_argument("--unheard", action="append", default=[], metavar="LIBRARY",
                         help="the recordings of the libraries whose name holds this (grandorgue-demo) are scored in "
                              "their fold and never learned by any probe or gate (a baseline that never heard them)")
+    parser.add_argument("--unheard-copies", action="store_true",
+                        help="also candidate 46: candidate 38g (with --floor and --floor-gate) whose probe and gate "
+                             "also learn the other folds' recordings as their own fold model (which held them out) "
+                             "embeds them")
     parser.add_argument("--solo-thresholds", action="store_true",
                         help="also candidate 45: candidate 38g (with --floor and --floor-gate, and --fold A --fold B "
                              "--fold C) with a threshold per class where the gate opens, chosen on the other folds")
@@ -756,6 +783,9 @@ def main() -> None:
         if args.one_where_alone:
             floors[f"candidate 40: candidate 38g at {f:g}, one class where the gate hears one alone"] = \
                 (f, args.floor_gate, True, base)
+        if args.unheard_copies:
+            floors[f"candidate 46: candidate 38g at {f:g}, probe and gate learn each library as unheard too"] = \
+                (f, args.floor_gate, False, base + "+cross")
         for k in args.blind:
             floors[f"candidate 44: candidate 38g at {f:g}, the probe blind to {k} directions of the libraries"] = \
                 (f, args.floor_gate, False, base + f"+blind{k}")
@@ -792,6 +822,10 @@ def main() -> None:
                 given = with_banks(given, args.candidate_notes)
             if name in floors:  # candidate 26, decided with the floor
                 read, given = cache, with_banks(notes, args.more_notes)
+                if "+cross" in sources:  # candidate 46: and the other folds' recordings as unheard
+                    cross = unheard_copies(args.out, fold, args.fold, tuple(args.unheard))
+                    given = {k: np.concatenate([given[k], cross[k]]) for k in ("emb", "y")}
+                    sources = sources.replace("+cross", "")
                 if "+modelled" in sources:  # candidate 43: and the modelled instruments' pieces
                     pieces = modelled_cache(args.out, fold, tuple(args.modelled), cache["classes"])
                     given = {k: np.concatenate([given[k], pieces[k]]) for k in ("emb", "y")}
