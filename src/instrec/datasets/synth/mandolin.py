@@ -161,27 +161,39 @@ def pluck(bodies: np.ndarray, key: int, body: int = 0, body_size: float = 1.0, p
     return (out / peak if peak > 0 else out).astype(np.float32)
 
 
+def played_notes(draw, count: int, seed: int, stream: int, strings: int = 2, bodies: tuple[int, ...] = TRAIN_BODIES,
+                 path: str | Path | None = None, sample_rate: int = 16000) -> list[tuple[np.ndarray, dict]]:
+    """``count`` notes of the model, each played as ``draw`` (a ``draw_note``) draws it with the random stream
+    ``[seed, stream]`` from the allowed ``bodies``, on ``strings`` strings: (audio, how it was played)."""
+    responses = read_bodies(path)
+    rng = np.random.default_rng([seed, stream])
+    out = []
+    for _ in range(count):
+        note = draw(rng, bodies)
+        out.append((pluck(responses, sample_rate=sample_rate, strings=strings, **note), note))
+    return out
+
+
+def notes_source(label: str, library: str, notes: list[tuple[np.ndarray, dict]]):
+    """Modelled ``notes`` as a ``parts.Source`` of ``label`` (library ``library``), each named by how it was played,
+    so a clip's metadata traces every note."""
+    from instrec.datasets.synth.parts import Source
+
+    source = Source(label, library, library)
+    for audio, note in notes:
+        source.notes.append(audio)
+        source.note_names.append(f"{library}/key{note['key']}-body{note['body'] + 1}-"
+                                 f"{hashlib.sha256(repr(sorted(note.items())).encode()).hexdigest()[:8]}")
+    return source
+
+
 def mandolin_notes(count: int, seed: int, bodies: tuple[int, ...] = TRAIN_BODIES, path: str | Path | None = None,
                    sample_rate: int = 16000) -> list[tuple[np.ndarray, dict]]:
     """``count`` notes drawn with ``seed`` from the allowed ``bodies``: (audio, how it was played)."""
-    responses = read_bodies(path)
-    rng = np.random.default_rng([seed, 1207])
-    out = []
-    for _ in range(count):
-        note = draw_note(rng, bodies)
-        out.append((pluck(responses, sample_rate=sample_rate, **note), note))
-    return out
+    return played_notes(draw_note, count, seed, 1207, 2, bodies, path, sample_rate)
 
 
 def mandolin_source(count: int = 96, seed: int = 0, bodies: tuple[int, ...] = TRAIN_BODIES,
                     path: str | Path | None = None):
-    """The modelled notes as a ``parts.Source`` of class mandolin (library ``stk.mandolin``), named by how each was
-    played, so a clip's metadata traces every note."""
-    from instrec.datasets.synth.parts import Source
-
-    source = Source("mandolin", LIBRARY, LIBRARY)
-    for audio, note in mandolin_notes(count, seed, bodies, path):
-        source.notes.append(audio)
-        source.note_names.append(f"{LIBRARY}/key{note['key']}-body{note['body'] + 1}-"
-                                 f"{hashlib.sha256(repr(sorted(note.items())).encode()).hexdigest()[:8]}")
-    return source
+    """The modelled notes as a ``parts.Source`` of class mandolin (library ``stk.mandolin``)."""
+    return notes_source("mandolin", LIBRARY, mandolin_notes(count, seed, bodies, path))

@@ -15,12 +15,11 @@ are (``parts.STYLES["ukulele"]``: strum, melody, arpeggio, and one-shots).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from instrec.datasets.synth.mandolin import TRAIN_BODIES, pluck, read_bodies
+from instrec.datasets.synth.mandolin import TRAIN_BODIES, notes_source, played_notes
 
 KEYS = (60, 81)  # C4 (the lowest open string of the re-entrant tuning) to A5 (the A string's twelfth fret)
 LIBRARY = "stk.ukulele"
@@ -37,25 +36,11 @@ def draw_note(rng: np.random.Generator, bodies: tuple[int, ...] = TRAIN_BODIES) 
 
 def ukulele_notes(count: int, seed: int, bodies: tuple[int, ...] = TRAIN_BODIES, path: str | Path | None = None,
                   sample_rate: int = 16000) -> list[tuple[np.ndarray, dict]]:
-    """``count`` notes drawn with ``seed`` from the allowed ``bodies``: (audio, how it was played)."""
-    responses = read_bodies(path)
-    rng = np.random.default_rng([seed, 1208])
-    out = []
-    for _ in range(count):
-        note = draw_note(rng, bodies)
-        out.append((pluck(responses, sample_rate=sample_rate, strings=1, **note), note))
-    return out
+    """``count`` notes drawn with ``seed`` from the allowed ``bodies``, one string each: (audio, how it was played)."""
+    return played_notes(draw_note, count, seed, 1208, 1, bodies, path, sample_rate)
 
 
 def ukulele_source(count: int = 96, seed: int = 0, bodies: tuple[int, ...] = TRAIN_BODIES,
                    path: str | Path | None = None):
-    """The modelled notes as a ``parts.Source`` of class ukulele (library ``stk.ukulele``), each named by how it was
-    played."""
-    from instrec.datasets.synth.parts import Source
-
-    source = Source("ukulele", LIBRARY, LIBRARY)
-    for audio, note in ukulele_notes(count, seed, bodies, path):
-        source.notes.append(audio)
-        source.note_names.append(f"{LIBRARY}/key{note['key']}-body{note['body'] + 1}-"
-                                 f"{hashlib.sha256(repr(sorted(note.items())).encode()).hexdigest()[:8]}")
-    return source
+    """The modelled notes as a ``parts.Source`` of class ukulele (library ``stk.ukulele``)."""
+    return notes_source("ukulele", LIBRARY, ukulele_notes(count, seed, bodies, path))
