@@ -50,7 +50,6 @@ import numpy as np
 
 
 CAND9 = "candidate 9: candidate 3 where a gate hears one real instrument alone"
-DUMP: dict | None = None  # --dump: per fold, the last floor row's per-file answers
 
 
 def fold_cache(out: Path, fold: str) -> dict:
@@ -428,14 +427,13 @@ SOLO_GRID = np.round(np.arange(0.15, 0.601, 0.05), 2)  # candidate 45's threshol
 
 
 def solo_decide(d: dict, thresholds: np.ndarray, floor: float, floor_gate: float) -> np.ndarray:
-    """Candidate 45's decisions on the files of ``d`` (a --dump entry): where the file's gate reaches ``floor_gate``,
+    """Candidate 45's decisions on the files of ``d`` (``evaluate``'s ``dump`` of a fold): where the file's gate reaches ``floor_gate``,
     each class at its own ``thresholds``; elsewhere the model's threshold; then the floor as candidate 38g."""
+    from instrec.predict import decide
+
     opened = d["gate"] >= floor_gate
-    cut = np.where(opened[:, None], thresholds[None, :], d["threshold"])
-    present = (d["probs"] >= cut) & d["trained"]
-    learned = np.where(d["trained"], d["probs"], -np.inf)
-    add = ~present.any(axis=1) & (learned.max(axis=1) >= floor) & opened
-    return present | ((np.arange(present.shape[1]) == np.argmax(learned, axis=1)[:, None]) & add[:, None])
+    return decide(d["probs"], np.where(opened[:, None], thresholds[None, :], d["threshold"]), d["trained"], floor,
+                  opened)
 
 
 def class_f1(labels: np.ndarray, present: np.ndarray) -> float:
@@ -446,8 +444,8 @@ def class_f1(labels: np.ndarray, present: np.ndarray) -> float:
 
 
 def solo_thresholds(others: list[dict], classes: list[str], floor: float, floor_gate: float) -> np.ndarray:
-    """Candidate 45: per class, the threshold of ``SOLO_GRID`` with the best F1 of that class on the ``others`` (--dump
-    entries of the other folds) pooled, the other classes at the model's threshold; nearest that threshold on a tie;
+    """Candidate 45: per class, the threshold of ``SOLO_GRID`` with the best F1 of that class on the ``others``
+    (``evaluate``'s dumps of the other folds) pooled, the other classes at the model's threshold; nearest that threshold on a tie;
     the model's threshold for a class no file of ``others`` holds."""
     base = others[0]["threshold"]
     out = np.full(len(classes), base)
@@ -469,7 +467,7 @@ def solo_thresholds(others: list[dict], classes: list[str], floor: float, floor_
 def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, balanced: bool,
              notes: dict | None = None, copies: dict | None = None, test_worn: bool = False,
              gate_notes: dict | None = None, unheard: tuple[str, ...] = (), floor: float | None = None,
-             floor_gate: float | None = None, solo: bool = False) -> dict:
+             floor_gate: float | None = None, solo: bool = False, dump: dict | None = None) -> dict:
     """``sources`` names what the probe learns on (files, clips, negatives, notes); with ``gate`` among them, the
     probe's share of a window is ``weight`` times a gate's probability that the window holds one real instrument
     alone (candidate 9: a logistic regression learned on the stage's clips, ``probe.one_instrument``, the recordings
@@ -480,7 +478,8 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
     ``unheard`` (a name's part, as ``grandorgue-demo``) are scored where they are in the fold and never learned, like
     the test fixtures. With a ``floor`` (candidate 38), a file where no class reaches the threshold also reports its
     first learned class if that is at least ``floor`` (F1 only: probabilities, AP and top-1 unchanged); with a
-    ``floor_gate`` too (candidate 38g), only where the file rule over its windows' gate probabilities reaches it."""
+    ``floor_gate`` too (candidate 38g), only where the file rule over its windows' gate probabilities reaches it;
+    then ``dump``, where given, receives each file's probabilities and gate (candidate 45 reads them)."""
     from instrec.evaluation import score
     from instrec.predict import file_probability
     from instrec.real_stage import FIXTURE_FILES
@@ -582,10 +581,10 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
                                                    cache["rule"], cache["phases"][test][file_ids == i])[0]
                                   for i in np.flatnonzero(in_fold)])
             opened = file_gate >= floor_gate
-            if DUMP is not None:  # --dump: each file's probabilities and gate, for reading a row's answers
-                DUMP[fold] = {"probs": probs, "gate": file_gate, "labels": labels,
-                              "trained": np.array(cache["trained"], bool), "threshold": cache["threshold"],
-                              "libraries": [libraries()[files[f]["path"]] for f in np.flatnonzero(in_fold)]}
+            if dump is not None:  # each file's probabilities and gate, for reading a row's answers
+                dump.update(probs=probs, gate=file_gate, labels=labels, trained=np.array(cache["trained"], bool),
+                            threshold=cache["threshold"], classes=classes,
+                            libraries=[libraries()[files[f]["path"]] for f in np.flatnonzero(in_fold)])
         present = decide(probs, cache["threshold"], np.array(cache["trained"], bool), floor, opened)
         if solo:  # candidate 40: at most the first learned class where the gate hears one instrument alone
             first = np.arange(len(classes)) == np.argmax(np.where(cache["trained"], probs, -1.0), axis=1)[:, None]
@@ -611,10 +610,11 @@ def evaluate(cache: dict, fold: str, weight: float, sources: str, c: float, bala
                               "first": int((first == k).sum())}
     # per class: the fold's files without it where it is reported (its false alarms, present in the fold or not), by
     # the files' own class
-    false_reports = {classes[k]: {c: int((reported[:, k] & (labels[:, k] <= 0) & (labels[:, j] > 0)).sum())
-                                  for j, c in enumerate(classes)
-                                  if (reported[:, k] & (labels[:, k] <= 0) & (labels[:, j] > 0)).any()}
-                     for k in np.flatnonzero(trained)}
+    false_reports = {}
+    for k in np.flatnonzero(trained):
+        wrong = reported[:, k] & (labels[:, k] <= 0)
+        false_reports[classes[k]] = {c: int((wrong & (labels[:, j] > 0)).sum()) for j, c in enumerate(classes)
+                                     if (wrong & (labels[:, j] > 0)).any()}
     # per class of the fold's files: how often each class is the file's first (a confusion row)
     confusion = {c: {classes[k]: int(n) for k, n in zip(*np.unique(first[labels[:, j] > 0], return_counts=True))}
                  for j, c in enumerate(classes) if (labels[:, j] > 0).any()}
@@ -797,7 +797,6 @@ def main() -> None:
         variants = {k: v for k, v in variants.items() if k.startswith(tuple(args.only))}
         worn_variants = {k: v for k, v in worn_variants.items() if k.startswith(tuple(args.only))}
     results = {name: {} for name in [*variants, *worn_variants]}
-    global DUMP
     solo_row = next((n for n in floors if n.startswith("candidate 38g")), None) if args.solo_thresholds else None
     dumps = {}
     for fold in args.fold:
@@ -835,13 +834,11 @@ def main() -> None:
                                                                     [args.notes, *args.more_notes]),
                                          "+both" in sources)
                     sources = sources.replace("+pooled", "").replace("+both", "")
-                DUMP = {} if name == solo_row else None
                 results[name][fold] = evaluate(read, fold, weight, sources, c, balanced,
                                                given, unheard=tuple(args.unheard),
                                                floor=floors[name][0], floor_gate=floors[name][1],
-                                               solo=floors[name][2])
-                if name == solo_row:
-                    dumps[fold] = {**DUMP[fold], "classes": cache["classes"]}
+                                               solo=floors[name][2],
+                                               dump=dumps.setdefault(fold, {}) if name == solo_row else None)
                 continue
             if name in copied:  # candidate 26's notes, and the copies of its recordings and notes
                 given = with_banks(notes, args.more_notes)

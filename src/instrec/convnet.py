@@ -167,6 +167,12 @@ PROBE_FEATURES = ("embedding", "pooled", "both")  # what a probe reads (Probed):
 # pooled convolution features they are made from, or both side by side
 
 
+def check_probe_features(features: str) -> None:
+    """What a probe reads must be one of :data:`PROBE_FEATURES`; else ValueError in one line."""
+    if features not in PROBE_FEATURES:
+        raise ValueError(f"probe features {features!r}: use one of {', '.join(PROBE_FEATURES)}")
+
+
 class Probed(_OnEncoder):
     """A trained model (an :class:`Ensemble` or a CNN) beside a linear probe on its embeddings (``instrec.probe``):
     per class, ``(1 - w) * its head + w * sigmoid(probe(mean features))``, where the mean is over the examples the
@@ -182,8 +188,7 @@ class Probed(_OnEncoder):
     def __init__(self, encoder: dict, embedding: int, num_classes: int, gate: bool = False,
                  features: str = "embedding") -> None:
         super().__init__()
-        if features not in PROBE_FEATURES:
-            raise ValueError(f"probe features {features!r}: use one of {', '.join(PROBE_FEATURES)}")
+        check_probe_features(features)
         self.encoder = build_classifier(encoder)
         self.features = features
         self.probe = nn.Linear(embedding, num_classes)

@@ -55,9 +55,8 @@ def _representation_model(rep, hop_frames: int) -> HearModel:
 def _encoder_model(folder: str | Path | None, hop_frames: int) -> HearModel:
     """An exported model's encoder: the log-mel examples normalised as the model reads them, then its CNNs'
     embeddings (an ensemble's concatenated)."""
-    from instrec.predict import load_model
-
     from instrec.convnet import without_probe
+    from instrec.predict import load_model
 
     model = load_model(folder)
     if not hasattr(model.classifier, "embed"):

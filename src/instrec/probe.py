@@ -290,11 +290,13 @@ def attach(stage_model: str | Path, out: str | Path, items: list[tuple[Path, str
 
 def check_features(features: str) -> None:
     """What a probe reads must be one of ``convnet.PROBE_FEATURES``; else InstrecError in one line."""
-    from instrec.convnet import PROBE_FEATURES
+    from instrec.convnet import check_probe_features
     from instrec.errors import InstrecError
 
-    if features not in PROBE_FEATURES:
-        raise InstrecError(f"probe features {features!r}: use one of {', '.join(PROBE_FEATURES)}")
+    try:
+        check_probe_features(features)
+    except ValueError as exc:
+        raise InstrecError(str(exc)) from None
 
 
 def reader(networks, num_classes: int, features: str):
